@@ -1,0 +1,67 @@
+/**
+ * The seeded demo tenant. Identifiers are fixed so local settings, the README and tests can name
+ * them; the sandbox accepts these credentials only.
+ */
+export const DEMO = {
+  tenantId: '4f1c2b7e-8a3d-4c59-9e61-0d2b7a5c3f18',
+  tenantName: 'Contoso Demo',
+  domain: 'contoso-demo.example',
+  /** A second tenant, whose tokens the app must refuse. */
+  otherTenantId: '9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f',
+  /** This app's registration: the admin API audience and the Graph client. */
+  app: {
+    clientId: 'd7c6b5a4-3f2e-4d1c-9b0a-8f7e6d5c4b3a',
+    clientSecret: 'sandbox-app-secret-not-for-production',
+    displayName: 'Intune connectors',
+  },
+} as const;
+
+export const APP_ROLES = ['Connectors.Read', 'Connectors.ReadWrite', 'Compliance.ReadWrite', 'RemoteAssistance.Request', 'RemoteAssistance.Manage'] as const;
+
+/** Microsoft Graph application permissions granted to the app in the demo tenant. */
+export const GRAPH_PERMISSIONS = [
+  'User.Read.All',
+  'Group.Read.All',
+  'GroupMember.ReadWrite.All',
+  'Device.Read.All',
+  'DeviceManagementManagedDevices.ReadWrite.All',
+  'DeviceManagementManagedDevices.PrivilegedOperations.All',
+  'DeviceManagementConfiguration.ReadWrite.All',
+  'DeviceManagementServiceConfig.ReadWrite.All',
+  'DeviceManagementApps.Read.All',
+  'Mail.ReadWrite',
+  'Mail.Send',
+] as const;
+
+export interface DemoClient {
+  name: string;
+  clientId: string;
+  clientSecret: string;
+  tenantId: string;
+  /** App roles this client holds on the app (admin API). */
+  roles: string[];
+  /** Graph application permissions this client holds. */
+  graphPermissions: string[];
+  redirectUris: string[];
+}
+
+const guid = (n: number) => `0000${n.toString(16).padStart(4, '0')}-aaaa-4bbb-8ccc-${n.toString(16).padStart(12, '0')}`;
+
+export function demoClients(): DemoClient[] {
+  const admin = (name: string, n: number, roles: string[], tenantId: string = DEMO.tenantId): DemoClient => ({
+    name,
+    clientId: guid(n),
+    clientSecret: `sandbox-${name}-secret`,
+    tenantId,
+    roles,
+    graphPermissions: [],
+    redirectUris: [],
+  });
+  return [
+    { name: 'app', clientId: DEMO.app.clientId, clientSecret: DEMO.app.clientSecret, tenantId: DEMO.tenantId, roles: [], graphPermissions: [...GRAPH_PERMISSIONS], redirectUris: [] },
+    admin('admin-all-roles', 1, [...APP_ROLES]),
+    ...APP_ROLES.map((role, i) => admin(`admin-${role.toLowerCase().replace('.', '-')}`, 16 + i, [role])),
+    admin('admin-no-role', 2, []),
+    admin('other-tenant-admin', 3, [...APP_ROLES], DEMO.otherTenantId),
+  ];
+}

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { DEMO } from './demo';
+import type { Entity, TenantStore } from './graph/framework';
+
+/**
+ * The demo tenant's directory and devices: users, groups, Entra devices and Intune managed devices,
+ * company-owned and personal, with phone numbers. Ids are derived from names, so they are stable.
+ */
+export const stableId = (name: string) => {
+  const h = createHash('sha256').update(`demo:${name}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+};
+
+const USERS = [
+  ['adele', 'Adele Vance', 'Sales', 'en-US'],
+  ['alex', 'Alex Wilber', 'Marketing', 'en-GB'],
+  ['diego', 'Diego Siciliani', 'Field Engineering', 'es-ES'],
+  ['grady', 'Grady Archie', 'Field Engineering', 'en-US'],
+  ['isaiah', 'Isaiah Langer', 'Sales', 'de-DE'],
+  ['johanna', 'Johanna Lorenz', 'Finance', 'de-DE'],
+  ['lee', 'Lee Gu', 'IT', 'en-US'],
+  ['megan', 'Megan Bowen', 'IT', 'fr-FR'],
+] as const;
+
+/** [key, user, os, osVersion, owner, phone, compliance, agent, model] */
+const DEVICES = [
+  ['adele-iphone', 'adele', 'iOS', '17.5.1', 'company', '+447700900101', 'compliant', 'mdm', 'iPhone 15'],
+  ['alex-iphone', 'alex', 'iOS', '17.4', 'company', '+447700900102', 'noncompliant', 'mdm', 'iPhone 14'],
+  ['diego-android', 'diego', 'Android', '14', 'company', '+447700900103', 'compliant', 'mdm', 'Pixel 8'],
+  ['grady-android', 'grady', 'Android', '13', 'company', '+447700900104', 'compliant', 'mdm', 'Galaxy S23'],
+  ['isaiah-iphone', 'isaiah', 'iOS', '16.7', 'personal', '+447700900105', 'compliant', 'mdm', 'iPhone 13'],
+  ['johanna-android', 'johanna', 'Android', '12', 'personal', '+447700900106', 'noncompliant', 'mdm', 'Galaxy A54'],
+  ['lee-laptop', 'lee', 'Windows', '10.0.22631.3880', 'company', null, 'compliant', 'mdm', 'Surface Laptop 5'],
+  ['megan-mac', 'megan', 'macOS', '14.5', 'company', null, 'noncompliant', 'jamf', 'MacBook Pro'],
+  ['megan-ipad', 'megan', 'iOS', '17.5', 'company', '+447700900108', 'noncompliant', 'jamf', 'iPad Pro'],
+  ['lee-windows-tablet', 'lee', 'Windows', '10.0.19045.4651', 'company', '+447700900107', 'compliant', 'mdm', 'Surface Pro 9'],
+] as const;
+
+export function seedTenant(store: TenantStore): void {
+  const created = '2025-01-06T09:00:00Z';
+  for (const [key, name, department, lang] of USERS) {
+    const [given, surname] = name.split(' ');
+    const upn = `${key}@${DEMO.domain}`;
+    store.table('users').set(stableId(`user:${key}`), {
+      '@odata.type': '#microsoft.graph.user',
+      id: stableId(`user:${key}`),
+      displayName: name,
+      givenName: given,
+      surname,
+      userPrincipalName: upn,
+      mail: upn,
+      department,
+      preferredLanguage: lang,
+      accountEnabled: true,
+    });
+  }
+  for (const [key, user, os, osVersion, owner, phone, compliance, agent, model] of DEVICES) {
+    const aad = stableId(`aad:${key}`);
+    const u = store.table('users').get(stableId(`user:${user}`))!;
+    store.table('devices').set(stableId(`device:${key}`), {
+      '@odata.type': '#microsoft.graph.device',
+      id: stableId(`device:${key}`),
+      deviceId: aad,
+      displayName: key,
+      operatingSystem: os,
+      operatingSystemVersion: osVersion,
+      accountEnabled: true,
+      isManaged: true,
+      deviceOwnership: owner === 'company' ? 'Company' : 'Personal',
+    });
+    const md: Entity = {
+      '@odata.type': '#microsoft.graph.managedDevice',
+      id: stableId(`managed:${key}`),
+      deviceName: key,
+      userId: u.id,
+      userPrincipalName: u.userPrincipalName,
+      userDisplayName: u.displayName,
+      emailAddress: u.mail,
+      managedDeviceOwnerType: owner,
+      operatingSystem: os,
+      osVersion,
+      complianceState: compliance,
+      managementAgent: agent,
+      managementState: 'managed',
+      azureADDeviceId: aad,
+      azureADRegistered: true,
+      deviceRegistrationState: 'registered',
+      deviceEnrollmentType: owner === 'company' ? 'appleBulkWithUser' : 'userEnrollment',
+      enrolledDateTime: created,
+      lastSyncDateTime: '2026-11-20T08:00:00Z',
+      complianceGracePeriodExpirationDateTime: '9999-12-31T23:59:59Z',
+      phoneNumber: phone,
+      subscriberCarrier: phone ? 'O2 - UK' : null,
+      model,
+      manufacturer: os === 'iOS' || os === 'macOS' ? 'Apple' : os === 'Windows' ? 'Microsoft' : model.startsWith('Pixel') ? 'Google' : 'Samsung',
+      serialNumber: createHash('md5').update(key).digest('hex').slice(0, 12).toUpperCase(),
+      imei: phone ? `35${createHash('md5').update(`imei:${key}`).digest('hex').replace(/\D/g, '').padEnd(13, '7').slice(0, 13)}` : null,
+      isSupervised: owner === 'company' && os === 'iOS',
+      isEncrypted: true,
+      jailBroken: 'False',
+      deviceCategoryDisplayName: '',
+      exchangeAccessState: 'none',
+      exchangeAccessStateReason: 'none',
+      partnerReportedThreatState: 'unknown',
+      deviceActionResults: [],
+      totalStorageSpaceInBytes: 128 * 1024 ** 3,
+      freeStorageSpaceInBytes: 64 * 1024 ** 3,
+    };
+    store.table('managedDevices').set(md.id, md);
+  }
+  const group = (key: string, displayName: string, members: string[]) => {
+    const id = stableId(`group:${key}`);
+    store.table('groups').set(id, {
+      '@odata.type': '#microsoft.graph.group',
+      id,
+      displayName,
+      description: `${displayName} (demo)`,
+      mailNickname: key,
+      mailEnabled: false,
+      securityEnabled: true,
+      groupTypes: [],
+      createdDateTime: created,
+    });
+    store.groupMembers.set(id, new Set(members.map((m) => stableId(`user:${m}`))));
+  };
+  group('intune-admins', 'Intune Admins', ['lee', 'megan']);
+  group('sales', 'Sales', ['adele', 'isaiah']);
+  group('field-engineers', 'Field Engineers', ['diego', 'grady']);
+  group('compliance-managers', 'Compliance Managers', ['johanna', 'megan']);
+}

@@ -1,0 +1,21 @@
+import { spawn } from 'node:child_process';
+import { ensureCertificate } from './sandbox/tls';
+
+/**
+ * `npm test`: jest over the compiled tests. The sandbox certificate is made first and trusted
+ * through NODE_EXTRA_CA_CERTS, which Node reads at start-up; each integration suite starts its own
+ * Azurite and sandbox on free ports, so suites run in parallel without sharing state.
+ */
+async function main() {
+  const cert = await ensureCertificate();
+  const child = spawn(process.execPath, [require.resolve('jest/bin/jest.js'), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: cert.certPath },
+  });
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

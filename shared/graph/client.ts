@@ -1,0 +1,310 @@
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import { AuthenticationHandler, Client, HTTPMessageHandler, type AuthenticationProvider, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
+import { config, type Config } from '../platform/config';
+import { log as rootLog, type Logger } from '../platform/log';
+import { KeyedLimiter } from './limiter';
+
+/**
+ * The one Microsoft Graph client. The Graph JS client builds and sends requests; our middleware in
+ * its chain adds what Graph's throttling rules need: bounded concurrency (all requests, and 4 per
+ * mailbox), and retries that honour Retry-After, back off exponentially with jitter when Intune omits
+ * it, and never re-send a write whose outcome is unknown (a write is re-sent only after a 429,
+ * which Graph returns before doing anything).
+ */
+
+export const GRAPH_VERSION = 'v1.0';
+
+export class GraphApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+    this.name = 'GraphApiError';
+  }
+
+  /** True when trying the same request later may succeed. */
+  get transient(): boolean {
+    return this.status === 429 || this.status >= 500 || this.status === 0;
+  }
+}
+
+export interface RetryPolicy {
+  maxRetries: number;
+  /** First backoff step without Retry-After, in ms; doubles each retry, with full jitter. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Delay before retry `attempt` (1-based): Retry-After when given, else exponential with full jitter. */
+export function retryDelayMs(attempt: number, retryAfter: string | null, policy: RetryPolicy): number {
+  if (retryAfter !== null && retryAfter !== '') {
+    const secs = Number(retryAfter);
+    if (Number.isFinite(secs) && secs >= 0) return Math.min(secs * 1000, policy.maxDelayMs);
+    const date = Date.parse(retryAfter);
+    if (!Number.isNaN(date)) return Math.min(Math.max(0, date - Date.now()), policy.maxDelayMs);
+  }
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+const MAILBOX = /\/users\/([^/?]+)\//i;
+
+/** The resource a request counts against for per-resource concurrency: a mailbox, or null. */
+export function mailboxOf(url: string): string | null {
+  const m = MAILBOX.exec(new URL(url).pathname);
+  return m ? decodeURIComponent(m[1]).toLowerCase() : null;
+}
+
+const GLOBAL = '*';
+
+export class ThrottlingMiddleware implements Middleware {
+  private next?: Middleware;
+  readonly limiter: KeyedLimiter;
+
+  constructor(
+    private readonly policy: RetryPolicy,
+    limits: { total: number; perMailbox: number },
+    private readonly log: Logger,
+  ) {
+    this.limiter = new KeyedLimiter((key) => (key === GLOBAL ? limits.total : limits.perMailbox));
+  }
+
+  setNext(next: Middleware): void {
+    this.next = next;
+  }
+
+  async execute(context: Context): Promise<void> {
+    const url = typeof context.request === 'string' ? context.request : context.request.url;
+    const method = (context.options?.method ?? 'GET').toUpperCase();
+    const safe = method === 'GET' || method === 'HEAD';
+    const mailbox = mailboxOf(url);
+    const sleep = this.policy.sleep ?? defaultSleep;
+    for (let attempt = 0; ; attempt++) {
+      const releaseMailbox = mailbox ? await this.limiter.acquire(`mailbox:${mailbox}`) : undefined;
+      const releaseAll = await this.limiter.acquire(GLOBAL);
+      let networkError: unknown;
+      try {
+        context.response = undefined;
+        await this.next!.execute(context);
+      } catch (e) {
+        networkError = e;
+      } finally {
+        releaseAll();
+        releaseMailbox?.();
+      }
+      const status = context.response?.status ?? 0;
+      // A write is only re-sent when Graph says it did nothing (429); a read whenever it may help.
+      const retriable = networkError ? safe : status === 429 || (safe && (status === 503 || status === 504 || status === 502));
+      if (!retriable || attempt >= this.policy.maxRetries) {
+        if (networkError) throw networkError;
+        return;
+      }
+      const delay = retryDelayMs(attempt + 1, context.response?.headers.get('retry-after') ?? null, this.policy);
+      this.log.warn('Graph request will be retried', { method, path: new URL(url).pathname, status, attempt: attempt + 1, delayMs: delay });
+      await context.response?.body?.cancel().catch(() => undefined);
+      await sleep(delay);
+    }
+  }
+}
+
+/** Client-credentials tokens for Graph from msal-node (cached and refreshed by MSAL). */
+export function msalTokenProvider(cfg: Config): AuthenticationProvider {
+  const host = cfg.ENTRA_AUTHORITY_HOST.replace(/\/$/, '');
+  const publicCloud = /^https:\/\/login\.(microsoftonline\.com|microsoftonline\.us|partner\.microsoftonline\.cn)$/i.test(host);
+  const cca = new ConfidentialClientApplication({
+    auth: {
+      clientId: cfg.ENTRA_CLIENT_ID,
+      clientSecret: cfg.ENTRA_CLIENT_SECRET,
+      authority: `${host}/${cfg.ENTRA_TENANT_ID}`,
+      // A host MSAL does not know (the local sandbox) must be declared so MSAL skips cloud discovery.
+      ...(publicCloud ? {} : { knownAuthorities: [new URL(host).host] }),
+    },
+  });
+  const scope = `${cfg.GRAPH_BASE_URL.replace(/\/$/, '')}/.default`;
+  return {
+    getAccessToken: async () => {
+      const result = await cca.acquireTokenByClientCredential({ scopes: [scope] });
+      if (!result?.accessToken) throw new GraphApiError(401, 'NoToken', 'Entra ID returned no access token for Microsoft Graph.');
+      return result.accessToken;
+    },
+  };
+}
+
+export interface GraphOptions {
+  baseUrl: string;
+  authProvider: AuthenticationProvider;
+  retry: RetryPolicy;
+  limits: { total: number; perMailbox: number };
+  log?: Logger;
+}
+
+export interface BatchRequest {
+  id: string;
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  /** Relative to the version root, e.g. `/users/{id}`. */
+  url: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+export interface BatchResponse {
+  id: string;
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+function toError(e: unknown): GraphApiError {
+  if (e instanceof GraphApiError) return e;
+  const ge = e as { statusCode?: number; code?: string; message?: string; requestId?: string; headers?: Headers; body?: unknown };
+  if (typeof ge?.statusCode === 'number') {
+    const retryAfter = ge.headers?.get?.('retry-after');
+    return new GraphApiError(ge.statusCode === -1 ? 0 : ge.statusCode, ge.code ?? 'Unknown', ge.message ?? 'Graph request failed', ge.requestId ?? undefined, retryAfter ? Number(retryAfter) : undefined);
+  }
+  return new GraphApiError(0, 'NetworkError', (e as Error)?.message ?? String(e));
+}
+
+export class Graph {
+  readonly client: Client;
+  readonly throttling: ThrottlingMiddleware;
+  private readonly root: string;
+
+  constructor(private readonly opts: GraphOptions) {
+    const log = opts.log ?? rootLog.child({ component: 'graph' });
+    this.root = `${opts.baseUrl.replace(/\/$/, '')}/${GRAPH_VERSION}`;
+    const host = new URL(opts.baseUrl).hostname;
+    const auth = new AuthenticationHandler(opts.authProvider);
+    this.throttling = new ThrottlingMiddleware(opts.retry, opts.limits, log);
+    auth.setNext(this.throttling);
+    this.throttling.setNext(new HTTPMessageHandler());
+    this.client = Client.initWithMiddleware({
+      middleware: auth,
+      baseUrl: `${opts.baseUrl.replace(/\/$/, '')}/`,
+      defaultVersion: GRAPH_VERSION,
+      // The Graph client attaches tokens only to Graph's hosts and the ones listed here.
+      customHosts: host === 'graph.microsoft.com' ? undefined : new Set([host]),
+    });
+  }
+
+  private req(path: string, query?: Query) {
+    let r = this.client.api(path);
+    if (query) for (const [k, v] of Object.entries(query)) if (v !== undefined) r = r.query({ [k]: String(v) });
+    return r;
+  }
+
+  async get<T>(path: string, query?: Query): Promise<T> {
+    try {
+      return (await this.req(path, query).get()) as T;
+    } catch (e) {
+      throw toError(e);
+    }
+  }
+
+  async post<T = unknown>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+    try {
+      let r = this.req(path);
+      if (headers) r = r.headers(headers);
+      return (await r.post(body ?? null)) as T;
+    } catch (e) {
+      throw toError(e);
+    }
+  }
+
+  async patch<T = unknown>(path: string, body: unknown): Promise<T> {
+    try {
+      return (await this.req(path).patch(body)) as T;
+    } catch (e) {
+      throw toError(e);
+    }
+  }
+
+  async delete(path: string): Promise<void> {
+    try {
+      await this.req(path).delete();
+    } catch (e) {
+      throw toError(e);
+    }
+  }
+
+  /** Every item of a collection, page by page, following @odata.nextLink verbatim. */
+  async *list<T>(path: string, query?: Query): AsyncGenerator<T> {
+    let page = await this.get<{ value: T[]; '@odata.nextLink'?: string }>(path, query);
+    for (;;) {
+      for (const item of page.value ?? []) yield item;
+      const next = page['@odata.nextLink'];
+      if (!next) return;
+      if (!next.startsWith(this.root)) throw new GraphApiError(0, 'UnexpectedNextLink', `Graph returned a nextLink outside ${this.root}.`);
+      page = await this.get(next);
+    }
+  }
+
+  async all<T>(path: string, query?: Query): Promise<T[]> {
+    const out: T[] = [];
+    for await (const item of this.list<T>(path, query)) out.push(item);
+    return out;
+  }
+
+  /**
+   * JSON batching: groups of 20 (Graph's maximum), sub-requests answered 429 retried after their
+   * Retry-After, responses returned by id. Sub-request failures are results, not exceptions.
+   */
+  async batch(requests: BatchRequest[]): Promise<Map<string, BatchResponse>> {
+    const ids = new Set<string>();
+    for (const r of requests) {
+      if (ids.has(r.id.toLowerCase())) throw new Error(`Batch request id '${r.id}' is used twice; ids must be unique.`);
+      ids.add(r.id.toLowerCase());
+    }
+    const results = new Map<string, BatchResponse>();
+    const sleep = this.opts.retry.sleep ?? defaultSleep;
+    for (let i = 0; i < requests.length; i += 20) {
+      let pending = requests.slice(i, i + 20);
+      for (let attempt = 0; pending.length; attempt++) {
+        const envelope = await this.post<{ responses: BatchResponse[] }>('/$batch', {
+          requests: pending.map((r) => ({
+            id: r.id,
+            method: r.method,
+            url: r.url,
+            ...(r.body !== undefined ? { body: r.body, headers: { 'Content-Type': 'application/json', ...r.headers } } : r.headers ? { headers: r.headers } : {}),
+          })),
+        });
+        const throttled: BatchRequest[] = [];
+        let wait = 0;
+        for (const res of envelope.responses) {
+          const req = pending.find((r) => r.id === res.id);
+          if (!req) continue;
+          if (res.status === 429 && attempt < this.opts.retry.maxRetries) {
+            throttled.push(req);
+            wait = Math.max(wait, retryDelayMs(attempt + 1, res.headers?.['Retry-After'] ?? res.headers?.['retry-after'] ?? null, this.opts.retry));
+          } else results.set(res.id, res);
+        }
+        pending = throttled;
+        if (pending.length) await sleep(wait);
+      }
+    }
+    return results;
+  }
+}
+
+let instance: Graph | undefined;
+
+/** The app's Graph client, configured from settings. */
+export function graph(): Graph {
+  if (!instance) {
+    const cfg = config();
+    instance = new Graph({
+      baseUrl: cfg.GRAPH_BASE_URL,
+      authProvider: msalTokenProvider(cfg),
+      retry: { maxRetries: cfg.GRAPH_MAX_RETRIES, baseDelayMs: 500, maxDelayMs: 60_000 },
+      limits: { total: cfg.GRAPH_MAX_CONCURRENCY, perMailbox: cfg.GRAPH_MAILBOX_CONCURRENCY },
+    });
+  }
+  return instance;
+}

@@ -1,0 +1,96 @@
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { config, type Config } from '../config';
+import { forbidden, unauthorized } from '../errors';
+
+/** App roles of the admin API, declared on the app registration (infra/entra). */
+export const APP_ROLES = ['Connectors.Read', 'Connectors.ReadWrite', 'Compliance.ReadWrite', 'RemoteAssistance.Request', 'RemoteAssistance.Manage'] as const;
+export type AppRole = (typeof APP_ROLES)[number];
+
+/** A role that grants another: writing connectors includes reading them. */
+const IMPLIED: Partial<Record<AppRole, AppRole[]>> = { 'Connectors.ReadWrite': ['Connectors.Read'] };
+
+export interface Principal {
+  tenantId: string;
+  /** Object id of the caller (user or service principal). */
+  objectId?: string;
+  /** Client (application) id the token was issued to. */
+  clientId?: string;
+  name?: string;
+  roles: string[];
+}
+
+const jwksByTenant = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+function jwks(cfg: Config, tenantId: string) {
+  const url = `${cfg.ENTRA_AUTHORITY_HOST.replace(/\/$/, '')}/${tenantId}/discovery/v2.0/keys`;
+  let set = jwksByTenant.get(url);
+  if (!set) jwksByTenant.set(url, (set = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000 })));
+  return set;
+}
+
+/**
+ * Validates an Entra ID v2 access token for the admin API: RS256 only, audience the app's client
+ * id, issuer exactly `<authority>/<tid>/v2.0` for the token's own tenant, tenant on the allow-list.
+ * Every failure is a 401 that says what was wrong.
+ */
+export async function authenticate(authorization: string | null | undefined, cfg: Config = config()): Promise<Principal> {
+  const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
+  if (!m) throw unauthorized('Send an Entra ID access token for this app in the Authorization header: "Bearer <token>".');
+  const token = m[1];
+  let claims: JWTPayload;
+  try {
+    const header = decodeProtectedHeader(token);
+    if (header.alg !== 'RS256') throw unauthorized(`Token is signed with ${String(header.alg)}; only RS256 tokens from Entra ID are accepted.`);
+    claims = decodeJwt(token);
+  } catch (e) {
+    if (e instanceof Error && e.name === 'AppError') throw e;
+    throw unauthorized('The bearer token is not a well-formed JWT.');
+  }
+  const tid = typeof claims.tid === 'string' ? claims.tid : '';
+  if (!tid) throw unauthorized('The token has no tenant (tid) claim.');
+  if (!cfg.ADMIN_ALLOWED_TENANTS.includes(tid.toLowerCase()) && !cfg.ADMIN_ALLOWED_TENANTS.includes(tid)) {
+    throw unauthorized(`Tokens from tenant ${tid} are not accepted by this app.`);
+  }
+  const issuer = `${cfg.ENTRA_AUTHORITY_HOST.replace(/\/$/, '')}/${tid}/v2.0`;
+  try {
+    const { payload } = await jwtVerify(token, jwks(cfg, tid), {
+      algorithms: ['RS256'],
+      issuer,
+      audience: [cfg.ENTRA_CLIENT_ID, `api://${cfg.ENTRA_CLIENT_ID}`],
+      requiredClaims: ['exp', 'iat', 'tid'],
+      clockTolerance: 60,
+    });
+    return {
+      tenantId: tid,
+      objectId: typeof payload.oid === 'string' ? payload.oid : undefined,
+      clientId: typeof payload.azp === 'string' ? payload.azp : typeof payload.appid === 'string' ? payload.appid : undefined,
+      name: typeof payload.name === 'string' ? payload.name : undefined,
+      roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [],
+    };
+  } catch (e) {
+    throw unauthorized(reason(e, issuer, cfg.ENTRA_CLIENT_ID));
+  }
+}
+
+function reason(e: unknown, issuer: string, clientId: string): string {
+  if (e instanceof errors.JWTExpired) return 'The token has expired; get a new one.';
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    if (e.claim === 'aud') return `The token's audience is not this app; request a token for api://${clientId}/.default.`;
+    if (e.claim === 'iss') return `The token's issuer is not ${issuer}; use an Entra ID v2 token from the token's own tenant.`;
+    if (e.claim === 'nbf') return 'The token is not valid yet.';
+    return `The token's ${e.claim} claim is invalid.`;
+  }
+  if (e instanceof errors.JWSSignatureVerificationFailed) return 'The token signature does not verify against the tenant keys.';
+  if (e instanceof errors.JWKSNoMatchingKey) return 'The token was signed with a key the tenant does not publish.';
+  if (e instanceof errors.JOSEAlgNotAllowed) return 'Only RS256 tokens are accepted.';
+  if (e instanceof errors.JWKSTimeout || (e instanceof Error && /fetch|ECONNREFUSED|ENOTFOUND/i.test(e.message))) {
+    return 'The tenant signing keys could not be fetched to check the token; try again.';
+  }
+  return 'The token could not be validated.';
+}
+
+/** 403 unless the principal holds `role` (directly or through a role that implies it). */
+export function authorize(principal: Principal, role: AppRole): void {
+  const held = new Set<string>(principal.roles);
+  for (const r of principal.roles) for (const implied of IMPLIED[r as AppRole] ?? []) held.add(implied);
+  if (!held.has(role)) throw forbidden(`This operation needs the app role '${role}'; the caller holds ${principal.roles.length ? principal.roles.map((r) => `'${r}'`).join(', ') : 'no app role'}.`);
+}

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+/**
+ * Every setting the app reads, in one schema. Settings are app settings in Azure (Key Vault
+ * references for secrets) and `local.settings.json` / environment variables locally.
+ * Each entry's description is what an operator reads when the setting is wrong.
+ */
+
+const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID such as 00000000-0000-0000-0000-000000000000');
+const httpsUrl = z.url({ protocol: /^https$/, error: 'an https:// URL' });
+const anyUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
+const int = (min: number, max: number, dflt: number) =>
+  z.coerce.number({ error: `a whole number from ${min} to ${max}` }).int(`a whole number from ${min} to ${max}`).min(min, `at least ${min}`).max(max, `at most ${max}`).default(dflt);
+const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+/** Names of the settings, as an operator sets them. */
+export const settingsSchema = z.object({
+  ENTRA_TENANT_ID: uuid.describe('The Microsoft Entra tenant this app serves.'),
+  ENTRA_CLIENT_ID: uuid.describe("The app registration's client id: audience of admin API tokens and the client that calls Microsoft Graph."),
+  ENTRA_CLIENT_SECRET: z.string().min(1, 'the client secret of the app registration (a Key Vault reference in Azure)').describe('Client secret used for Microsoft Graph client-credentials tokens.'),
+  ENTRA_AUTHORITY_HOST: httpsUrl.default('https://login.microsoftonline.com').describe('Entra ID authority host (token issuer, JWKS, consent).'),
+  GRAPH_BASE_URL: httpsUrl.default('https://graph.microsoft.com').describe('Microsoft Graph host; the app calls <host>/v1.0.'),
+  ADMIN_ALLOWED_TENANTS: csv.pipe(z.array(uuid)).optional().describe('Comma-separated tenant ids whose admin tokens are accepted; defaults to ENTRA_TENANT_ID.'),
+  PUBLIC_BASE_URL: anyUrl.default('http://localhost:7071').describe('Public base URL of this app, used in webhook and OAuth redirect URLs.'),
+  SECRETS_KEY: z
+    .string()
+    .refine((s) => Buffer.from(s, 'base64').length === 32, '32 random bytes, base64-encoded (openssl rand -base64 32)')
+    .describe('Key that encrypts connector secrets stored in Table Storage (a Key Vault reference in Azure).'),
+  GRAPH_MAX_CONCURRENCY: int(1, 64, 8).describe('Most Graph requests in flight at once from one instance.'),
+  GRAPH_MAILBOX_CONCURRENCY: int(1, 4, 4).describe('Most Graph requests in flight at once per mailbox (Outlook allows 4).'),
+  GRAPH_MAX_RETRIES: int(0, 10, 6).describe('Retries of a throttled or failed Graph request before it fails.'),
+  HTTP_MAX_BODY_BYTES: int(1024, 4 * 1024 * 1024, 1024 * 1024).describe('Largest request body accepted by the HTTP functions.'),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** How the app reaches a storage account: a connection string, or an identity with service URIs. */
+export type StorageConnection =
+  | { kind: 'connectionString'; connectionString: string }
+  | { kind: 'identity'; blobUri: string; queueUri: string; tableUri: string; clientId?: string };
+
+export interface Config extends Omit<Settings, 'ADMIN_ALLOWED_TENANTS'> {
+  ADMIN_ALLOWED_TENANTS: string[];
+  storage: StorageConnection;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration; fix these settings and start again:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Resolves a storage connection the way the Functions host does: `<name>` is a connection string;
+ * otherwise `<name>__accountName`, `<name>__blobServiceUri` / `__queueServiceUri` / `__tableServiceUri`
+ * (or `<name>__serviceUri` for blob) select identity-based access, with `<name>__clientId` for a
+ * user-assigned managed identity.
+ */
+export function resolveStorageConnection(env: Record<string, string | undefined>, name: string): StorageConnection | string {
+  const get = (suffix: string) => env[`${name}__${suffix}`] ?? env[`${name}:${suffix}`];
+  const cs = env[name];
+  if (cs) {
+    if (!/AccountName=|UseDevelopmentStorage=true|BlobEndpoint=/i.test(cs)) {
+      return `${name}: a storage connection string (AccountName=...;AccountKey=... or UseDevelopmentStorage=true)`;
+    }
+    return { kind: 'connectionString', connectionString: cs };
+  }
+  const account = get('accountName');
+  const blobUri = get('blobServiceUri') ?? get('serviceUri') ?? (account && `https://${account}.blob.core.windows.net`);
+  const queueUri = get('queueServiceUri') ?? (account && `https://${account}.queue.core.windows.net`);
+  const tableUri = get('tableServiceUri') ?? (account && `https://${account}.table.core.windows.net`);
+  if (!blobUri || !queueUri || !tableUri) {
+    return `${name}: a connection string, or ${name}__accountName (or ${name}__blobServiceUri, __queueServiceUri and __tableServiceUri) for identity-based access`;
+  }
+  return { kind: 'identity', blobUri, queueUri, tableUri, clientId: get('clientId') };
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = [];
+  const raw: Record<string, string> = {};
+  for (const key of Object.keys(settingsSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  const parsed = settingsSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0]);
+      const expects = issue.code === 'invalid_type' && raw[key] === undefined ? 'is missing' : `is invalid: expected ${issue.message}`;
+      const what = (settingsSchema.shape as Record<string, z.ZodType>)[key]?.description;
+      problems.push(`${key} ${expects}${issue.code === 'invalid_type' && what ? ` (${what})` : ''}`);
+    }
+  }
+  const storage = resolveStorageConnection(env, 'AzureWebJobsStorage');
+  if (typeof storage === 'string') problems.push(`${storage.split(':')[0]} is missing or invalid: expected${storage.slice(storage.indexOf(':') + 1)}`);
+  if (problems.length || !parsed.success || typeof storage === 'string') throw new ConfigError(problems);
+  const s = parsed.data;
+  return { ...s, ADMIN_ALLOWED_TENANTS: s.ADMIN_ALLOWED_TENANTS ?? [s.ENTRA_TENANT_ID], storage };
+}
+
+let loaded: Config | undefined;
+
+/** The app's configuration, read and checked once per process. */
+export function config(): Config {
+  return (loaded ??= loadConfig());
+}
+
+/** For tests and tools that must load a different environment in the same process. */
+export function resetConfig(): void {
+  loaded = undefined;
+}

@@ -1,0 +1,56 @@
+import { RestError } from '@azure/storage-blob';
+import { storage, type StorageAccount } from './connection';
+
+/**
+ * Blob staging. Writes are create-only (If-None-Match: *) so a retried stage never overwrites
+ * what an earlier attempt wrote; large bodies stream in blocks, without a size ceiling of ours.
+ */
+export class BlobStore {
+  private ready?: Promise<unknown>;
+
+  constructor(
+    readonly container: string,
+    private readonly account: () => StorageAccount = storage,
+  ) {}
+
+  private client() {
+    return this.account().container(this.container);
+  }
+
+  ensure(): Promise<unknown> {
+    return (this.ready ??= this.client().createIfNotExists().catch((e) => {
+      this.ready = undefined;
+      throw e;
+    }));
+  }
+
+  /** Writes a blob once; returns false when it already existed (an earlier attempt wrote it). */
+  async putOnce(name: string, body: Buffer | NodeJS.ReadableStream, contentType = 'application/octet-stream'): Promise<boolean> {
+    await this.ensure();
+    const blob = this.client().getBlockBlobClient(name);
+    const conditions = { ifNoneMatch: '*' };
+    try {
+      if (Buffer.isBuffer(body)) await blob.uploadData(body, { blobHTTPHeaders: { blobContentType: contentType }, conditions });
+      else await blob.uploadStream(body as NodeJS.ReadableStream & import('stream').Readable, 4 * 1024 * 1024, 4, { blobHTTPHeaders: { blobContentType: contentType }, conditions });
+      return true;
+    } catch (e) {
+      if (e instanceof RestError && (e.statusCode === 409 || e.statusCode === 412)) return false;
+      throw e;
+    }
+  }
+
+  async get(name: string): Promise<Buffer | undefined> {
+    await this.ensure();
+    try {
+      return await this.client().getBlockBlobClient(name).downloadToBuffer();
+    } catch (e) {
+      if (e instanceof RestError && e.statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.ensure();
+    await this.client().getBlockBlobClient(name).deleteIfExists();
+  }
+}

@@ -1,0 +1,4 @@
+export * from './connection';
+export * from './tables';
+export * from './queues';
+export * from './blobs';
