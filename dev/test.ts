@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { ensureCertificate } from './sandbox/tls';
 
 /**
@@ -8,7 +9,7 @@ import { ensureCertificate } from './sandbox/tls';
  */
 async function main() {
   const cert = await ensureCertificate();
-  const child = spawn(process.execPath, [require.resolve('jest/bin/jest.js'), ...process.argv.slice(2)], {
+  const child = spawn(process.execPath, [join(dirname(require.resolve('jest/package.json')), 'bin', 'jest.js'), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, NODE_EXTRA_CA_CERTS: cert.certPath },
   });

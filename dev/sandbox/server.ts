@@ -6,6 +6,7 @@ import { Entra } from './entra';
 import { GraphService, TenantStore, type FaultRule } from './graph/framework';
 import { registerDirectory } from './graph/directory';
 import { registerIntune } from './graph/intune';
+import { registerMail } from './graph/mail';
 import { readRequest, sendJson, type SandboxRequest } from './http';
 import { seedTenant } from './seed';
 import { ensureCertificate } from './tls';
@@ -57,6 +58,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const graph = new GraphService(entra, stores, origin);
   registerDirectory(graph);
   registerIntune(graph);
+  registerMail(graph);
 
   const reset = () => {
     stores.clear();
@@ -137,6 +139,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         entra.consentDecision = decision;
         return sendJson(res, 200, { decision });
       }
+      case 'GET /_sandbox/outbox':
+        return sendJson(res, 200, { value: [...sandbox.store.table('outbox').values()] });
       case 'POST /_sandbox/reset':
         reset();
         return sendJson(res, 204, undefined);

@@ -1,0 +1,73 @@
+import { resolve } from 'node:path';
+import { startAzurite, type Azurite } from '../../dev/azurite';
+import { startHost, type RunningHost } from '../../dev/host/host';
+import { demoClients, DEMO } from '../../dev/sandbox/demo';
+import { startSandbox, type Sandbox } from '../../dev/sandbox/server';
+import { localSettings } from '../../dev/settings';
+import { resetConfig } from '../../shared/platform/config';
+
+/**
+ * One suite's world: its own Azurite and sandbox on free ports, the app's settings pointing at them,
+ * and optionally the local host running an entry module. Real sockets throughout.
+ */
+export interface TestEnv {
+  azurite: Azurite;
+  sandbox: Sandbox;
+  host?: RunningHost;
+  settings: Record<string, string>;
+  /** An access token for a demo client (by name) for `scope` (default: the admin API). */
+  token(client: string, scope?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export const ROOT = resolve(__dirname, '..', '..', '..');
+
+export async function startEnv(opts: { entry?: string; hostJson?: string; settings?: Record<string, string>; triggers?: boolean } = {}): Promise<TestEnv> {
+  const [azurite, sandbox] = await Promise.all([startAzurite(), startSandbox({ port: 0, certDir: resolve(ROOT, '.dev', 'certs') })]);
+  const settings: Record<string, string> = {
+    ...localSettings(ROOT),
+    AzureWebJobsStorage: azurite.connectionString,
+    ENTRA_AUTHORITY_HOST: sandbox.origin,
+    GRAPH_BASE_URL: sandbox.origin,
+    ...opts.settings,
+  };
+  Object.assign(process.env, settings);
+  resetConfig();
+  const lines: string[] = [];
+  const host = opts.entry
+    ? await startHost({ entry: resolve(ROOT, opts.entry), port: 0, hostJson: opts.hostJson ?? resolve(ROOT, 'host.json'), env: process.env, log: (l) => lines.push(l), triggers: opts.triggers })
+    : undefined;
+  if (host) settings.PUBLIC_BASE_URL = host.url;
+  return {
+    azurite,
+    sandbox,
+    host,
+    settings,
+    token: async (name, scope = `api://${DEMO.app.clientId}/.default`) => {
+      const c = demoClients().find((x) => x.name === name);
+      if (!c) throw new Error(`No demo client ${name}`);
+      const res = await fetch(`${sandbox.origin}/${c.tenantId}/oauth2/v2.0/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: c.clientId, client_secret: c.clientSecret, scope }),
+      });
+      const body = (await res.json()) as { access_token?: string; error_description?: string };
+      if (!body.access_token) throw new Error(`token for ${name}: ${body.error_description}`);
+      return body.access_token;
+    },
+    stop: async () => {
+      await host?.stop();
+      await Promise.all([sandbox.stop(), azurite.stop()]);
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}.`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
