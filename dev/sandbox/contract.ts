@@ -55,6 +55,10 @@ export class GraphContract {
       schemas[name] = { type: 'object', 'x-not-in-subset': true };
       this.undefinedSchemas.add(name);
     }
+    // Known divergence: real Graph sends innerError.date without a zone ("2025-02-13T10:17:05"),
+    // while the CSDL-derived schema types it as a zoned date-time. The sandbox sends what Graph sends.
+    const inner = schemas['microsoft.graph.ODataErrors.InnerError'] as { properties?: Record<string, unknown> } | undefined;
+    if (inner?.properties?.date) inner.properties.date = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}' };
     this.ajv = new Ajv({ strict: false, allErrors: false, validateFormats: true });
     addFormats(this.ajv);
     for (const f of ['int32', 'int64', 'base64url', 'double', 'float', 'decimal', 'int8', 'int16', 'uint8']) this.ajv.addFormat(f, true);

@@ -15,7 +15,7 @@ export interface Logger {
 
 export type Sink = (level: Level, line: string) => void;
 
-const SECRET_KEY = /(secret|password|passwd|token|authorization|signature|api[-_]?key|client_assertion|code_verifier|cookie|^code$|^key$)/i;
+const SECRET_KEY = /(secret|password|passwd|token|authorization|signature|api[-_]?key|client_assertion|code_verifier|cookie|^code$)/i;
 const SECRET_VALUE = [
   /whsec_[A-Za-z0-9+/=]+/g, // Standard Webhooks secrets
   /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, // JWTs

@@ -15,8 +15,8 @@ beforeAll(async () => {
   api = `${env.host!.url}/api`;
 });
 afterAll(async () => {
-  expect(env.sandbox.graph.violations).toEqual([]);
   await env?.stop();
+  expect(env.sandbox.graph.violations).toEqual([]);
 });
 
 const get = (path: string, token?: string) => fetch(`${api}/${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });

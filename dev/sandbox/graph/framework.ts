@@ -304,6 +304,7 @@ export class GraphService {
 
   private async batch(headers: Record<string, string>, body: unknown): Promise<GraphResult> {
     const requestId = randomUUID();
+    this.stats.byRoute['POST /$batch'] = (this.stats.byRoute['POST /$batch'] ?? 0) + 1;
     const auth = await this.authenticate(headers);
     if ('status' in auth) return auth;
     const requests = (body as { requests?: unknown })?.requests;

@@ -1,0 +1,137 @@
+import { CreateLedger } from '../../shared/graph/idempotent';
+import { Graph, GraphApiError, graph, msalTokenProvider } from '../../shared/graph/client';
+import { config, loadConfig } from '../../shared/platform/config';
+import { EntityTable } from '../../shared/platform/storage/tables';
+import { openStorageAccount } from '../../shared/platform/storage/connection';
+import { demoClients } from '../../dev/sandbox/demo';
+import { stableId } from '../../dev/sandbox/seed';
+import { startEnv, type TestEnv } from '../helpers/env';
+
+/** The Graph client against the sandbox's Graph over HTTPS, with msal-node tokens from its Entra ID. */
+let env: TestEnv;
+const fastRetry = { maxRetries: 6, baseDelayMs: 5, maxDelayMs: 200 };
+const client = (over: Partial<ConstructorParameters<typeof Graph>[0]> = {}) =>
+  new Graph({ baseUrl: config().GRAPH_BASE_URL, authProvider: msalTokenProvider(config()), retry: fastRetry, limits: { total: 8, perMailbox: 4 }, ...over });
+
+beforeAll(async () => {
+  env = await startEnv();
+});
+afterEach(() => {
+  env.sandbox.graph.setFaults([]);
+  env.sandbox.graph.resetStats();
+});
+afterAll(async () => {
+  await env?.stop();
+  expect(env.sandbox.graph.violations).toEqual([]);
+});
+
+test('the app client gets a token with msal-node and reads users; paging follows @odata.nextLink verbatim', async () => {
+  const g = graph();
+  const first = await g.get<{ value: unknown[]; '@odata.nextLink'?: string }>('/users', { $top: 3 });
+  expect(first.value).toHaveLength(3);
+  expect(first['@odata.nextLink']).toMatch(/^https:\/\/localhost:\d+\/v1\.0\/users\?.*\$skiptoken=/);
+  const all = await g.all<{ userPrincipalName: string; displayName?: string; id: string }>('/users', { $top: 3, $select: 'id,userPrincipalName' });
+  expect(all).toHaveLength(8);
+  expect(new Set(all.map((u) => u.id)).size).toBe(8);
+  expect(all[0].displayName).toBeUndefined(); // $select honoured on every page
+  expect(env.sandbox.graph.stats.byRoute['GET /users']).toBe(4); // 1 + 3 pages
+});
+
+test('$filter works as Graph applies it', async () => {
+  const company = await graph().all<{ deviceName: string }>('/deviceManagement/managedDevices', { $filter: "managedDeviceOwnerType eq 'company' and startswith(operatingSystem,'i')" });
+  expect(company.map((d) => d.deviceName).sort()).toEqual(['adele-iphone', 'alex-iphone', 'megan-ipad']);
+});
+
+test('errors become GraphApiError with Graph status and code', async () => {
+  const err = await graph().get(`/users/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`).catch((e) => e);
+  expect(err).toBeInstanceOf(GraphApiError);
+  expect(err).toMatchObject({ status: 404, code: 'Request_ResourceNotFound', transient: false });
+});
+
+test('the sandbox enforces application permissions: a client without them gets 403', async () => {
+  const other = demoClients().find((c) => c.name === 'admin-all-roles')!;
+  const cfg = loadConfig({ ...process.env, ENTRA_CLIENT_ID: other.clientId, ENTRA_CLIENT_SECRET: other.clientSecret });
+  const g = client({ authProvider: msalTokenProvider(cfg) });
+  await expect(g.get('/deviceManagement/managedDevices')).rejects.toMatchObject({ status: 403, code: 'Authorization_RequestDenied' });
+});
+
+test('with 30% of calls throttled (429, with and without Retry-After), every call still lands', async () => {
+  env.sandbox.graph.setFaults([
+    { path: '^/deviceManagement/managedDevices/', rate: 0.15, status: 429, retryAfter: 0 },
+    { path: '^/deviceManagement/managedDevices/', rate: 0.18, status: 429, retryAfter: null },
+  ], 42);
+  const g = client();
+  const ids = [...env.sandbox.store.table('managedDevices').keys()];
+  const results = await Promise.all(Array.from({ length: 60 }, (_, i) => g.post(`/deviceManagement/managedDevices/${ids[i % ids.length]}/syncDevice`)));
+  expect(results).toHaveLength(60);
+  const synced = [...env.sandbox.store.table('managedDevices').values()].flatMap((d) => (d.deviceActionResults as { actionName: string }[]).filter((a) => a.actionName === 'syncDevice'));
+  expect(synced).toHaveLength(60); // each POST applied exactly once: 429s are re-sent, nothing else is
+  expect(env.sandbox.graph.stats.faultsInjected).toBeGreaterThan(10);
+});
+
+test('a write whose outcome is unknown (504 after the effect) is not re-sent by the client', async () => {
+  env.sandbox.graph.setFaults([{ method: 'POST', path: '^/groups$', count: 1, status: 504, afterEffect: true }]);
+  const before = env.sandbox.store.table('groups').size;
+  const err = await client()
+    .post('/groups', { '@odata.type': '#microsoft.graph.group', displayName: 'Ambiguous', mailNickname: 'ambiguous', mailEnabled: false, securityEnabled: true })
+    .catch((e) => e);
+  expect(err).toMatchObject({ status: 504, transient: true });
+  expect(env.sandbox.store.table('groups').size).toBe(before + 1);
+});
+
+test('createOnce: retrying a create after an ambiguous failure finds the object instead of duplicating it', async () => {
+  const account = openStorageAccount(config().storage);
+  const ledger = new CreateLedger(new EntityTable('graphcreates', () => account.table('graphcreates')));
+  const g = client();
+  const nickname = 'tem-block-roaming';
+  const op = {
+    find: async () => (await g.all<{ id: string }>('/groups', { $filter: `mailNickname eq '${nickname}'` }))[0],
+    create: () => g.post<{ id: string }>('/groups', { '@odata.type': '#microsoft.graph.group', displayName: 'TEM: block roaming', mailNickname: nickname, mailEnabled: false, securityEnabled: true }),
+    idOf: (x: { id: string }) => x.id,
+  };
+  env.sandbox.graph.setFaults([{ method: 'POST', path: '^/groups$', count: 1, status: 504, afterEffect: true }]);
+  await expect(ledger.createOnce('groups', 'block-roaming', op)).rejects.toMatchObject({ status: 504 });
+  const second = await ledger.createOnce('groups', 'block-roaming', op);
+  const third = await ledger.createOnce('groups', 'block-roaming', op);
+  const matching = [...env.sandbox.store.table('groups').values()].filter((x) => x.mailNickname === nickname);
+  expect(matching).toHaveLength(1);
+  expect(second).toEqual({ id: matching[0].id, created: false });
+  expect(third).toEqual(second);
+});
+
+test('requests per mailbox stay within 4 in flight, and all requests within the overall cap', async () => {
+  env.sandbox.graph.setFaults([{ path: '^/users/', latencyMs: 40 }]);
+  const g = client({ limits: { total: 8, perMailbox: 4 } });
+  const user = stableId('user:adele');
+  await Promise.all(Array.from({ length: 24 }, () => g.get(`/users/${user}/mailFolders`)));
+  expect(env.sandbox.graph.stats.mailboxPeak[user]).toBeLessThanOrEqual(4);
+  expect(env.sandbox.graph.stats.byStatus['429'] ?? 0).toBe(0);
+  expect(g.throttling.limiter.peak.get(`mailbox:${user}`)).toBe(4);
+
+  env.sandbox.graph.resetStats();
+  const users = [...env.sandbox.store.table('users').keys()];
+  await Promise.all(Array.from({ length: 40 }, (_, i) => g.get(`/users/${users[i % users.length]}/mailFolders`)));
+  expect(env.sandbox.graph.stats.peakInFlight).toBeLessThanOrEqual(8);
+});
+
+test('without the limiter the sandbox answers MailboxConcurrency 429s (the limit is real)', async () => {
+  env.sandbox.graph.setFaults([{ path: '^/users/', latencyMs: 40 }]);
+  const g = client({ limits: { total: 64, perMailbox: 64 }, retry: { ...fastRetry, maxRetries: 0 } });
+  const user = stableId('user:diego');
+  const settled = await Promise.allSettled(Array.from({ length: 12 }, () => g.get(`/users/${user}/mailFolders`)));
+  expect(settled.filter((s) => s.status === 'rejected' && (s.reason as GraphApiError).code === 'ApplicationThrottled').length).toBeGreaterThan(0);
+});
+
+test('$batch: groups of 20, throttled sub-requests retried, results by id', async () => {
+  const users = [...env.sandbox.store.table('users').keys()];
+  env.sandbox.graph.setFaults([{ path: '^/users/', rate: 0.4, status: 429, retryAfter: 0 }], 7);
+  const requests = Array.from({ length: 25 }, (_, i) => ({ id: `r${i}`, method: 'GET' as const, url: `/users/${users[i % users.length]}?$select=id,displayName` }));
+  const results = await client().batch(requests);
+  expect(results.size).toBe(25);
+  for (const [id, r] of results) {
+    expect(r.status).toBe(200);
+    expect((r.body as { id: string }).id).toBe(users[Number(id.slice(1)) % users.length]);
+  }
+  expect(env.sandbox.graph.stats.byRoute['POST /$batch']).toBeGreaterThanOrEqual(3);
+  await expect(client().batch([{ id: 'a', method: 'GET', url: '/users' }, { id: 'A', method: 'GET', url: '/users' }])).rejects.toThrow(/unique/);
+});

@@ -1,0 +1,70 @@
+import { mailboxOf, retryDelayMs } from '../../shared/graph/client';
+import { KeyedLimiter } from '../../shared/graph/limiter';
+import { evaluate, parseFilter } from '../../dev/sandbox/graph/odata';
+
+const policy = { maxRetries: 6, baseDelayMs: 100, maxDelayMs: 10_000 };
+
+test('retry delays: Retry-After seconds or date when given; otherwise exponential with jitter, capped', () => {
+  expect(retryDelayMs(1, '3', policy)).toBe(3000);
+  expect(retryDelayMs(1, '120', policy)).toBe(10_000);
+  const inTwo = new Date(Date.now() + 2000).toUTCString();
+  expect(retryDelayMs(1, inTwo, policy)).toBeGreaterThan(500);
+  for (let attempt = 1; attempt <= 8; attempt++) {
+    const ceiling = Math.min(10_000, 100 * 2 ** (attempt - 1));
+    const samples = Array.from({ length: 50 }, () => retryDelayMs(attempt, null, policy));
+    expect(Math.min(...samples)).toBeGreaterThanOrEqual(ceiling / 2);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(ceiling);
+  }
+  expect(new Set(Array.from({ length: 20 }, () => retryDelayMs(5, null, policy))).size).toBeGreaterThan(1);
+});
+
+test('mailbox keys come from /users/{id}/ paths', () => {
+  expect(mailboxOf('https://graph.microsoft.com/v1.0/users/Adele@contoso.com/messages')).toBe('adele@contoso.com');
+  expect(mailboxOf('https://graph.microsoft.com/v1.0/users/abc')).toBeNull();
+  expect(mailboxOf('https://graph.microsoft.com/v1.0/groups/abc/members')).toBeNull();
+});
+
+test('the keyed limiter admits at most the limit per key and hands slots over in order', async () => {
+  const limiter = new KeyedLimiter((k) => (k === 'a' ? 2 : 1));
+  const order: string[] = [];
+  let active = 0;
+  let peak = 0;
+  const task = (key: string, name: string) =>
+    limiter.acquire(key).then(async (release) => {
+      active++;
+      peak = Math.max(peak, active);
+      order.push(name);
+      await new Promise((r) => setTimeout(r, 5));
+      active--;
+      release();
+      release(); // a second release is harmless
+    });
+  await Promise.all([task('a', '1'), task('a', '2'), task('a', '3'), task('a', '4'), task('b', 'x')]);
+  expect(limiter.peak.get('a')).toBe(2);
+  expect(limiter.peak.get('b')).toBe(1);
+  expect(order.filter((o) => o !== 'x')).toEqual(['1', '2', '3', '4']);
+  expect(limiter.inFlight('a')).toBe(0);
+});
+
+describe('the sandbox $filter', () => {
+  const d = { id: '1', '@odata.type': '#microsoft.graph.iosVppApp', deviceName: "O'Brien phone", operatingSystem: 'iOS', n: 5, lastSyncDateTime: '2026-11-20T08:00:00Z', owner: { kind: 'company' } };
+  const t = (f: string) => evaluate(parseFilter(f), d);
+  test.each([
+    ["operatingSystem eq 'ios'", true],
+    ["operatingSystem ne 'iOS'", false],
+    ["deviceName eq 'O''Brien phone'", true],
+    ["startswith(deviceName,'o''b') and n gt 4", true],
+    ['n ge 5 and n lt 5', false],
+    ["(n eq 1 or n eq 5) and not (operatingSystem eq 'Android')", true],
+    ["operatingSystem in ('Android','iOS')", true],
+    ['lastSyncDateTime lt 2026-11-21T00:00:00Z', true],
+    ["contains(deviceName,'brien')", true],
+    ["isof('microsoft.graph.iosVppApp')", true],
+    ["owner/kind eq 'company'", true],
+  ])('%s → %s', (f, expected) => expect(t(f)).toBe(expected));
+  test('bad filters are errors', () => {
+    expect(() => parseFilter("deviceName eq 'x")).toThrow(/Unterminated/);
+    expect(() => parseFilter('deviceName eq')).toThrow();
+    expect(() => parseFilter("phones/any(p:p eq '1')")).toThrow(/Unsupported/);
+  });
+});

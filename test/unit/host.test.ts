@@ -1,0 +1,39 @@
+import { matchRoute, parseRoute } from '../../dev/host/http';
+import { parseSchedule } from '../../dev/host/timers';
+import { decodeQueueText } from '../../dev/host/queues';
+import { resolveSettingExpression, timeSpanMs } from '../../dev/host/settings';
+
+test('route templates: literals, parameters, constraints, optional and catch-all', () => {
+  const r = parseRoute('admin/tem/providers/{id:guid}/{action?}');
+  const id = '4f1c2b7e-8a3d-4c59-9e61-0d2b7a5c3f18';
+  expect(matchRoute(r, ['admin', 'TEM', 'providers', id])).toEqual({ id });
+  expect(matchRoute(r, ['admin', 'tem', 'providers', id, 'rotate'])).toEqual({ id, action: 'rotate' });
+  expect(matchRoute(r, ['admin', 'tem', 'providers', 'not-a-guid'])).toBeUndefined();
+  expect(matchRoute(r, ['admin', 'tem', 'providers', id, 'a', 'b'])).toBeUndefined();
+  expect(matchRoute(parseRoute('files/{*path}'), ['files', 'a', 'b.txt'])).toEqual({ path: 'a/b.txt' });
+});
+
+test('NCRONTAB six-field schedules and TimeSpan intervals', () => {
+  const nightly = parseSchedule('0 30 2 * * *');
+  expect(nightly.next(new Date('2026-11-21T10:00:00Z')).toISOString()).toBe('2026-11-22T02:30:00.000Z');
+  expect(parseSchedule('*/15 * * * * *').next(new Date('2026-11-21T10:00:07Z')).toISOString()).toBe('2026-11-21T10:00:15.000Z');
+  expect(parseSchedule('0 0 9 * * Mon').next(new Date('2026-11-21T10:00:00Z')).toISOString()).toBe('2026-11-23T09:00:00.000Z');
+  expect(parseSchedule('00:05:00').next(new Date('2026-11-21T10:00:00Z')).toISOString()).toBe('2026-11-21T10:05:00.000Z');
+  expect(() => parseSchedule('0 2 * * *')).toThrow(/six NCRONTAB fields/);
+  expect(() => parseSchedule('0 99 * * * *')).toThrow();
+});
+
+test('%SETTING% expressions and TimeSpans', () => {
+  expect(resolveSettingExpression('%SCHEDULE%', { SCHEDULE: '0 0 1 * * *' })).toBe('0 0 1 * * *');
+  expect(() => resolveSettingExpression('%MISSING%', {})).toThrow(/MISSING/);
+  expect(timeSpanMs('00:00:30')).toBe(30_000);
+  expect(timeSpanMs('1.00:00:00')).toBe(86_400_000);
+  expect(timeSpanMs('00:00:00.250')).toBe(250);
+});
+
+test('queue text: base64 decoded, JSON parsed when it parses', () => {
+  expect(decodeQueueText(Buffer.from('{"a":1}').toString('base64'), 'base64').input).toEqual({ a: 1 });
+  expect(decodeQueueText(Buffer.from('plain').toString('base64'), 'base64').input).toBe('plain');
+  expect(decodeQueueText('{"a":1}', 'none').input).toEqual({ a: 1 });
+  expect(() => decodeQueueText('not base64!', 'base64')).toThrow(/base64/);
+});

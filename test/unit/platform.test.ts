@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { ConfigError, loadConfig, resolveStorageConnection } from '../../shared/platform/config';
+import { createLogger, redact } from '../../shared/platform/log';
+import { open, seal } from '../../shared/platform/auth/secrets';
+import { readJsonBody, isJson, errorResult } from '../../shared/platform/http';
+import { AppError } from '../../shared/platform/errors';
+import { authorize } from '../../shared/platform/auth/admin';
+import { openApiPath } from '../../shared/platform/openapi';
+import { localSettings } from '../../dev/settings';
+import { ROOT } from '../helpers/env';
+
+const base = localSettings(ROOT);
+
+describe('configuration', () => {
+  test('the local defaults load, with defaults filled in', () => {
+    const cfg = loadConfig(base);
+    expect(cfg.ADMIN_ALLOWED_TENANTS).toEqual([base.ENTRA_TENANT_ID]);
+    expect(cfg.GRAPH_MAILBOX_CONCURRENCY).toBe(4);
+    expect(cfg.storage.kind).toBe('connectionString');
+  });
+
+  test('every bad setting is named in one error', () => {
+    const err = (() => {
+      try {
+        loadConfig({ ...base, ENTRA_CLIENT_ID: 'nope', SECRETS_KEY: 'c2hvcnQ=', GRAPH_MAILBOX_CONCURRENCY: '9', ADMIN_ALLOWED_TENANTS: `${base.ENTRA_TENANT_ID}, bad` });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.problems).toEqual([
+      'ENTRA_CLIENT_ID is invalid: expected a GUID such as 00000000-0000-0000-0000-000000000000',
+      'ADMIN_ALLOWED_TENANTS is invalid: expected a GUID such as 00000000-0000-0000-0000-000000000000',
+      'SECRETS_KEY is invalid: expected 32 random bytes, base64-encoded (openssl rand -base64 32)',
+      'GRAPH_MAILBOX_CONCURRENCY is invalid: expected at most 4',
+    ]);
+  });
+
+  test('storage connections resolve as the Functions host does: connection string or identity', () => {
+    expect(resolveStorageConnection({ X: 'UseDevelopmentStorage=true' }, 'X')).toEqual({ kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' });
+    expect(resolveStorageConnection({ X__accountName: 'acct', X__clientId: 'cid' }, 'X')).toEqual({
+      kind: 'identity',
+      blobUri: 'https://acct.blob.core.windows.net',
+      queueUri: 'https://acct.queue.core.windows.net',
+      tableUri: 'https://acct.table.core.windows.net',
+      clientId: 'cid',
+    });
+    expect(resolveStorageConnection({ X__blobServiceUri: 'https://b', X__queueServiceUri: 'https://q', X__tableServiceUri: 'https://t' }, 'X')).toMatchObject({ kind: 'identity', blobUri: 'https://b', queueUri: 'https://q', tableUri: 'https://t' });
+    expect(resolveStorageConnection({ X__blobServiceUri: 'https://b' }, 'X')).toMatch(/X__accountName/);
+    expect(resolveStorageConnection({ X: 'garbage' }, 'X')).toMatch(/connection string/);
+    const identity = loadConfig({ ...base, AzureWebJobsStorage: undefined, AzureWebJobsStorage__accountName: 'prodacct' });
+    expect(identity.storage).toMatchObject({ kind: 'identity', tableUri: 'https://prodacct.table.core.windows.net' });
+  });
+});
+
+describe('logging redacts secrets', () => {
+  test('by key and by value', () => {
+    const out = redact({
+      clientSecret: 's3cr3t',
+      nested: { Authorization: 'Bearer abc.def.ghi', note: 'uses whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw here' },
+      url: 'https://x?client_secret=abc&x=1',
+      jwt: 'token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln',
+      conn: 'AccountName=a;AccountKey=Zm9vYmFy;',
+      ok: 'plain',
+      count: 3,
+    });
+    expect(out).toEqual({
+      clientSecret: '[redacted]',
+      nested: { Authorization: '[redacted]', note: 'uses [redacted] here' },
+      url: 'https://x?client_secret=[redacted]&x=1',
+      jwt: 'token [redacted]',
+      conn: 'AccountName=a;AccountKey=[redacted];',
+      ok: 'plain',
+      count: 3,
+    });
+  });
+
+  test('log lines are JSON with the message and fields', () => {
+    const lines: string[] = [];
+    createLogger({ fn: 'f' }, (_l, line) => lines.push(line)).child({ key: 'k' }).warn('hello', { token: 'abc', n: 1 });
+    expect(JSON.parse(lines[0])).toEqual({ level: 'warn', msg: 'hello', fn: 'f', key: 'k', token: '[redacted]', n: 1 });
+  });
+});
+
+test('sealed secrets open only with the same key and context', () => {
+  const key = randomBytes(32);
+  const sealed = seal('tv-refresh-token', 'teamviewer/tenant-1', key);
+  expect(sealed).not.toContain('tv-refresh-token');
+  expect(open(sealed, 'teamviewer/tenant-1', key)).toBe('tv-refresh-token');
+  expect(() => open(sealed, 'teamviewer/tenant-2', key)).toThrow();
+  expect(() => open(sealed, 'teamviewer/tenant-1', randomBytes(32))).toThrow();
+});
+
+describe('HTTP input', () => {
+  test('JSON bodies: size, media type and syntax give 413, 415 and 400', () => {
+    expect(readJsonBody(Buffer.from('{"a":1}'), 'application/json; charset=utf-8', 100)).toEqual({ a: 1 });
+    expect(() => readJsonBody(Buffer.alloc(101, 32), 'application/json', 100)).toThrow(expect.objectContaining({ status: 413 }));
+    expect(() => readJsonBody(Buffer.from('{}'), 'text/plain', 100)).toThrow(expect.objectContaining({ status: 415 }));
+    expect(() => readJsonBody(Buffer.from('{oops'), 'application/json', 100)).toThrow(expect.objectContaining({ status: 400 }));
+    expect(isJson('application/merge-patch+json')).toBe(true);
+  });
+
+  test('errors map to problem+json; unexpected ones hide internals', () => {
+    expect(errorResult(new AppError(409, 'Conflict', 'Already there.'))).toEqual({ status: 409, headers: { 'Content-Type': 'application/problem+json' }, body: { type: 'about:blank', title: 'Conflict', status: 409, detail: 'Already there.' } });
+    const hidden = errorResult(new Error('db password is hunter2'), 'inv-1');
+    expect(hidden.status).toBe(500);
+    expect(JSON.stringify(hidden.body)).not.toContain('hunter2');
+    expect(JSON.stringify(hidden.body)).toContain('inv-1');
+  });
+
+  test('roles: Connectors.ReadWrite implies Connectors.Read, nothing else is implied', () => {
+    const p = (roles: string[]) => ({ tenantId: 't', roles });
+    expect(() => authorize(p(['Connectors.ReadWrite']), 'Connectors.Read')).not.toThrow();
+    expect(() => authorize(p(['Connectors.Read']), 'Connectors.ReadWrite')).toThrow(expect.objectContaining({ status: 403 }));
+    expect(() => authorize(p(['RemoteAssistance.Manage']), 'RemoteAssistance.Request')).toThrow(expect.objectContaining({ status: 403 }));
+  });
+
+  test('route templates become OpenAPI paths', () => {
+    expect(openApiPath('admin/tem/providers/{id:guid}/events/{rest?}')).toBe('/api/admin/tem/providers/{id}/events/{rest}');
+    expect(openApiPath('files/{*path}')).toBe('/api/files/{path}');
+  });
+});
