@@ -3,7 +3,7 @@ import { listConnectorStatus } from '../shared/connectors';
 import { httpFunction, registry } from '../shared/platform/app';
 import { config } from '../shared/platform/config';
 import { buildOpenApi } from '../shared/platform/openapi';
-import { probeStorage } from '../shared/platform/storage';
+import { storageHealth } from '../shared/platform/storage';
 import { version } from '../package.json';
 
 const functionSchema = z.object({ name: z.string(), trigger: z.enum(['http', 'timer', 'queue']), route: z.string().optional(), methods: z.array(z.string()).optional(), schedule: z.string().optional(), queue: z.string().optional() });
@@ -15,12 +15,12 @@ httpFunction('health', {
   route: 'health',
   auth: 'anonymous',
   doc: {
-    summary: 'Health: storage reachability and the registered functions',
+    summary: 'Health: storage reachability (probed at most every 2 s) and the registered functions',
     tags: ['platform'],
     responses: { 200: { description: 'Healthy.', schema: healthSchema }, 503: { description: 'Storage is not reachable.', schema: healthSchema } },
   },
   handler: async () => {
-    const storage = await probeStorage();
+    const storage = await storageHealth();
     const ok = storage.tables.ok && storage.queues.ok && storage.blobs.ok;
     return { status: ok ? 200 : 503, headers: { 'Cache-Control': 'no-store' }, body: { status: ok ? 'healthy' : 'unhealthy', version, storage, functions: registry.functions } };
   },

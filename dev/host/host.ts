@@ -1,7 +1,7 @@
-import Module from 'node:module';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import * as core from './core';
+import type * as core from './core';
+import { provideCoreModule } from './core-hook';
 import { createHttpServer } from './http';
 import type { HostLog } from './invoke';
 import { startQueueListener, type QueueListener } from './queues';
@@ -31,24 +31,11 @@ export interface RunningHost {
   stop(): Promise<void>;
 }
 
-let hooked = false;
-/** Answers require('@azure/functions-core') with our stand-in, as the real worker's hook does. */
-export function provideCoreModule(): void {
-  if (hooked) return;
-  hooked = true;
-  const m = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
-  const original = m._load;
-  m._load = function (request: string, ...rest: unknown[]) {
-    if (request === '@azure/functions-core') return core;
-    return original.call(this, request, ...rest);
-  };
-}
-
 export async function startHost(opts: HostOptions): Promise<RunningHost> {
   const env = opts.env ?? process.env;
   const hostLog = opts.log ?? ((line: string) => console.log(`[${new Date().toISOString()}] ${line}`));
   const settings = readHostSettings(opts.hostJson ?? resolve('host.json'));
-  provideCoreModule();
+  const core = provideCoreModule();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require(resolve(opts.entry));
   const fns = [...core.functions];

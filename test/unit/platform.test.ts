@@ -120,3 +120,11 @@ describe('HTTP input', () => {
     expect(openApiPath('files/{*path}')).toBe('/api/files/{path}');
   });
 });
+
+test("the README's settings table lists exactly the settings the schema reads", () => {
+  const readme = require('node:fs').readFileSync(require('node:path').join(ROOT, 'README.md'), 'utf8') as string;
+  const section = readme.split('## Settings')[1].split('\n## ')[0];
+  const documented = [...section.matchAll(/^\| `([A-Za-z_]+)` \|/gm)].map((m) => m[1]).sort();
+  const { settingsSchema } = require('../../shared/platform/config') as typeof import('../../shared/platform/config');
+  expect(documented).toEqual(['AzureWebJobsStorage', ...Object.keys(settingsSchema.shape)].sort());
+});
