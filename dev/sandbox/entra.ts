@@ -202,13 +202,22 @@ export class Entra {
     return sendJson(res, 400, entraError('unsupported_grant_type', `AADSTS70003: The app requested an unsupported grant type '${grant}'.`, 70003));
   }
 
-  private authorize(req: SandboxRequest, res: ServerResponse, tenantId: string): void {
+  /** The client and where to send the browser back; an error page (no redirect) when either is wrong, as Entra does. */
+  private redirectTarget(req: SandboxRequest, res: ServerResponse, page: string): { client: DemoClient; target: URL } | undefined {
     const q = req.url.searchParams;
     const client = this.client(q.get('client_id'));
     const redirectUri = q.get('redirect_uri') ?? '';
-    if (!client) return sendHtml(res, 400, 'Sign in', `AADSTS700016: Application with identifier '${q.get('client_id')}' was not found in the directory.`);
-    if (!this.redirectAllowed(client, redirectUri)) return sendHtml(res, 400, 'Sign in', `AADSTS50011: The redirect URI '${redirectUri}' does not match the redirect URIs configured for the application.`);
-    const target = new URL(redirectUri);
+    if (!client) return void sendHtml(res, 400, page, `AADSTS700016: Application with identifier '${q.get('client_id')}' was not found in the directory.`);
+    if (!this.redirectAllowed(client, redirectUri)) return void sendHtml(res, 400, page, `AADSTS50011: The redirect URI '${redirectUri}' does not match the redirect URIs configured for the application.`);
+    return { client, target: new URL(redirectUri) };
+  }
+
+  private authorize(req: SandboxRequest, res: ServerResponse, tenantId: string): void {
+    const q = req.url.searchParams;
+    const found = this.redirectTarget(req, res, 'Sign in');
+    if (!found) return;
+    const { client, target } = found;
+    const redirectUri = q.get('redirect_uri')!;
     const state = q.get('state');
     if (state !== null) target.searchParams.set('state', state);
     if (q.get('response_type') !== 'code') {
@@ -230,11 +239,9 @@ export class Entra {
 
   private adminConsent(req: SandboxRequest, res: ServerResponse, tenantId: string): void {
     const q = req.url.searchParams;
-    const client = this.client(q.get('client_id'));
-    const redirectUri = q.get('redirect_uri') ?? '';
-    if (!client) return sendHtml(res, 400, 'Admin consent', `AADSTS700016: Application with identifier '${q.get('client_id')}' was not found in the directory.`);
-    if (!this.redirectAllowed(client, redirectUri)) return sendHtml(res, 400, 'Admin consent', `AADSTS50011: The redirect URI '${redirectUri}' does not match the redirect URIs configured for the application.`);
-    const target = new URL(redirectUri);
+    const found = this.redirectTarget(req, res, 'Admin consent');
+    if (!found) return;
+    const { client, target } = found;
     if (this.consentDecision === 'deny') {
       target.searchParams.set('error', 'access_denied');
       target.searchParams.set('error_description', 'AADSTS65004: User declined to consent to access the app.');
