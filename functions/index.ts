@@ -7,3 +7,5 @@ import { config } from '../shared/platform/config';
 config();
 
 import './platform';
+import './oauth';
+import './tem';

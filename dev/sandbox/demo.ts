@@ -22,6 +22,7 @@ export const APP_ROLES = ['Connectors.Read', 'Connectors.ReadWrite', 'Compliance
 export const GRAPH_PERMISSIONS = [
   'User.Read.All',
   'Group.Read.All',
+  'Group.Create',
   'GroupMember.ReadWrite.All',
   'Device.Read.All',
   'DeviceManagementManagedDevices.ReadWrite.All',

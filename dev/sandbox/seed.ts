@@ -128,3 +128,36 @@ export function seedTenant(store: TenantStore): void {
   group('field-engineers', 'Field Engineers', ['diego', 'grady']);
   group('compliance-managers', 'Compliance Managers', ['johanna', 'megan']);
 }
+
+/**
+ * Adds `count` managed devices (each with its Entra device object and a unique phone number) for
+ * load and failure tests. Returns the new devices.
+ */
+export function addManagedDevices(store: TenantStore, count: number, owner: 'company' | 'personal' = 'company', os: 'iOS' | 'Android' = 'iOS'): Entity[] {
+  const user = store.table('users').get(stableId('user:grady'))!;
+  const start = store.table('managedDevices').size;
+  const out: Entity[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = `bulk-${start + i}`;
+    const aad = stableId(`aad:${key}`);
+    store.table('devices').set(stableId(`device:${key}`), { '@odata.type': '#microsoft.graph.device', id: stableId(`device:${key}`), deviceId: aad, displayName: key, operatingSystem: os, accountEnabled: true, isManaged: true });
+    const md: Entity = {
+      '@odata.type': '#microsoft.graph.managedDevice',
+      id: stableId(`managed:${key}`),
+      deviceName: key,
+      userId: user.id,
+      userPrincipalName: user.userPrincipalName,
+      managedDeviceOwnerType: owner,
+      operatingSystem: os,
+      osVersion: os === 'iOS' ? '17.5' : '14',
+      complianceState: 'compliant',
+      managementAgent: 'mdm',
+      azureADDeviceId: aad,
+      phoneNumber: `+44770091${String(start + i).padStart(4, '0')}`,
+      deviceActionResults: [],
+    };
+    store.table('managedDevices').set(md.id, md);
+    out.push(md);
+  }
+  return out;
+}

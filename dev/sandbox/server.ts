@@ -7,8 +7,10 @@ import { GraphService, TenantStore, type FaultRule } from './graph/framework';
 import { registerDirectory } from './graph/directory';
 import { registerIntune } from './graph/intune';
 import { registerMail } from './graph/mail';
+import { registerConfigurations } from './graph/configurations';
 import { readRequest, sendJson, type SandboxRequest } from './http';
-import { seedTenant } from './seed';
+import { temProvider } from './providers/tem';
+import { addManagedDevices, seedTenant } from './seed';
 import { ensureCertificate } from './tls';
 
 /**
@@ -39,13 +41,6 @@ export interface Sandbox {
 }
 
 export type SandboxHandler = (req: SandboxRequest, res: ServerResponse) => Promise<boolean>;
-export type Extension = (sandbox: Sandbox) => SandboxHandler | undefined;
-
-const extensions: Extension[] = [];
-/** Connectors add their provider simulators here (TEM, archive, TeamViewer). */
-export function registerSandboxExtension(ext: Extension): void {
-  extensions.push(ext);
-}
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const cert = await ensureCertificate(opts.certDir);
@@ -59,6 +54,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   registerDirectory(graph);
   registerIntune(graph);
   registerMail(graph);
+  registerConfigurations(graph);
 
   const reset = () => {
     stores.clear();
@@ -94,7 +90,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     reset,
     stop: async () => undefined,
   } as Sandbox;
-  const handlers = extensions.map((ext) => ext(sandbox)).filter((h): h is SandboxHandler => !!h);
+  // The providers the connectors integrate with.
+  const handlers: SandboxHandler[] = [temProvider()];
 
   const handle = (secure: boolean) => async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -138,6 +135,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         if (decision !== 'grant' && decision !== 'deny') return sendJson(res, 400, { error: 'bad_request', message: 'Send {"decision": "grant" | "deny"}.' });
         entra.consentDecision = decision;
         return sendJson(res, 200, { decision });
+      }
+      case 'POST /_sandbox/managed-devices': {
+        const b = (r.json() ?? {}) as { count?: number; owner?: 'company' | 'personal'; os?: 'iOS' | 'Android' };
+        const count = Number(b.count ?? 1);
+        if (!Number.isInteger(count) || count < 1 || count > 100_000) return sendJson(res, 400, { error: 'bad_request', message: 'Send {"count": 1..100000, "owner"?: "company"|"personal", "os"?: "iOS"|"Android"}.' });
+        const added = addManagedDevices(sandbox.store, count, b.owner, b.os);
+        return sendJson(res, 201, { value: added.map((d) => ({ id: d.id, deviceName: d.deviceName, phoneNumber: d.phoneNumber })) });
       }
       case 'GET /_sandbox/outbox':
         return sendJson(res, 200, { value: [...sandbox.store.table('outbox').values()] });

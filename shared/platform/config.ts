@@ -30,6 +30,7 @@ export const settingsSchema = z.object({
   GRAPH_MAILBOX_CONCURRENCY: int(1, 4, 4).describe('Most Graph requests in flight at once per mailbox (Outlook allows 4).'),
   GRAPH_MAX_RETRIES: int(0, 10, 6).describe('Retries of a throttled or failed Graph request before it fails.'),
   HTTP_MAX_BODY_BYTES: int(1024, 4 * 1024 * 1024, 1024 * 1024).describe('Largest request body accepted by the HTTP functions.'),
+  ALERT_MAIL_SENDER: z.email('a mailbox address of the tenant, e.g. alerts@contoso.com').optional().describe('Mailbox that sends alert emails (Graph sendMail); without it alerts are only recorded.'),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

@@ -59,3 +59,13 @@ export function isJson(contentType: string | null): boolean {
   const media = contentType.split(';')[0].trim().toLowerCase();
   return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media);
 }
+
+/** A minimal HTML page for browser flows (OAuth redirects end on one of these). */
+export function htmlPage(status: number, title: string, message: string, headers: Record<string, string> = {}): HttpResult {
+  const esc = (t: string) => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return {
+    status,
+    headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', ...headers },
+    body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><h1>${esc(title)}</h1><p>${esc(message)}</p></body></html>`,
+  };
+}

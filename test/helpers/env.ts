@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { startAzurite, type Azurite } from '../../dev/azurite';
+import { freePort, startAzurite, type Azurite } from '../../dev/azurite';
 import { startHost, type RunningHost } from '../../dev/host/host';
 import { demoClients, DEMO } from '../../dev/sandbox/demo';
 import { startSandbox, type Sandbox } from '../../dev/sandbox/server';
@@ -23,9 +23,10 @@ export interface TestEnv {
 export const ROOT = resolve(__dirname, '..', '..', '..');
 
 export async function startEnv(opts: { entry?: string; hostJson?: string; settings?: Record<string, string>; triggers?: boolean } = {}): Promise<TestEnv> {
-  const [azurite, sandbox] = await Promise.all([startAzurite(), startSandbox({ port: 0, certDir: resolve(ROOT, '.dev', 'certs') })]);
+  const [azurite, sandbox, port] = await Promise.all([startAzurite(), startSandbox({ port: 0, certDir: resolve(ROOT, '.dev', 'certs') }), freePort()]);
   const settings: Record<string, string> = {
     ...localSettings(ROOT),
+    PUBLIC_BASE_URL: `http://localhost:${port}`,
     AzureWebJobsStorage: azurite.connectionString,
     ENTRA_AUTHORITY_HOST: sandbox.origin,
     GRAPH_BASE_URL: sandbox.origin,
@@ -35,9 +36,8 @@ export async function startEnv(opts: { entry?: string; hostJson?: string; settin
   resetConfig();
   const lines: string[] = [];
   const host = opts.entry
-    ? await startHost({ entry: resolve(ROOT, opts.entry), port: 0, hostJson: opts.hostJson ?? resolve(ROOT, 'host.json'), env: process.env, log: (l) => lines.push(l), triggers: opts.triggers })
+    ? await startHost({ entry: resolve(ROOT, opts.entry), port, hostJson: opts.hostJson ?? resolve(ROOT, 'host.json'), env: process.env, log: (l) => lines.push(l), triggers: opts.triggers })
     : undefined;
-  if (host) settings.PUBLIC_BASE_URL = host.url;
   return {
     azurite,
     sandbox,

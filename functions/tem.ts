@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
+import { queues } from '../shared/platform/storage/queues';
+import { startConnect } from '../shared/tem/connect';
+import { acceptEvent, ledgerQuery, processEvent, purgeWebhookIds, revertStep } from '../shared/tem/events';
+import { ensureEnforcement } from '../shared/tem/enforcement';
+import { addLine, addLineBody, listLines, removeLine, syncLines } from '../shared/tem/lines';
+import { eventMessage, eventSchema, jobMessage, QUEUE_EVENTS, QUEUE_JOBS, tables, WEBHOOK_MAX_BYTES } from '../shared/tem/model';
+import { createProvider, createProviderBody, describeProvider, listProviders, patchProvider, patchProviderBody, rotateSecret, rotateSecretBody } from '../shared/tem/providers';
+
+/** Telecom expense management: providers, lines, the signed webhook and the workers behind it. */
+
+const id = z.object({ id: z.uuid('a provider id (GUID)') });
+const tags = ['tem'];
+const provider = z.object({
+  id: z.string(),
+  name: z.string(),
+  enabled: z.boolean(),
+  connection: z.enum(['notConnected', 'pendingConsent', 'Active', 'failed']),
+  connectionDetail: z.string().nullable(),
+  lastConnectionAt: z.string().nullable(),
+  lastSignalAt: z.string().nullable(),
+  alertEmail: z.string().nullable(),
+  corporateLines: z.number(),
+  activeBlocks: z.number(),
+  switchOff: z.object({ state: z.enum(['idle', 'reverting', 'done']), startedAt: z.string().nullable(), finishedAt: z.string().nullable(), reverted: z.number(), remaining: z.number() }),
+  webhookUrl: z.string(),
+  connectUrl: z.string(),
+});
+const secretResult = z.object({ id: z.string(), secret: z.string().describe('Shown once. Give it to the provider; it signs events with it.') });
+
+httpFunction('temCreateProvider', {
+  method: 'POST',
+  route: 'admin/tem/providers',
+  auth: 'Connectors.ReadWrite',
+  body: createProviderBody,
+  doc: { summary: 'Register a TEM provider; returns its webhook URL and signing secret once', tags, responses: { 201: { description: 'Registered.', schema: secretResult.extend({ webhookUrl: z.string(), connectUrl: z.string() }) } } },
+  handler: async ({ body }) => ({ status: 201, body: await createProvider(body) }),
+});
+
+httpFunction('temListProviders', {
+  method: 'GET',
+  route: 'admin/tem/providers',
+  auth: 'Connectors.Read',
+  doc: { summary: 'TEM providers with connection state, last signal, lines and active blocks', tags, responses: { 200: { description: 'Providers.', schema: z.object({ value: z.array(provider) }) } } },
+  handler: async () => ({ status: 200, body: { value: await listProviders() } }),
+});
+
+httpFunction('temGetProvider', {
+  method: 'GET',
+  route: 'admin/tem/providers/{id}',
+  auth: 'Connectors.Read',
+  params: id,
+  doc: { summary: 'One TEM provider, with switch-off progress', tags, responses: { 200: { description: 'The provider.', schema: provider }, 404: { description: 'No such provider.' } } },
+  handler: async ({ params }) => ({ status: 200, body: await describeProvider(params.id) }),
+});
+
+httpFunction('temPatchProvider', {
+  method: 'PATCH',
+  route: 'admin/tem/providers/{id}',
+  auth: 'Connectors.ReadWrite',
+  params: id,
+  body: patchProviderBody,
+  doc: {
+    summary: 'Switch the service off (reverts every action) or on; rename; set the alert address',
+    tags,
+    responses: { 200: { description: 'The provider; switching off continues in the background (see switchOff).', schema: provider } },
+  },
+  handler: async ({ params, body }) => ({ status: 200, body: await patchProvider(params.id, body) }),
+});
+
+httpFunction('temRotateSecret', {
+  method: 'POST',
+  route: 'admin/tem/providers/{id}/secrets',
+  auth: 'Connectors.ReadWrite',
+  params: id,
+  body: rotateSecretBody,
+  doc: { summary: 'Rotate the webhook secret; the previous one keeps verifying for overlapHours', tags, responses: { 200: { description: 'The new secret, shown once.', schema: secretResult.extend({ previousSecretsValidUntil: z.array(z.string()) }) } } },
+  handler: async ({ params, body }) => ({ status: 200, body: await rotateSecret(params.id, body) }),
+});
+
+const rows = <T extends { partitionKey: string; rowKey: string }>(list: { entity: T }[]) => list.map(({ entity: { partitionKey: _p, rowKey: _r, ...rest } }) => rest);
+
+httpFunction('temLedger', {
+  method: 'GET',
+  route: 'admin/tem/providers/{id}/ledger',
+  auth: 'Connectors.Read',
+  params: id,
+  query: ledgerQuery,
+  doc: { summary: 'Every action, revert and ignored signal for the provider, newest first', tags, responses: { 200: { description: 'Ledger rows.' } } },
+  handler: async ({ params, query }) => {
+    await describeProvider(params.id);
+    return { status: 200, body: { value: rows(await tables.ledger.list(`PartitionKey eq '${params.id}'`, query.top)) } };
+  },
+});
+
+httpFunction('temAlerts', {
+  method: 'GET',
+  route: 'admin/tem/providers/{id}/alerts',
+  auth: 'Connectors.Read',
+  params: id,
+  query: ledgerQuery,
+  doc: { summary: 'Alerts raised for the provider, newest first, with their email status', tags, responses: { 200: { description: 'Alerts.' } } },
+  handler: async ({ params, query }) => {
+    await describeProvider(params.id);
+    return { status: 200, body: { value: rows(await tables.alerts.list(`PartitionKey eq '${params.id}'`, query.top)) } };
+  },
+});
+
+httpFunction('temListLines', {
+  method: 'GET',
+  route: 'admin/tem/lines',
+  auth: 'Connectors.Read',
+  doc: { summary: 'Lines known from Intune and added by hand, whether each is monitored, and its active blocks', tags, responses: { 200: { description: 'Lines.' } } },
+  handler: async () => ({ status: 200, body: { value: await listLines() } }),
+});
+
+httpFunction('temAddLine', {
+  method: 'POST',
+  route: 'admin/tem/lines',
+  auth: 'Connectors.ReadWrite',
+  body: addLineBody,
+  doc: { summary: 'Add a corporate line for a company-owned managed device', tags, responses: { 201: { description: 'Added.' } } },
+  handler: async ({ body }) => {
+    const { partitionKey: _p, rowKey, ...line } = await addLine(body);
+    return { status: 201, body: { phoneNumber: rowKey, ...line } };
+  },
+});
+
+httpFunction('temRemoveLine', {
+  method: 'DELETE',
+  route: 'admin/tem/lines/{phoneNumber}',
+  auth: 'Connectors.ReadWrite',
+  doc: { summary: 'Remove a line', tags, responses: { 204: { description: 'Removed.' } } },
+  handler: async ({ params }) => {
+    await removeLine(params.phoneNumber);
+    return { status: 204 };
+  },
+});
+
+httpFunction('temSyncLines', {
+  method: 'POST',
+  route: 'admin/tem/lines/sync',
+  auth: 'Connectors.ReadWrite',
+  doc: { summary: 'Sync corporate lines from Intune now', tags, responses: { 202: { description: 'Queued.' } } },
+  handler: async () => {
+    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'syncLines' });
+    return { status: 202, body: { status: 'queued' } };
+  },
+});
+
+httpFunction('temConnect', {
+  method: 'GET',
+  route: 'tem/providers/{id}/connect',
+  auth: 'anonymous',
+  params: id,
+  doc: { summary: 'Start connecting a provider: redirects the admin to Entra ID admin consent', tags, responses: { 302: { description: 'To Entra ID.' } } },
+  handler: async ({ params }) => {
+    const { location, cookie } = await startConnect(params.id);
+    return { status: 302, headers: { Location: location, 'Set-Cookie': cookie, 'Cache-Control': 'no-store' } };
+  },
+});
+
+httpFunction('temEvents', {
+  method: 'POST',
+  route: 'tem/providers/{id}/events',
+  auth: 'anonymous',
+  params: id,
+  rawBody: true,
+  body: eventSchema,
+  doc: {
+    summary: 'Provider webhook (Standard Webhooks v1): threshold exceeded or cleared, billing-cycle reset',
+    description: `Signed with the provider secret: webhook-signature = "v1,<base64 HMAC-SHA256 of id.timestamp.body>" (several, space-separated, during rotation); webhook-timestamp within 5 minutes. 202 once queued; 200 for a webhook-id already received (no second effect); 400 bad headers or body; 401 bad signature or stale timestamp; 413 over ${WEBHOOK_MAX_BYTES} bytes; 415 not JSON. Retry on 5xx and timeouts with the same webhook-id.`,
+    tags,
+    headers: { 'webhook-id': 'Unique per event; reuse it on retries.', 'webhook-timestamp': 'Unix seconds when signed.', 'webhook-signature': 'v1,<signature> [v1,<signature> …]' },
+    responses: { 202: { description: 'Queued.' }, 200: { description: 'Already received.' }, 401: { description: 'Signature or timestamp rejected.' }, 413: { description: 'Too large.' }, 415: { description: 'Not JSON.' } },
+  },
+  handler: async ({ params, headers, rawBody }) => {
+    const r = await acceptEvent(params.id, headers, rawBody);
+    return { status: r.status, body: { webhookId: r.webhookId, status: r.duplicate ? 'duplicate' : 'queued' } };
+  },
+});
+
+queueFunction('temEventWorker', { queue: QUEUE_EVENTS, schema: eventMessage, handler: async (m, { log }) => processEvent(m.data, log) });
+
+queueFunction('temJobWorker', {
+  queue: QUEUE_JOBS,
+  schema: jobMessage,
+  handler: async ({ data }, { log }) => {
+    if (data.job === 'revert') await revertStep(data.providerId, log);
+    else if (data.job === 'syncLines') log.info('Lines synced', await syncLines());
+    else {
+      await Promise.all([ensureEnforcement('roaming'), ensureEnforcement('data')]);
+      log.info('Provider set up; lines synced', await syncLines());
+    }
+  },
+});
+
+timerFunction('temDaily', {
+  schedule: '0 0 2 * * *',
+  handler: async ({ log }) => {
+    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'syncLines' });
+    log.info('Expired webhook ids forgotten', { count: await purgeWebhookIds() });
+  },
+});
+

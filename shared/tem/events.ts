@@ -1,0 +1,228 @@
+import { z } from 'zod';
+import { GraphApiError } from '../graph/client';
+import { sendMail } from '../graph/mail';
+import { clock } from '../platform/clock';
+import { config } from '../platform/config';
+import { badRequest, ConcurrencyError, notFound, payloadTooLarge, unsupportedMediaType } from '../platform/errors';
+import { isJson, zodErrors } from '../platform/http';
+import type { Logger } from '../platform/log';
+import { queues } from '../platform/storage/queues';
+import { readWebhookHeaders, verifyWebhook } from '../platform/webhooks';
+import { addMember, directoryObjectId, ensureEnforcement, removeMember } from './enforcement';
+import { findLine } from './lines';
+import { activeSecrets } from './providers';
+import {
+  eventSchema,
+  newestFirst,
+  QUEUE_EVENTS,
+  QUEUE_JOBS,
+  REVERT_BATCH,
+  tables,
+  WEBHOOK_ID_RETENTION_MS,
+  WEBHOOK_MAX_BYTES,
+  type BlockRow,
+  type Kind,
+  type LedgerRow,
+  type ProviderRow,
+  type TemEvent,
+} from './model';
+
+/**
+ * Signals from providers: accepted over a signed webhook, queued durably, then applied to the
+ * tenant in order per line. Every decision is a ledger row.
+ */
+
+// A duplicate arriving while the first copy is still being queued is left to that copy for this long.
+const PENDING_GRACE_MS = 30_000;
+
+export interface Intake {
+  status: 200 | 202;
+  duplicate: boolean;
+  webhookId: string;
+}
+
+/**
+ * Verifies and queues one webhook delivery. Nothing is queued for bad input. A webhook-id seen
+ * before gets 200 and no second effect. 202 means the event is in the queue.
+ */
+export async function acceptEvent(providerId: string, headers: { get(name: string): string | null }, body: Buffer): Promise<Intake> {
+  const provider = await tables.providers.get('provider', providerId);
+  if (!provider) throw notFound(`No TEM provider '${providerId}'. Use the webhook URL given when the provider was registered.`);
+  if (body.length > WEBHOOK_MAX_BYTES) throw payloadTooLarge(`Event bodies are limited to ${WEBHOOK_MAX_BYTES} bytes.`);
+  if (!isJson(headers.get('content-type'))) throw unsupportedMediaType('Send events as application/json.');
+  const wh = readWebhookHeaders((n) => headers.get(n));
+  verifyWebhook(activeSecrets(provider.entity), wh, body);
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw badRequest('The signed body is not valid JSON.');
+  }
+  const parsed = eventSchema.safeParse(json);
+  if (!parsed.success) throw badRequest(`The event is not a TEM event: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}.`, zodErrors(parsed.error));
+
+  const now = clock.now();
+  const row = { partitionKey: providerId, rowKey: wh.id, state: 'pending' as const, receivedAt: new Date(now).toISOString(), expiresAt: now + WEBHOOK_ID_RETENTION_MS };
+  try {
+    await tables.webhooks.insert(row);
+  } catch (e) {
+    if ((e as { status?: number }).status !== 409) throw e;
+    const seen = await tables.webhooks.get(providerId, wh.id);
+    const stalePending = seen?.entity.state === 'pending' && now - Date.parse(seen.entity.receivedAt) > PENDING_GRACE_MS;
+    if (!stalePending) return { status: 200, duplicate: true, webhookId: wh.id };
+    // The first copy never reached the queue (its process died): queue it now.
+  }
+  await queues.send(QUEUE_EVENTS, 'tem.event', { providerId, webhookId: wh.id, event: parsed.data }, { key: `${providerId}:${wh.id}` });
+  await tables.webhooks.upsert({ ...row, state: 'queued' }, 'merge');
+  return { status: 202, duplicate: false, webhookId: wh.id };
+}
+
+async function ledger(providerId: string, rowKey: string, row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at'>): Promise<void> {
+  await tables.ledger.upsert({ partitionKey: providerId, rowKey, at: clock.iso(), ...row } as LedgerRow);
+}
+
+const eventKinds = (e: TemEvent): Kind[] => (e.type === 'billing_cycle.reset' ? ['data', 'roaming'] : [e.data.kind]);
+
+/** Applies one queued event. Safe to run twice for the same event: the second run does nothing. */
+export async function processEvent(msg: { providerId: string; webhookId: string; event: TemEvent }, log: Logger): Promise<void> {
+  const { providerId, webhookId, event } = msg;
+  const seen = await tables.webhooks.get(providerId, webhookId);
+  if (seen?.entity.state === 'processed') return;
+  const provider = (await tables.providers.get('provider', providerId))?.entity;
+  if (!provider) return log.warn('Event for a deleted provider dropped', { providerId, webhookId });
+  await tables.providers.upsert({ partitionKey: 'provider', rowKey: providerId, lastSignalAt: clock.iso() } as ProviderRow, 'merge');
+
+  const base = { eventId: webhookId, eventType: event.type, eventAt: event.timestamp };
+  const key = (suffix: string) => `${newestFirst(Date.parse(event.timestamp))}-${webhookId}-${suffix}`;
+  const ignore = (reason: string, line?: string) => ledger(providerId, key(line ? `${line}-ignored` : 'ignored'), { ...base, action: 'none', line, status: 'ignored', reason });
+
+  if (!provider.enabled) await ignore('The service is switched off for this provider; the signal is recorded and ignored.');
+  else if (provider.connection !== 'Active') await ignore('The provider is not connected (admin consent not confirmed).');
+  else {
+    const numbers = event.data.phoneNumber ? [event.data.phoneNumber] : (await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`)).map((b) => b.entity.line);
+    for (const number of new Set(numbers)) {
+      const line = await findLine(number);
+      if (!line) await ignore('Unknown line: no managed device has this number.', number);
+      else if (line.ownership !== 'company') await ignore('Personal line: only company-owned lines are monitored.', number);
+      else for (const kind of eventKinds(event)) await applyToLine(provider, line, kind, event, webhookId, key(`${number}-${kind}`), log);
+    }
+  }
+  await tables.webhooks.upsert({ partitionKey: providerId, rowKey: webhookId, state: 'processed', receivedAt: seen?.entity.receivedAt ?? clock.iso(), expiresAt: seen?.entity.expiresAt ?? clock.now() + WEBHOOK_ID_RETENTION_MS });
+}
+
+async function applyToLine(provider: ProviderRow, line: NonNullable<Awaited<ReturnType<typeof findLine>>>, kind: Kind, event: TemEvent, webhookId: string, ledgerKey: string, log: Logger): Promise<void> {
+  const providerId = provider.rowKey;
+  const number = line.rowKey;
+  const blockKey = `${number}|${kind}`;
+  const current = await tables.blocks.get(providerId, blockKey);
+  const base = { eventId: webhookId, eventType: event.type, eventAt: event.timestamp, kind, line: number, deviceName: line.deviceName };
+  if (current && Date.parse(current.entity.lastEventAt) > Date.parse(event.timestamp)) {
+    return ledger(providerId, ledgerKey, { ...base, action: 'none', status: 'ignored', reason: `Older than the last event applied to this line (${current.entity.lastEventAt}).` });
+  }
+  const block = event.type === 'usage.threshold_exceeded';
+  if (!block && !current?.entity.active) {
+    return ledger(providerId, ledgerKey, { ...base, action: 'none', status: 'ignored', reason: 'Nothing to unblock: no active block for this line.' });
+  }
+  try {
+    const setup = await ensureEnforcement(kind);
+    const objectId = current?.entity.directoryObjectId ?? (line.azureADDeviceId ? await directoryObjectId(line.azureADDeviceId) : undefined);
+    if (!objectId) {
+      return ledger(providerId, ledgerKey, { ...base, action: block ? 'block' : 'unblock', status: 'failed', reason: 'The device has no Entra device object, so it cannot join the restriction group.' });
+    }
+    if (block) await addMember(setup.groupId, objectId);
+    else if (!(await otherActiveBlock(providerId, blockKey))) await removeMember(setup.groupId, objectId);
+    const next: BlockRow = {
+      partitionKey: providerId,
+      rowKey: blockKey,
+      active: block,
+      line: number,
+      kind,
+      managedDeviceId: line.managedDeviceId,
+      directoryObjectId: objectId,
+      groupId: setup.groupId,
+      lastEventAt: event.timestamp,
+      lastEventId: webhookId,
+      updatedAt: clock.iso(),
+    };
+    if (current) await tables.blocks.update(next, current.etag);
+    else await tables.blocks.insert(next);
+    await ledger(providerId, ledgerKey, { ...base, action: block ? 'block' : 'unblock', status: block ? 'applied' : 'reverted', reason: event.type });
+    if (block && event.type === 'usage.threshold_exceeded') await raiseAlert(provider, line, kind, event, webhookId, log);
+  } catch (e) {
+    // Lost a race with another event for the same line: the queue retries this one in order.
+    if (e instanceof ConcurrencyError || (e as { status?: number }).status === 409) throw e;
+    if (e instanceof GraphApiError) {
+      await ledger(providerId, ledgerKey, { ...base, action: block ? 'block' : 'unblock', status: 'failed', error: `${e.status} ${e.code}: ${e.message}` });
+      if (e.transient) throw e;
+      return;
+    }
+    throw e;
+  }
+}
+
+/** Another provider may block the same line for the same kind; its block keeps the membership. */
+async function otherActiveBlock(providerId: string, blockKey: string): Promise<boolean> {
+  const rows = await tables.blocks.list(`RowKey eq '${blockKey.replace(/'/g, "''")}' and active eq true`);
+  return rows.some((r) => r.entity.partitionKey !== providerId);
+}
+
+async function raiseAlert(provider: ProviderRow, line: { rowKey: string; deviceName?: string; userPrincipalName?: string }, kind: Kind, event: Extract<TemEvent, { type: 'usage.threshold_exceeded' }>, webhookId: string, log: Logger): Promise<void> {
+  const rowKey = `${newestFirst(Date.parse(event.timestamp))}-${webhookId}-${kind}`;
+  const existing = await tables.alerts.get(provider.rowKey, rowKey);
+  if (existing && existing.entity.email !== 'pending') return;
+  const what = kind === 'data' ? 'cellular data' : 'roaming';
+  const message = `${line.rowKey} (${line.deviceName ?? 'device'}, ${line.userPrincipalName ?? 'no user'}) crossed its ${what} threshold${event.data.usageMb !== undefined ? `: ${event.data.usageMb} MB used${event.data.capMb !== undefined ? ` of ${event.data.capMb} MB` : ''}` : ''}${event.data.country ? ` in ${event.data.country}` : ''}. ${what[0].toUpperCase()}${what.slice(1)} is now blocked on the device.`;
+  const sender = config().ALERT_MAIL_SENDER;
+  const email = provider.alertEmail && sender ? 'pending' : 'notConfigured';
+  const alert = { partitionKey: provider.rowKey, rowKey, at: clock.iso(), eventId: webhookId, line: line.rowKey, kind, message, usageMb: event.data.usageMb, capMb: event.data.capMb, country: event.data.country, email } as const;
+  await tables.alerts.upsert(alert);
+  if (email !== 'pending') return;
+  try {
+    await sendMail(sender!, [provider.alertEmail!], `TEM alert: ${what} threshold crossed on ${line.rowKey}`, `<p>${message}</p><p>Provider: ${provider.name}. Event ${webhookId} at ${event.timestamp}.</p>`);
+    await tables.alerts.upsert({ ...alert, email: 'sent' });
+  } catch (e) {
+    log.warn('Alert email failed', { error: e });
+    await tables.alerts.upsert({ ...alert, email: 'failed', emailError: (e as Error).message });
+  }
+}
+
+/**
+ * One step of a switch-off: reverts up to REVERT_BATCH active blocks, then queues the next step.
+ * A crash at any point leaves the message to be delivered again; reverting is idempotent.
+ */
+export async function revertStep(providerId: string, log: Logger): Promise<{ reverted: number; remaining: boolean }> {
+  const provider = await tables.providers.get('provider', providerId);
+  if (!provider || provider.entity.enabled || provider.entity.revert !== 'reverting') return { reverted: 0, remaining: false };
+  const batch = await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`, REVERT_BATCH);
+  let reverted = 0;
+  for (const { entity: b, etag } of batch) {
+    const setup = await tables.setup.get('setup', b.kind);
+    const groupId = b.groupId ?? setup?.entity.groupId;
+    if (groupId && b.directoryObjectId && !(await otherActiveBlock(providerId, b.rowKey))) await removeMember(groupId, b.directoryObjectId);
+    try {
+      await tables.blocks.update({ ...b, active: false, updatedAt: clock.iso() }, etag);
+    } catch (e) {
+      if (e instanceof ConcurrencyError) continue; // changed meanwhile; the next step sees it again
+      throw e;
+    }
+    reverted++;
+    await ledger(providerId, `${newestFirst(clock.now())}-switchoff-${b.rowKey}`, { action: 'unblock', kind: b.kind, line: b.line, status: 'reverted', reason: 'The service was switched off: every action is reverted.' });
+  }
+  const left = (await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`, 1)).length > 0;
+  const fresh = (await tables.providers.get('provider', providerId))!;
+  const done = !left;
+  await tables.providers.update({ ...fresh.entity, reverted: fresh.entity.reverted + reverted, ...(done ? { revert: 'done', revertFinishedAt: clock.iso() } : {}) }, fresh.etag);
+  if (!done) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId }, { key: `revert:${providerId}:${clock.now()}` });
+  log.info('Switch-off step', { providerId, reverted, remaining: left });
+  return { reverted, remaining: left };
+}
+
+/** Forgets webhook ids past their retention. */
+export async function purgeWebhookIds(): Promise<number> {
+  // expiresAt is stored as Edm.Double (it exceeds Int32), so compare with a double literal.
+  const old = await tables.webhooks.list(`expiresAt lt ${clock.now()}.0`);
+  for (const r of old) await tables.webhooks.delete(r.entity.partitionKey, r.entity.rowKey);
+  return old.length;
+}
+
+export const ledgerQuery = z.object({ top: z.coerce.number().int().min(1).max(1000).default(100) });

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { graph, GraphApiError } from '../graph/client';
+import { clock } from '../platform/clock';
+import { badRequest, notFound } from '../platform/errors';
+import { normalizePhone, tables, type LineRow } from './model';
+
+/**
+ * Corporate lines: managed devices that are company-owned and have a phone number. A scheduled sync
+ * reads them from Intune; admins can add or remove lines by hand. Personal devices are recorded too,
+ * only so that a signal for one can be ignored with that reason.
+ */
+const L = 'line';
+
+interface ManagedDevice {
+  id: string;
+  deviceName?: string;
+  phoneNumber?: string | null;
+  operatingSystem?: string;
+  userPrincipalName?: string;
+  azureADDeviceId?: string;
+  managedDeviceOwnerType?: string;
+}
+
+const SELECT = 'id,deviceName,phoneNumber,operatingSystem,userPrincipalName,azureADDeviceId,managedDeviceOwnerType';
+
+function toLine(d: ManagedDevice, number: string, source: LineRow['source']): LineRow {
+  return {
+    partitionKey: L,
+    rowKey: number,
+    managedDeviceId: d.id,
+    azureADDeviceId: d.azureADDeviceId ?? undefined,
+    deviceName: d.deviceName ?? undefined,
+    operatingSystem: d.operatingSystem ?? undefined,
+    userPrincipalName: d.userPrincipalName ?? undefined,
+    ownership: d.managedDeviceOwnerType === 'company' ? 'company' : d.managedDeviceOwnerType === 'personal' ? 'personal' : 'unknown',
+    source,
+    updatedAt: clock.iso(),
+  };
+}
+
+/** Reads every managed device with a phone number; removes synced lines that are gone. */
+export async function syncLines(): Promise<{ lines: number; corporate: number; removed: number }> {
+  const seen = new Set<string>();
+  const rows: LineRow[] = [];
+  for await (const d of graph().list<ManagedDevice>('/deviceManagement/managedDevices', { $select: SELECT, $top: 1000 })) {
+    const number = d.phoneNumber ? normalizePhone(d.phoneNumber) : undefined;
+    if (!number || seen.has(number)) continue;
+    seen.add(number);
+    rows.push(toLine(d, number, 'sync'));
+  }
+  const manual = new Set((await tables.lines.list(`PartitionKey eq '${L}' and source eq 'manual'`)).map((r) => r.entity.rowKey));
+  await tables.lines.writeMany(rows.filter((r) => !manual.has(r.rowKey)).map((entity) => ({ kind: 'upsert' as const, entity })));
+  const stale = (await tables.lines.list(`PartitionKey eq '${L}' and source eq 'sync'`)).filter((r) => !seen.has(r.entity.rowKey));
+  await tables.lines.writeMany(stale.map((r) => ({ kind: 'delete' as const, partitionKey: L, rowKey: r.entity.rowKey })));
+  return { lines: rows.length, corporate: rows.filter((r) => r.ownership === 'company').length, removed: stale.length };
+}
+
+export const addLineBody = z.object({ phoneNumber: z.string(), managedDeviceId: z.string().min(1) });
+
+/** Adds a line by hand for a company-owned managed device (e.g. a SIM Intune does not report). */
+export async function addLine(body: z.infer<typeof addLineBody>): Promise<LineRow> {
+  const number = normalizePhone(body.phoneNumber);
+  if (!number) throw badRequest('phoneNumber must be in E.164 form, e.g. +447700900123.');
+  let device: ManagedDevice;
+  try {
+    device = await graph().get<ManagedDevice>(`/deviceManagement/managedDevices/${encodeURIComponent(body.managedDeviceId)}`, { $select: SELECT });
+  } catch (e) {
+    if (e instanceof GraphApiError && e.status === 404) throw badRequest(`No managed device '${body.managedDeviceId}' in Intune.`);
+    throw e;
+  }
+  if (device.managedDeviceOwnerType !== 'company') throw badRequest(`Device '${device.deviceName ?? device.id}' is ${device.managedDeviceOwnerType ?? 'of unknown ownership'}; only company-owned devices can have corporate lines.`);
+  const row = toLine(device, number, 'manual');
+  await tables.lines.upsert(row);
+  return row;
+}
+
+export async function removeLine(phoneNumber: string): Promise<void> {
+  const number = normalizePhone(phoneNumber);
+  if (!number || !(await tables.lines.get(L, number))) throw notFound(`No line ${phoneNumber}.`);
+  await tables.lines.delete(L, number);
+}
+
+export async function findLine(number: string): Promise<LineRow | undefined> {
+  return (await tables.lines.get(L, number))?.entity;
+}
+
+export async function listLines() {
+  const [lines, blocks] = await Promise.all([tables.lines.list(`PartitionKey eq '${L}'`), tables.blocks.list('active eq true')]);
+  return lines.map(({ entity: l }) => ({
+    phoneNumber: l.rowKey,
+    managedDeviceId: l.managedDeviceId,
+    deviceName: l.deviceName ?? null,
+    operatingSystem: l.operatingSystem ?? null,
+    userPrincipalName: l.userPrincipalName ?? null,
+    ownership: l.ownership,
+    monitored: l.ownership === 'company',
+    source: l.source,
+    blocks: blocks.filter((b) => b.entity.line === l.rowKey).map((b) => ({ providerId: b.entity.partitionKey, kind: b.entity.kind, since: b.entity.updatedAt })),
+  }));
+}

@@ -1,0 +1,164 @@
+import { z } from 'zod';
+import { EntityTable, type Entity } from '../platform/storage/tables';
+
+/** Telecom expense management: what is stored and what providers send. */
+
+export const KINDS = ['data', 'roaming'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export const QUEUE_EVENTS = 'tem-events';
+export const QUEUE_JOBS = 'tem-jobs';
+/** Webhook ids are remembered this long: senders retry for about three days. */
+export const WEBHOOK_ID_RETENTION_MS = 5 * 24 * 3600 * 1000;
+export const WEBHOOK_MAX_BYTES = 64 * 1024;
+/** Blocks reverted per switch-off job message; the job re-enqueues itself until none are left. */
+export const REVERT_BATCH = 25;
+
+export type Connection = 'notConnected' | 'pendingConsent' | 'Active' | 'failed';
+export type RevertState = 'idle' | 'reverting' | 'done';
+
+export interface ProviderRow extends Entity {
+  name: string;
+  enabled: boolean;
+  connection: Connection;
+  connectionDetail?: string;
+  lastConnectionAt?: string;
+  lastSignalAt?: string;
+  /** Sealed JSON: [{ secret, createdAt, expiresAt? }]; an expiresAt marks a retired secret in its overlap window. */
+  secrets: string;
+  alertEmail?: string;
+  revert: RevertState;
+  revertStartedAt?: string;
+  revertFinishedAt?: string;
+  reverted: number;
+  createdAt: string;
+}
+
+export interface LineRow extends Entity {
+  managedDeviceId: string;
+  azureADDeviceId?: string;
+  deviceName?: string;
+  operatingSystem?: string;
+  userPrincipalName?: string;
+  ownership: 'company' | 'personal' | 'unknown';
+  source: 'sync' | 'manual';
+  updatedAt: string;
+}
+
+export interface BlockRow extends Entity {
+  active: boolean;
+  line: string;
+  kind: Kind;
+  managedDeviceId: string;
+  directoryObjectId?: string;
+  groupId?: string;
+  /** Event time of the last event applied to this line and kind: older events never overwrite it. */
+  lastEventAt: string;
+  lastEventId: string;
+  updatedAt: string;
+}
+
+export type LedgerStatus = 'applied' | 'failed' | 'reverted' | 'ignored';
+export interface LedgerRow extends Entity {
+  at: string;
+  eventAt?: string;
+  eventId?: string;
+  eventType?: string;
+  action: 'block' | 'unblock' | 'none';
+  kind?: Kind;
+  line?: string;
+  deviceName?: string;
+  status: LedgerStatus;
+  reason?: string;
+  error?: string;
+}
+
+export interface AlertRow extends Entity {
+  at: string;
+  eventId: string;
+  line: string;
+  kind: Kind;
+  message: string;
+  usageMb?: number;
+  capMb?: number;
+  country?: string;
+  email: 'notConfigured' | 'pending' | 'sent' | 'failed';
+  emailError?: string;
+}
+
+export interface WebhookRow extends Entity {
+  state: 'pending' | 'queued' | 'processed';
+  receivedAt: string;
+  expiresAt: number;
+}
+
+export interface SetupRow extends Entity {
+  groupId: string;
+  iosProfileId: string;
+  androidProfileId: string;
+  updatedAt: string;
+}
+
+export const tables = {
+  providers: new EntityTable<ProviderRow>('temproviders'),
+  lines: new EntityTable<LineRow>('temlines'),
+  blocks: new EntityTable<BlockRow>('temblocks'),
+  ledger: new EntityTable<LedgerRow>('temledger'),
+  alerts: new EntityTable<AlertRow>('temalerts'),
+  webhooks: new EntityTable<WebhookRow>('temwebhooks'),
+  setup: new EntityTable<SetupRow>('temsetup'),
+};
+
+/** E.164 as providers and Intune write it: `+` and digits; `00` becomes `+`; spaces, dots, dashes and brackets go. */
+export function normalizePhone(raw: string): string | undefined {
+  let s = raw.trim().replace(/[\s().-]/g, '');
+  if (s.startsWith('00')) s = `+${s.slice(2)}`;
+  return /^\+[1-9]\d{6,14}$/.test(s) ? s : undefined;
+}
+
+const phone = z.string().transform((s, ctx) => {
+  const n = normalizePhone(s);
+  if (!n) ctx.addIssue({ code: 'custom', message: 'a phone number in E.164 form, e.g. +447700900123' });
+  return n ?? s;
+});
+const isoTime = z.iso.datetime({ offset: true, error: 'an ISO 8601 date-time, e.g. 2026-11-21T10:00:00Z' });
+
+/** The webhook payload: Standard Webhooks' recommended {type, timestamp, data}. */
+export const eventSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('usage.threshold_exceeded'),
+    timestamp: isoTime,
+    data: z.object({
+      phoneNumber: phone,
+      kind: z.enum(KINDS),
+      usageMb: z.number().nonnegative().optional(),
+      capMb: z.number().nonnegative().optional(),
+      country: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166 alpha-2 country code').optional(),
+      cycleStart: z.iso.date().optional(),
+      cycleEnd: z.iso.date().optional(),
+    }),
+  }),
+  z.object({
+    type: z.literal('usage.threshold_cleared'),
+    timestamp: isoTime,
+    data: z.object({ phoneNumber: phone, kind: z.enum(KINDS) }),
+  }),
+  z.object({
+    type: z.literal('billing_cycle.reset'),
+    timestamp: isoTime,
+    data: z.object({ phoneNumber: phone.optional(), cycleStart: z.iso.date().optional() }),
+  }),
+]);
+export type TemEvent = z.infer<typeof eventSchema>;
+
+/** Queue messages of the TEM connector. */
+export const eventMessage = z.object({ providerId: z.string(), webhookId: z.string(), event: eventSchema });
+export const jobMessage = z.discriminatedUnion('job', [
+  z.object({ job: z.literal('setup'), providerId: z.string() }),
+  z.object({ job: z.literal('syncLines') }),
+  z.object({ job: z.literal('revert'), providerId: z.string() }),
+]);
+export type JobMessage = z.infer<typeof jobMessage>;
+
+/** Row keys that sort newest first. */
+export const newestFirst = (ms: number) => String(9_999_999_999_999 - ms).padStart(13, '0');

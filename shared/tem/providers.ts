@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { open, seal } from '../platform/auth/secrets';
+import { clock } from '../platform/clock';
+import { config } from '../platform/config';
+import { notFound } from '../platform/errors';
+import { queues } from '../platform/storage/queues';
+import { newSecret, normalizeSecret } from '../platform/webhooks';
+import { reportConnectorStatus } from '../connectors';
+import { QUEUE_JOBS, tables, type ProviderRow } from './model';
+
+/** TEM providers: registration, webhook secrets with rotation, the service switch. */
+
+interface StoredSecret {
+  secret: string;
+  createdAt: string;
+  expiresAt?: string;
+}
+
+export const createProviderBody = z.object({
+  name: z.string().trim().min(1).max(100),
+  alertEmail: z.email().optional(),
+  /** A secret the provider issued, if it insists on its own; otherwise one is generated. */
+  secret: z.string().optional(),
+});
+export const patchProviderBody = z
+  .object({ enabled: z.boolean().optional(), name: z.string().trim().min(1).max(100).optional(), alertEmail: z.email().nullable().optional() })
+  .refine((b) => Object.keys(b).length > 0, 'send at least one of enabled, name, alertEmail');
+export const rotateSecretBody = z.object({
+  /** Hours the previous secret keeps verifying, so the provider can switch without losing events. */
+  overlapHours: z.number().int().min(0).max(168).default(24),
+  secret: z.string().optional(),
+});
+
+const P = 'provider';
+const context = (id: string) => `tem/provider/${id}`;
+
+function readSecrets(row: ProviderRow): StoredSecret[] {
+  return JSON.parse(open(row.secrets, context(row.rowKey))) as StoredSecret[];
+}
+function writeSecrets(id: string, list: StoredSecret[]): string {
+  return seal(JSON.stringify(list), context(id));
+}
+
+export function providerUrls(id: string) {
+  const base = config().PUBLIC_BASE_URL.replace(/\/$/, '');
+  return { webhookUrl: `${base}/api/tem/providers/${id}/events`, connectUrl: `${base}/api/tem/providers/${id}/connect` };
+}
+
+export async function getProvider(id: string): Promise<{ entity: ProviderRow; etag: string }> {
+  const row = await tables.providers.get(P, id);
+  if (!row) throw notFound(`No TEM provider '${id}'.`);
+  return row;
+}
+
+export async function createProvider(body: z.infer<typeof createProviderBody>) {
+  const id = randomUUID();
+  const secret = body.secret ? normalizeSecret(body.secret) : newSecret();
+  const now = clock.iso();
+  await tables.providers.insert({
+    partitionKey: P,
+    rowKey: id,
+    name: body.name,
+    enabled: true,
+    connection: 'notConnected',
+    secrets: writeSecrets(id, [{ secret, createdAt: now }]),
+    alertEmail: body.alertEmail,
+    revert: 'idle',
+    reverted: 0,
+    createdAt: now,
+  });
+  return { id, secret, ...providerUrls(id) };
+}
+
+/** Secrets that verify now: the current one and retired ones still in their overlap window. */
+export function activeSecrets(row: ProviderRow): string[] {
+  const now = clock.now();
+  return readSecrets(row)
+    .filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now)
+    .map((s) => s.secret);
+}
+
+export async function rotateSecret(id: string, body: z.infer<typeof rotateSecretBody>) {
+  const { entity, etag } = await getProvider(id);
+  const now = clock.now();
+  const secret = body.secret ? normalizeSecret(body.secret) : newSecret();
+  const kept = readSecrets(entity)
+    .filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now)
+    .map((s) => ({ ...s, expiresAt: s.expiresAt ?? new Date(now + body.overlapHours * 3600_000).toISOString() }))
+    .filter((s) => Date.parse(s.expiresAt) > now);
+  await tables.providers.update({ ...entity, secrets: writeSecrets(id, [{ secret, createdAt: new Date(now).toISOString() }, ...kept]) }, etag);
+  return { id, secret, previousSecretsValidUntil: kept.map((s) => s.expiresAt) };
+}
+
+/**
+ * Switches the service off (every active block is reverted by queued jobs, signals are then recorded
+ * and ignored) or on again. Changing name or alert address needs no job.
+ */
+export async function patchProvider(id: string, body: z.infer<typeof patchProviderBody>) {
+  const { entity, etag } = await getProvider(id);
+  const next: ProviderRow = { ...entity };
+  if (body.name !== undefined) next.name = body.name;
+  if (body.alertEmail !== undefined) next.alertEmail = body.alertEmail ?? undefined;
+  const switchingOff = body.enabled === false && entity.enabled;
+  const switchingOn = body.enabled === true && !entity.enabled;
+  if (switchingOff) Object.assign(next, { enabled: false, revert: 'reverting', revertStartedAt: clock.iso(), revertFinishedAt: undefined, reverted: 0 });
+  if (switchingOn) Object.assign(next, { enabled: true, revert: 'idle' });
+  await tables.providers.update(next, etag);
+  if (switchingOff) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId: id }, { key: `revert:${id}:${next.revertStartedAt}` });
+  if (switchingOff || switchingOn) await reportConnectorStatus('tem', switchingOn ? 'active' : 'disabled', `${entity.name} switched ${switchingOn ? 'on' : 'off'}`);
+  return describeProvider(id);
+}
+
+export async function describeProvider(id: string) {
+  const { entity } = await getProvider(id);
+  const [activeBlocks, lines] = await Promise.all([
+    tables.blocks.list(`PartitionKey eq '${id}' and active eq true`),
+    tables.lines.list(`PartitionKey eq 'line' and ownership eq 'company'`),
+  ]);
+  return {
+    id,
+    name: entity.name,
+    enabled: entity.enabled,
+    connection: entity.connection,
+    connectionDetail: entity.connectionDetail ?? null,
+    lastConnectionAt: entity.lastConnectionAt ?? null,
+    lastSignalAt: entity.lastSignalAt ?? null,
+    alertEmail: entity.alertEmail ?? null,
+    corporateLines: lines.length,
+    activeBlocks: activeBlocks.length,
+    switchOff: { state: entity.revert, startedAt: entity.revertStartedAt ?? null, finishedAt: entity.revertFinishedAt ?? null, reverted: entity.reverted, remaining: activeBlocks.length },
+    ...providerUrls(id),
+  };
+}
+
+export async function listProviders() {
+  const rows = await tables.providers.list(`PartitionKey eq '${P}'`);
+  return Promise.all(rows.map((r) => describeProvider(r.entity.rowKey)));
+}

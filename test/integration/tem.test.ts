@@ -1,0 +1,251 @@
+import { resolve } from 'node:path';
+import { QueueClient } from '@azure/storage-queue';
+import { QUEUE_EVENTS } from '../../shared/tem/model';
+import { PROFILE_SETTINGS } from '../../shared/tem/enforcement';
+import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
+import { temDriver } from '../helpers/tem';
+
+/** The TEM connector end to end: the app in the local host, Azurite, the sandbox tenant and provider. */
+let env: TestEnv;
+let api: string;
+let tem: ReturnType<typeof temDriver>;
+
+beforeAll(async () => {
+  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json') });
+  api = `${env.host!.url}/api`;
+  tem = temDriver(env, api);
+});
+afterAll(async () => {
+  await env?.stop();
+  expect(env.sandbox.graph.violations).toEqual([]);
+});
+
+const ADELE = '+447700900101'; // adele-iphone, company-owned iOS
+const DIEGO = '+447700900103'; // diego-android, company-owned Android
+const ISAIAH = '+447700900105'; // isaiah-iphone, personal
+
+test('register → connect through admin consent → Active → roaming block → switch off reverts and ignores → switch on blocks again', async () => {
+  const p = await tem.register('Datalert');
+  expect(p.secret).toMatch(/^whsec_/);
+  expect(p.webhookUrl).toBe(`${env.host!.url}/api/tem/providers/${p.id}/events`);
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'notConnected', enabled: true });
+  expect(JSON.stringify((await tem.call('GET', `admin/tem/providers/${p.id}`)).body)).not.toContain(p.secret);
+
+  const c = await tem.connected(p.id);
+  expect(c.start.status).toBe(302);
+  expect(new URL(c.start.headers.get('location')!).pathname).toMatch(/\/v2\.0\/adminconsent$/);
+  expect(c.page).toMatch(/Connected/);
+  const provider = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
+  expect(provider).toMatchObject({ connection: 'Active', enabled: true, activeBlocks: 0 });
+  expect(provider.corporateLines).toBeGreaterThanOrEqual(5);
+
+  // Groups and the iOS and Android profiles with the real settings, assigned to the groups.
+  const profiles = [...env.sandbox.store.table('deviceConfigurations').values()];
+  expect(profiles.map((x) => x.displayName).sort()).toEqual(['TEM: block cellular data (Android)', 'TEM: block cellular data (iOS)', 'TEM: block roaming (Android)', 'TEM: block roaming (iOS)']);
+  const iosRoaming = profiles.find((x) => x.displayName === 'TEM: block roaming (iOS)')!;
+  expect(iosRoaming).toMatchObject(PROFILE_SETTINGS.roaming.ios);
+  expect([...env.sandbox.store.table(`assignments:${iosRoaming.id}`).values()].map((a) => (a.target as { groupId: string }).groupId)).toEqual([tem.group('roaming')!.id]);
+
+  // A signed roaming-exceeded event for a corporate line puts its device in the roaming group.
+  const sent = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'roaming', usageMb: 512, capMb: 500, country: 'FR' });
+  expect(sent.statuses).toEqual([202]);
+  await eventually(() => tem.members('roaming').includes(tem.deviceObject('adele-iphone')), 15_000, 'device in the roaming group');
+  expect(tem.members('data')).toEqual([]);
+  await eventually(async () => (await tem.ledger(p.id)).some((r) => r.eventId === sent.webhookId && r.status === 'applied'), 10_000, 'ledger row');
+  const alerts = await eventually(async () => {
+    const a = (await tem.call('GET', `admin/tem/providers/${p.id}/alerts`)).body.value as { email: string; message: string }[];
+    return a.length && a[0].email === 'sent' ? a : undefined;
+  }, 10_000, 'alert emailed');
+  expect(alerts[0].message).toMatch(/\+447700900101.*roaming threshold: 512 MB used of 500 MB in FR/);
+  const outbox = [...env.sandbox.store.table('outbox').values()];
+  expect(outbox.some((m) => String(m.subject).includes('roaming threshold crossed on +447700900101'))).toBe(true);
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ activeBlocks: 1, lastSignalAt: expect.any(String) });
+
+  // Switching off reverts every action, then signals are recorded and ignored.
+  const off = await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
+  expect(off.status).toBe(200);
+  expect(off.body.switchOff.state).toBe('reverting');
+  await eventually(async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.switchOff.state === 'done', 15_000, 'switch-off done');
+  expect(tem.members('roaming')).toEqual([]);
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ activeBlocks: 0, switchOff: { reverted: 1, remaining: 0 } });
+  const ignored = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: DIEGO, kind: 'roaming' });
+  expect(ignored.statuses).toEqual([202]);
+  await eventually(async () => (await tem.ledger(p.id)).some((r) => r.eventId === ignored.webhookId && r.status === 'ignored' && /switched off/.test(r.reason ?? '')), 10_000, 'ignored while off');
+  expect(tem.members('roaming')).toEqual([]);
+
+  // Switching on: a new event blocks again.
+  expect((await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: true })).body).toMatchObject({ enabled: true, switchOff: { state: 'idle' } });
+  const again = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: DIEGO, kind: 'roaming' });
+  expect(again.statuses).toEqual([202]);
+  await eventually(() => tem.members('roaming').includes(tem.deviceObject('diego-android')), 15_000, 'blocked again');
+
+  // Cleared unblocks; a data event uses the data group.
+  await tem.send(p, 'usage.threshold_cleared', { phoneNumber: DIEGO, kind: 'roaming' });
+  await eventually(() => !tem.members('roaming').includes(tem.deviceObject('diego-android')), 15_000, 'cleared');
+  await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: DIEGO, kind: 'data', usageMb: 10_240, capMb: 10_000 });
+  await eventually(() => tem.members('data').includes(tem.deviceObject('diego-android')), 15_000, 'data block');
+  // A billing-cycle reset unblocks every line of the provider.
+  await tem.send(p, 'billing_cycle.reset', { cycleStart: '2026-12-01' });
+  await eventually(() => tem.members('data').length === 0, 15_000, 'reset unblocks');
+});
+
+test('personal and unknown lines are recorded and ignored with their reason', async () => {
+  const p = await tem.register('Datalert personal');
+  await tem.connected(p.id);
+  const personal = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ISAIAH, kind: 'roaming' });
+  const unknown = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: '+15551234567', kind: 'data' });
+  const rows = await eventually(async () => {
+    const l = await tem.ledger(p.id);
+    return l.filter((r) => r.eventId === personal.webhookId || r.eventId === unknown.webhookId).length === 2 ? l : undefined;
+  }, 10_000, 'both ignored');
+  expect(rows.find((r) => r.eventId === personal.webhookId)).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/Personal line/) });
+  expect(rows.find((r) => r.eventId === unknown.webhookId)).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/Unknown line/) });
+  expect(tem.members('roaming')).not.toContain(tem.deviceObject('isaiah-iphone'));
+});
+
+test('an event older than the line\u2019s last applied one never overwrites it', async () => {
+  const p = await tem.register('Datalert order');
+  await tem.connected(p.id);
+  const t0 = Date.now();
+  const newer = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: '+447700900104', kind: 'roaming' }, { timestamp: new Date(t0).toISOString() });
+  await eventually(() => tem.members('roaming').includes(tem.deviceObject('grady-android')), 15_000, 'blocked');
+  const older = await tem.send(p, 'usage.threshold_cleared', { phoneNumber: '+447700900104', kind: 'roaming' }, { timestamp: new Date(t0 - 60_000).toISOString() });
+  const row = await eventually(async () => (await tem.ledger(p.id)).find((r) => r.eventId === older.webhookId), 10_000, 'older event recorded');
+  expect(row).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/Older than the last event/) });
+  expect(tem.members('roaming')).toContain(tem.deviceObject('grady-android'));
+  expect(newer.statuses).toEqual([202]);
+  await tem.send(p, 'usage.threshold_cleared', { phoneNumber: '+447700900104', kind: 'roaming' }, { timestamp: new Date(t0 + 1000).toISOString() });
+  await eventually(() => !tem.members('roaming').includes(tem.deviceObject('grady-android')), 15_000, 'newer clear applies');
+});
+
+test('the same event sent 50 times (20 at once) has exactly one effect', async () => {
+  const p = await tem.register('Datalert dup');
+  await tem.connected(p.id);
+  env.sandbox.graph.resetStats();
+  const r = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: '+447700900102', kind: 'data' }, { copies: 50, concurrency: 20 });
+  expect(r.statuses).toHaveLength(50);
+  expect(r.statuses.filter((s) => s === 202)).toHaveLength(1);
+  expect(r.statuses.filter((s) => s === 200)).toHaveLength(49);
+  await eventually(() => tem.members('data').includes(tem.deviceObject('alex-iphone')), 15_000, 'blocked once');
+  await new Promise((res) => setTimeout(res, 1000));
+  const rows = (await tem.ledger(p.id)).filter((x) => x.eventId === r.webhookId);
+  expect(rows).toEqual([expect.objectContaining({ status: 'applied', action: 'block' })]);
+  expect(env.sandbox.graph.stats.byRoute[`POST /groups/{id}/members/$ref`]).toBe(1);
+  const alerts = (await tem.call('GET', `admin/tem/providers/${p.id}/alerts`)).body.value;
+  expect(alerts).toHaveLength(1);
+});
+
+test('connect: replayed, forged, expired-looking, foreign-browser and missing states change nothing', async () => {
+  const p = await tem.register('Datalert state');
+  const before = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
+  const start = await fetch(`${api}/tem/providers/${p.id}/connect`, { redirect: 'manual' });
+  const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0];
+  const consent = await fetch(start.headers.get('location')!, { redirect: 'manual' });
+  const callback = new URL(consent.headers.get('location')!);
+
+  const missing = new URL(callback);
+  missing.searchParams.delete('state');
+  const forged = new URL(callback);
+  forged.searchParams.set('state', 'forged-state-value');
+  for (const [url, headers, reason] of [
+    [missing, { cookie }, /no state/],
+    [forged, { cookie }, /unknown/],
+    [callback, {}, /another browser/],
+    [callback, { cookie: 'connector_oauth=someone-else' }, /another browser/],
+  ] as const) {
+    const res = await fetch(url, { headers });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(reason);
+  }
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toEqual(before);
+  const ok = await fetch(callback, { headers: { cookie } });
+  expect(ok.status).toBe(200);
+  const replay = await fetch(callback, { headers: { cookie } });
+  expect(replay.status).toBe(400);
+  expect(await replay.text()).toMatch(/already used/);
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body.connection).toBe('Active');
+});
+
+test('connect: a declined consent and a failed Graph probe leave the provider not Active', async () => {
+  const p = await tem.register('Datalert declined');
+  env.sandbox.entra.consentDecision = 'deny';
+  const declined = await tem.connect(p.id);
+  env.sandbox.entra.consentDecision = 'grant';
+  expect(declined.done.status).toBe(400);
+  expect(declined.page).toMatch(/not granted/);
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'failed', connectionDetail: expect.stringMatching(/declined/) });
+
+  env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices$', status: 403, code: 'Forbidden', count: 1 }]);
+  const probe = await tem.connect(p.id);
+  env.sandbox.graph.setFaults([]);
+  expect(probe.done.status).toBe(400);
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'failed', connectionDetail: expect.stringMatching(/refused the app/) });
+  // A signal for a provider that is not connected is recorded and ignored.
+  const s = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'roaming' });
+  await eventually(async () => (await tem.ledger(p.id)).some((r) => r.eventId === s.webhookId && /not connected/.test(r.reason ?? '')), 10_000, 'ignored: not connected');
+});
+
+describe('webhook input', () => {
+  let p: { id: string; secret: string; webhookUrl: string };
+  const eventsQueue = () => new QueueClient(env.azurite.connectionString.replace(/;$/, ''), QUEUE_EVENTS);
+  const queued = async () => (await eventsQueue().getProperties()).approximateMessagesCount ?? 0;
+
+  beforeAll(async () => {
+    p = await tem.register('Datalert input');
+  });
+
+  test('500 malformed or mis-signed requests get 4xx, never 5xx, and queue nothing', async () => {
+    const { Webhook } = await import('standardwebhooks');
+    const good = JSON.stringify({ type: 'usage.threshold_exceeded', timestamp: new Date().toISOString(), data: { phoneNumber: ADELE, kind: 'roaming' } });
+    const now = Math.floor(Date.now() / 1000);
+    const sign = (id: string, ts: number, body: string, secret = p.secret) => new Webhook(secret).sign(id, new Date(ts * 1000), body);
+    const variants: ((i: number) => { headers: Record<string, string>; body: string })[] = [
+      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now) }, body: good }),
+      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': `${now}abc`, 'webhook-signature': sign(`m${i}`, now, good) }, body: good }),
+      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now - 301), 'webhook-signature': sign(`m${i}`, now - 301, good) }, body: good }),
+      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, good, 'whsec_' + Buffer.alloc(32, 7).toString('base64')) }, body: good }),
+      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, good) }, body: good.replace('roaming', 'roamin') }),
+      (i) => ({ headers: { 'content-type': 'text/plain', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, good) }, body: good }),
+      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, '{"type":') }, body: '{"type":' }),
+      (i) => {
+        const big = JSON.stringify({ type: 'usage.threshold_exceeded', timestamp: new Date().toISOString(), data: { phoneNumber: ADELE, kind: 'roaming' }, pad: 'x'.repeat(70_000) });
+        return { headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, big) }, body: big };
+      },
+      (i) => {
+        const wrong = JSON.stringify({ type: 'usage.threshold_exceeded', timestamp: 'yesterday', data: { phoneNumber: 'call me', kind: 'roaming' } });
+        return { headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, wrong) }, body: wrong };
+      },
+      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': `v1,${Buffer.alloc(32, i % 256).toString('base64')}` }, body: good }),
+    ];
+    const before = await queued();
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 500; i += 25) {
+      await Promise.all(
+        Array.from({ length: 25 }, async (_, j) => {
+          const { headers, body } = variants[(i + j) % variants.length](i + j);
+          const res = await fetch(p.webhookUrl, { method: 'POST', headers, body });
+          const problem = (await res.json()) as { status: number; detail: string };
+          expect(res.headers.get('content-type')).toBe('application/problem+json');
+          expect(problem.status).toBe(res.status);
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        }),
+      );
+    }
+    expect([...statuses.keys()].sort()).toEqual([400, 401, 413, 415]);
+    expect([...statuses.values()].reduce((a, b) => a + b, 0)).toBe(500);
+    // Anything queued would be processed into a ledger row (this provider is not connected, so "ignored").
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await queued()).toBe(before);
+    expect((await tem.ledger(p.id)).length).toBe(0);
+    // The control: one valid event does reach the ledger the same way.
+    const ok = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'roaming' });
+    expect(ok.statuses).toEqual([202]);
+    await eventually(async () => (await tem.ledger(p.id)).length === 1, 10_000, 'the control event processed');
+  });
+
+  test('an unknown provider id is 404 and a bad one 400', async () => {
+    const res = await fetch(`${api}/tem/providers/00000000-0000-4000-8000-000000000000/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(404);
+    expect((await fetch(`${api}/tem/providers/not-a-guid/events`, { method: 'POST', body: '{}' })).status).toBe(400);
+  });
+});
