@@ -12,8 +12,12 @@ import { resolveSettingExpression, type HostSettings } from './settings';
  * it moves to `<queue>-poison`. Polling backs off to maxPollingInterval while the queue is empty.
  */
 
-// How long a fetched message stays hidden while its invocation runs (the host renews; we use the timeout).
-const LEASE_SECONDS = 10 * 60;
+/**
+ * A fetched message stays hidden for the lease while its invocation runs, and the lease is renewed
+ * until the invocation ends, as the Functions host does. If the process dies, the message becomes
+ * visible again when the lease runs out (LOCAL_HOST_QUEUE_LEASE_SECONDS, default 30).
+ */
+const leaseSeconds = () => Math.max(1, Number(process.env.LOCAL_HOST_QUEUE_LEASE_SECONDS ?? 30));
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export interface QueueListener {
@@ -48,6 +52,13 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
   let delay = 100;
 
   const process1 = async (q: QueueClient, m: DequeuedMessageItem) => {
+    let popReceipt = m.popReceipt;
+    const lease = leaseSeconds();
+    const renew = setInterval(() => {
+      q.updateMessage(m.messageId, popReceipt, undefined, lease)
+        .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
+        .catch(() => undefined);
+    }, (lease * 1000) / 3);
     const metadata = {
       id: m.messageId,
       popReceipt: m.popReceipt,
@@ -58,20 +69,27 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
       queueTrigger: m.messageText,
     };
     try {
-      const { input, text } = decodeQueueText(m.messageText, settings.messageEncoding);
-      metadata.queueTrigger = text;
-      await invoke(fn, input, metadata, hostLog);
-      await q.deleteMessage(m.messageId, m.popReceipt);
-    } catch (e) {
-      if (m.dequeueCount >= settings.maxDequeueCount) {
+      let failed = false;
+      try {
+        const { input, text } = decodeQueueText(m.messageText, settings.messageEncoding);
+        metadata.queueTrigger = text;
+        await invoke(fn, input, metadata, hostLog);
+      } catch (e) {
+        failed = true;
+        if (!metadata.queueTrigger || metadata.queueTrigger === m.messageText) hostLog(`Message ${m.messageId} on '${queueName}': ${(e as Error).message}`);
+      }
+      clearInterval(renew);
+      if (!failed) await q.deleteMessage(m.messageId, popReceipt);
+      else if (m.dequeueCount >= settings.maxDequeueCount) {
         await poison.createIfNotExists();
         await poison.sendMessage(m.messageText);
-        await q.deleteMessage(m.messageId, m.popReceipt);
+        await q.deleteMessage(m.messageId, popReceipt);
         hostLog(`Message ${m.messageId} on '${queueName}' failed ${m.dequeueCount} times; moved to '${queueName}-poison'.`);
       } else {
-        await q.updateMessage(m.messageId, m.popReceipt, undefined, Math.round(settings.visibilityTimeoutMs / 1000));
+        await q.updateMessage(m.messageId, popReceipt, undefined, Math.round(settings.visibilityTimeoutMs / 1000));
       }
-      void e;
+    } finally {
+      clearInterval(renew);
     }
   };
 
@@ -84,7 +102,7 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
       }
       let messages: DequeuedMessageItem[];
       try {
-        messages = (await queue.receiveMessages({ numberOfMessages: Math.min(32, settings.batchSize), visibilityTimeout: LEASE_SECONDS })).receivedMessageItems;
+        messages = (await queue.receiveMessages({ numberOfMessages: Math.min(32, settings.batchSize), visibilityTimeout: leaseSeconds() })).receivedMessageItems;
       } catch (e) {
         if (stopped) break;
         hostLog(`Queue '${queueName}' poll failed: ${(e as Error).message}`);
@@ -109,9 +127,12 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
           .finally(() => {
             inFlight--;
             active.delete(p);
-            const w = wake;
-            wake = undefined;
-            if (inFlight <= settings.newBatchThreshold) w?.();
+            // Wake the poller once there is room for another batch (and only then take its wake-up).
+            if (inFlight <= settings.newBatchThreshold && wake) {
+              const w = wake;
+              wake = undefined;
+              w();
+            }
           });
         active.add(p);
       }

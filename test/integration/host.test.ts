@@ -45,6 +45,12 @@ test('queue messages arrive base64-decoded and JSON-parsed, with dequeueCount in
   expect(got.dequeueCount).toBe(1);
 });
 
+test('a burst larger than batchSize + newBatchThreshold is drained completely', async () => {
+  const q = queue('fixture-records');
+  await Promise.all(Array.from({ length: 30 }, (_, i) => q.sendMessage(encodeMessage('burst', { i }, `burst-${i}`))));
+  await eventually(() => seen.received.filter((r) => String((r.item as { key?: string }).key).startsWith('burst-')).length === 30, 15_000, '30 burst messages');
+});
+
 test('a timer runs on its NCRONTAB schedule', async () => {
   const start = seen.ticks.length;
   await eventually(() => seen.ticks.length >= start + 2, 5_000, 'two timer runs');

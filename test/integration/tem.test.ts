@@ -175,7 +175,8 @@ test('connect: a declined consent and a failed Graph probe leave the provider no
   expect(declined.page).toMatch(/not granted/);
   expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'failed', connectionDetail: expect.stringMatching(/declined/) });
 
-  env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices$', status: 403, code: 'Forbidden', count: 1 }]);
+  // Only the consent probe ($top=1), not a line sync running in the background.
+  env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices$', query: '\\$top=1(&|$)', status: 403, code: 'Forbidden', count: 1 }]);
   const probe = await tem.connect(p.id);
   env.sandbox.graph.setFaults([]);
   expect(probe.done.status).toBe(400);

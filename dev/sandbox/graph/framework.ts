@@ -78,6 +78,8 @@ export interface FaultRule {
   method?: string;
   /** Regular expression tested against the path after /v1.0. */
   path?: string;
+  /** Regular expression tested against the decoded query string. */
+  query?: string;
   /** Share of matching requests that fail (0..1); with `count`, the first `count` matches fail. */
   rate?: number;
   count?: number;
@@ -252,7 +254,7 @@ export class GraphService {
     if (needed?.length && !needed.some((p) => roles.includes(p))) {
       return { status: 403, body: errorBody('Authorization_RequestDenied', `Insufficient privileges to complete the operation. Requires one of: ${needed.join(', ')}.`, requestId) };
     }
-    const fault = this.pickFault(method, path);
+    const fault = this.pickFault(method, path, decodeURIComponent(query.toString()));
     if (fault?.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));
     if (mailbox && (this.mailboxInFlight.get(mailbox) ?? 0) > MAILBOX_LIMIT) {
       return { status: 429, headers: { 'Retry-After': '1' }, body: errorBody('ApplicationThrottled', 'Application is over its MailboxConcurrency limit.', requestId) };
@@ -279,10 +281,11 @@ export class GraphService {
     return result;
   }
 
-  private pickFault(method: string, path: string): FaultRule | undefined {
+  private pickFault(method: string, path: string, query: string): FaultRule | undefined {
     for (const rule of this.faults) {
       if (rule.method && rule.method.toUpperCase() !== method) continue;
       if (rule.path && !new RegExp(rule.path, 'i').test(path)) continue;
+      if (rule.query && !new RegExp(rule.query, 'i').test(query)) continue;
       if (rule.count !== undefined) {
         const used = this.faultCounts.get(rule) ?? 0;
         if (used >= rule.count) continue;
