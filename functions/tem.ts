@@ -170,14 +170,14 @@ httpFunction('temEvents', {
   body: eventSchema,
   doc: {
     summary: 'Provider webhook (Standard Webhooks v1): threshold exceeded or cleared, billing-cycle reset',
-    description: `Signed with the provider secret: webhook-signature = "v1,<base64 HMAC-SHA256 of id.timestamp.body>" (several, space-separated, during rotation); webhook-timestamp within 5 minutes. 202 once queued; 200 for a webhook-id already received (no second effect); 400 bad headers or body; 401 bad signature or stale timestamp; 413 over ${WEBHOOK_MAX_BYTES} bytes; 415 not JSON. Retry on 5xx and timeouts with the same webhook-id.`,
+    description: `Signed with the provider secret: webhook-signature = "v1,<base64 HMAC-SHA256 of id.timestamp.body>" (several, space-separated, during rotation); webhook-timestamp within 5 minutes. 202 once durably queued; a webhook-id received before is answered 202 again and applied once; 400 bad headers or body; 401 bad signature or stale timestamp; 413 over ${WEBHOOK_MAX_BYTES} bytes; 415 not JSON. Retry on 5xx and timeouts with the same webhook-id.`,
     tags,
     headers: { 'webhook-id': 'Unique per event; reuse it on retries.', 'webhook-timestamp': 'Unix seconds when signed.', 'webhook-signature': 'v1,<signature> [v1,<signature> …]' },
-    responses: { 202: { description: 'Queued.' }, 200: { description: 'Already received.' }, 401: { description: 'Signature or timestamp rejected.' }, 413: { description: 'Too large.' }, 415: { description: 'Not JSON.' } },
+    responses: { 202: { description: 'Queued (a repeated webhook-id is accepted again and has no second effect).' }, 401: { description: 'Signature or timestamp rejected.' }, 413: { description: 'Too large.' }, 415: { description: 'Not JSON.' } },
   },
   handler: async ({ params, headers, rawBody }) => {
     const r = await acceptEvent(params.id, headers, rawBody);
-    return { status: r.status, body: { webhookId: r.webhookId, status: r.duplicate ? 'duplicate' : 'queued' } };
+    return { status: r.status, body: { webhookId: r.webhookId, status: 'queued' } };
   },
 });
 

@@ -5,8 +5,8 @@ import { config } from '../platform/config';
 import type { Logger } from '../platform/log';
 import { queues } from '../platform/storage/queues';
 import { reportConnectorStatus } from '../connectors';
-import { QUEUE_JOBS, tables } from './model';
-import { getProvider } from './providers';
+import { QUEUE_JOBS } from './model';
+import { getProvider, updateProvider } from './providers';
 
 /**
  * Connecting a provider: an admin grants this app admin consent in Entra ID; the callback confirms
@@ -39,10 +39,10 @@ export interface ConsentOutcome {
 
 /** Completes the flow after the state was consumed. Never trusts the `tenant` parameter alone. */
 export async function completeConsent(providerId: string, q: URLSearchParams, log: Logger): Promise<ConsentOutcome> {
-  const { entity, etag } = await getProvider(providerId);
+  const { entity } = await getProvider(providerId);
   const cfg = config();
   const fail = async (detail: string): Promise<ConsentOutcome> => {
-    await tables.providers.update({ ...entity, connection: 'failed', connectionDetail: detail }, etag);
+    await updateProvider(providerId, (row) => ({ ...row, connection: 'failed', connectionDetail: detail }));
     return { ok: false, title: 'Not connected', message: detail };
   };
   const error = q.get('error');
@@ -58,7 +58,7 @@ export async function completeConsent(providerId: string, q: URLSearchParams, lo
     return fail(e instanceof GraphApiError ? `Microsoft Graph refused the app after consent (${e.status} ${e.code}); check the app's permissions and try again.` : `Microsoft Graph could not be reached to confirm consent: ${(e as Error).message}`);
   }
   const now = clock.iso();
-  await tables.providers.update({ ...entity, connection: 'Active', connectionDetail: undefined, lastConnectionAt: now }, etag);
+  await updateProvider(providerId, (row) => ({ ...row, connection: 'Active', connectionDetail: undefined, lastConnectionAt: now }));
   await queues.send(QUEUE_JOBS, 'tem.job', { job: 'setup', providerId }, { key: `setup:${providerId}:${now}` });
   await reportConnectorStatus('tem', 'active', `${entity.name} connected`);
   return { ok: true, title: 'Connected', message: `${entity.name} is connected to this tenant. The restriction groups and profiles are being prepared and corporate lines synced.` };

@@ -10,10 +10,11 @@ import { queues } from '../platform/storage/queues';
 import { readWebhookHeaders, verifyWebhook } from '../platform/webhooks';
 import { addMember, directoryObjectId, ensureEnforcement, removeMember } from './enforcement';
 import { findLine } from './lines';
-import { activeSecrets } from './providers';
+import { activeSecrets, cachedProvider, updateProvider } from './providers';
 import {
   eventSchema,
   newestFirst,
+  EVENT_CLAIM_MS,
   QUEUE_EVENTS,
   QUEUE_JOBS,
   REVERT_BATCH,
@@ -32,26 +33,23 @@ import {
  * tenant in order per line. Every decision is a ledger row.
  */
 
-// A duplicate arriving while the first copy is still being queued is left to that copy for this long.
-const PENDING_GRACE_MS = 30_000;
-
 export interface Intake {
-  status: 200 | 202;
-  duplicate: boolean;
+  status: 202;
   webhookId: string;
 }
 
 /**
- * Verifies and queues one webhook delivery. Nothing is queued for bad input. A webhook-id seen
- * before gets 200 and no second effect. 202 means the event is in the queue.
+ * Verifies and queues one webhook delivery; 202 means the event is durably in the queue. Nothing is
+ * queued for bad input. Repeated deliveries of a webhook-id are queued too and answered 202, but the
+ * worker applies each webhook-id once (processEvent), so a retry never has a second effect.
  */
 export async function acceptEvent(providerId: string, headers: { get(name: string): string | null }, body: Buffer): Promise<Intake> {
-  const provider = await tables.providers.get('provider', providerId);
+  const provider = await cachedProvider(providerId);
   if (!provider) throw notFound(`No TEM provider '${providerId}'. Use the webhook URL given when the provider was registered.`);
   if (body.length > WEBHOOK_MAX_BYTES) throw payloadTooLarge(`Event bodies are limited to ${WEBHOOK_MAX_BYTES} bytes.`);
   if (!isJson(headers.get('content-type'))) throw unsupportedMediaType('Send events as application/json.');
   const wh = readWebhookHeaders((n) => headers.get(n));
-  verifyWebhook(activeSecrets(provider.entity), wh, body);
+  verifyWebhook(activeSecrets(provider), wh, body);
   let json: unknown;
   try {
     json = JSON.parse(body.toString('utf8'));
@@ -60,21 +58,48 @@ export async function acceptEvent(providerId: string, headers: { get(name: strin
   }
   const parsed = eventSchema.safeParse(json);
   if (!parsed.success) throw badRequest(`The event is not a TEM event: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}.`, zodErrors(parsed.error));
+  await queues.send(QUEUE_EVENTS, 'tem.event', { providerId, webhookId: wh.id, event: parsed.data }, { key: `${providerId}:${wh.id}` });
+  return { status: 202, webhookId: wh.id };
+}
 
+/** Another worker holds the claim on this event; the queue retries the message later. */
+export class EventInProgressError extends Error {
+  constructor(webhookId: string) {
+    super(`Event ${webhookId} is being applied by another worker.`);
+    this.name = 'EventInProgressError';
+  }
+}
+
+/**
+ * Claims a webhook-id for this worker and returns the claim time, or undefined when the event was
+ * applied already (a duplicate). Throws EventInProgressError while another worker holds a fresh
+ * claim; takes over a stale one (its worker died) or a released one.
+ */
+async function claimEvent(providerId: string, webhookId: string): Promise<number | undefined> {
   const now = clock.now();
-  const row = { partitionKey: providerId, rowKey: wh.id, state: 'pending' as const, receivedAt: new Date(now).toISOString(), expiresAt: now + WEBHOOK_ID_RETENTION_MS };
   try {
-    await tables.webhooks.insert(row);
+    await tables.webhooks.insert({ partitionKey: providerId, rowKey: webhookId, state: 'processing', claimedAt: now, expiresAt: now + WEBHOOK_ID_RETENTION_MS });
+    return now;
   } catch (e) {
     if ((e as { status?: number }).status !== 409) throw e;
-    const seen = await tables.webhooks.get(providerId, wh.id);
-    const stalePending = seen?.entity.state === 'pending' && now - Date.parse(seen.entity.receivedAt) > PENDING_GRACE_MS;
-    if (!stalePending) return { status: 200, duplicate: true, webhookId: wh.id };
-    // The first copy never reached the queue (its process died): queue it now.
   }
-  await queues.send(QUEUE_EVENTS, 'tem.event', { providerId, webhookId: wh.id, event: parsed.data }, { key: `${providerId}:${wh.id}` });
-  await tables.webhooks.upsert({ ...row, state: 'queued' }, 'merge');
-  return { status: 202, duplicate: false, webhookId: wh.id };
+  const row = await tables.webhooks.get(providerId, webhookId);
+  if (!row) throw new EventInProgressError(webhookId);
+  if (row.entity.state === 'processed') return undefined;
+  if (now - row.entity.claimedAt < EVENT_CLAIM_MS) throw new EventInProgressError(webhookId);
+  try {
+    await tables.webhooks.update({ ...row.entity, claimedAt: now }, row.etag);
+    return now;
+  } catch (e) {
+    if (e instanceof ConcurrencyError) throw new EventInProgressError(webhookId);
+    throw e;
+  }
+}
+
+/** Gives a claim back after a failed attempt, unless another worker has taken it over since. */
+async function releaseEvent(providerId: string, webhookId: string, claimedAt: number): Promise<void> {
+  const row = await tables.webhooks.get(providerId, webhookId);
+  if (row?.entity.state === 'processing' && row.entity.claimedAt === claimedAt) await tables.webhooks.update({ ...row.entity, claimedAt: 0 }, row.etag).catch(() => undefined);
 }
 
 async function ledger(providerId: string, rowKey: string, row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at'>): Promise<void> {
@@ -86,11 +111,24 @@ const eventKinds = (e: TemEvent): Kind[] => (e.type === 'billing_cycle.reset' ? 
 /** Applies one queued event. Safe to run twice for the same event: the second run does nothing. */
 export async function processEvent(msg: { providerId: string; webhookId: string; event: TemEvent }, log: Logger): Promise<void> {
   const { providerId, webhookId, event } = msg;
-  const seen = await tables.webhooks.get(providerId, webhookId);
-  if (seen?.entity.state === 'processed') return;
+  const claim = await claimEvent(providerId, webhookId);
+  if (claim === undefined) return log.info('Duplicate delivery ignored', { providerId, webhookId });
+  try {
+    await applyEvent(providerId, webhookId, event, log);
+  } catch (e) {
+    // This attempt is over: release the claim so the retry (or a duplicate) can take it at once.
+    await releaseEvent(providerId, webhookId, claim).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function applyEvent(providerId: string, webhookId: string, event: TemEvent, log: Logger): Promise<void> {
   const provider = (await tables.providers.get('provider', providerId))?.entity;
   if (!provider) return log.warn('Event for a deleted provider dropped', { providerId, webhookId });
-  await tables.providers.upsert({ partitionKey: 'provider', rowKey: providerId, lastSignalAt: clock.iso() } as ProviderRow, 'merge');
+  // The last signal time is kept to the minute, so a stream of signals does not contend with admin changes.
+  if (!provider.lastSignalAt || clock.now() - Date.parse(provider.lastSignalAt) > 60_000) {
+    await tables.providers.upsert({ partitionKey: 'provider', rowKey: providerId, lastSignalAt: clock.iso() } as ProviderRow, 'merge');
+  }
 
   const base = { eventId: webhookId, eventType: event.type, eventAt: event.timestamp };
   const key = (suffix: string) => `${newestFirst(Date.parse(event.timestamp))}-${webhookId}-${suffix}`;
@@ -107,7 +145,7 @@ export async function processEvent(msg: { providerId: string; webhookId: string;
       else for (const kind of eventKinds(event)) await applyToLine(provider, line, kind, event, webhookId, key(`${number}-${kind}`), log);
     }
   }
-  await tables.webhooks.upsert({ partitionKey: providerId, rowKey: webhookId, state: 'processed', receivedAt: seen?.entity.receivedAt ?? clock.iso(), expiresAt: seen?.entity.expiresAt ?? clock.now() + WEBHOOK_ID_RETENTION_MS });
+  await tables.webhooks.upsert({ partitionKey: providerId, rowKey: webhookId, state: 'processed', claimedAt: clock.now(), expiresAt: clock.now() + WEBHOOK_ID_RETENTION_MS });
 }
 
 async function applyToLine(provider: ProviderRow, line: NonNullable<Awaited<ReturnType<typeof findLine>>>, kind: Kind, event: TemEvent, webhookId: string, ledgerKey: string, log: Logger): Promise<void> {
@@ -209,9 +247,8 @@ export async function revertStep(providerId: string, log: Logger): Promise<{ rev
     await ledger(providerId, `${newestFirst(clock.now())}-switchoff-${b.rowKey}`, { action: 'unblock', kind: b.kind, line: b.line, status: 'reverted', reason: 'The service was switched off: every action is reverted.' });
   }
   const left = (await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`, 1)).length > 0;
-  const fresh = (await tables.providers.get('provider', providerId))!;
   const done = !left;
-  await tables.providers.update({ ...fresh.entity, reverted: fresh.entity.reverted + reverted, ...(done ? { revert: 'done', revertFinishedAt: clock.iso() } : {}) }, fresh.etag);
+  await updateProvider(providerId, (row) => ({ ...row, reverted: row.reverted + reverted, ...(done ? { revert: 'done' as const, revertFinishedAt: clock.iso() } : {}) }));
   if (!done) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId }, { key: `revert:${providerId}:${clock.now()}` });
   log.info('Switch-off step', { providerId, reverted, remaining: left });
   return { reverted, remaining: left };

@@ -10,6 +10,8 @@ export const QUEUE_EVENTS = 'tem-events';
 export const QUEUE_JOBS = 'tem-jobs';
 /** Webhook ids are remembered this long: senders retry for about three days. */
 export const WEBHOOK_ID_RETENTION_MS = 5 * 24 * 3600 * 1000;
+/** A worker's claim on an event; a claim older than this belongs to a worker that died. */
+export const EVENT_CLAIM_MS = 2 * 60 * 1000;
 export const WEBHOOK_MAX_BYTES = 64 * 1024;
 /** Blocks reverted per switch-off job message; the job re-enqueues itself until none are left. */
 export const REVERT_BATCH = 25;
@@ -86,9 +88,10 @@ export interface AlertRow extends Entity {
   emailError?: string;
 }
 
+/** One per webhook-id: claimed by the worker that applies the event, kept for the retention period. */
 export interface WebhookRow extends Entity {
-  state: 'pending' | 'queued' | 'processed';
-  receivedAt: string;
+  state: 'processing' | 'processed';
+  claimedAt: number;
   expiresAt: number;
 }
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { open, seal } from '../platform/auth/secrets';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
-import { notFound } from '../platform/errors';
+import { ConcurrencyError, notFound } from '../platform/errors';
 import { queues } from '../platform/storage/queues';
 import { newSecret, normalizeSecret } from '../platform/webhooks';
 import { reportConnectorStatus } from '../connectors';
@@ -47,10 +47,42 @@ export function providerUrls(id: string) {
   return { webhookUrl: `${base}/api/tem/providers/${id}/events`, connectUrl: `${base}/api/tem/providers/${id}/connect` };
 }
 
+// The webhook reads its provider on every delivery; a short cache keeps that path to one storage
+// write. Changes made here clear it at once; other instances see them within PROVIDER_CACHE_MS.
+const PROVIDER_CACHE_MS = 10_000;
+const providerCache = new Map<string, { row: ProviderRow; at: number }>();
+
+export async function cachedProvider(id: string): Promise<ProviderRow | undefined> {
+  const hit = providerCache.get(id);
+  if (hit && clock.now() - hit.at < PROVIDER_CACHE_MS) return hit.row;
+  const row = (await tables.providers.get(P, id))?.entity;
+  if (row) providerCache.set(id, { row, at: clock.now() });
+  else providerCache.delete(id);
+  return row;
+}
+
 export async function getProvider(id: string): Promise<{ entity: ProviderRow; etag: string }> {
   const row = await tables.providers.get(P, id);
   if (!row) throw notFound(`No TEM provider '${id}'.`);
   return row;
+}
+
+/**
+ * Read-modify-write of a provider row with optimistic concurrency, retried when another writer
+ * (a worker recording a signal, a switch-off step) got there first.
+ */
+export async function updateProvider(id: string, change: (row: ProviderRow) => ProviderRow): Promise<ProviderRow> {
+  for (let attempt = 1; ; attempt++) {
+    const { entity, etag } = await getProvider(id);
+    const next = change({ ...entity });
+    try {
+      await tables.providers.update(next, etag);
+      providerCache.delete(id);
+      return next;
+    } catch (e) {
+      if (!(e instanceof ConcurrencyError) || attempt >= 8) throw e;
+    }
+  }
 }
 
 export async function createProvider(body: z.infer<typeof createProviderBody>) {
@@ -81,14 +113,17 @@ export function activeSecrets(row: ProviderRow): string[] {
 }
 
 export async function rotateSecret(id: string, body: z.infer<typeof rotateSecretBody>) {
-  const { entity, etag } = await getProvider(id);
   const now = clock.now();
   const secret = body.secret ? normalizeSecret(body.secret) : newSecret();
-  const kept = readSecrets(entity)
-    .filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now)
-    .map((s) => ({ ...s, expiresAt: s.expiresAt ?? new Date(now + body.overlapHours * 3600_000).toISOString() }))
-    .filter((s) => Date.parse(s.expiresAt) > now);
-  await tables.providers.update({ ...entity, secrets: writeSecrets(id, [{ secret, createdAt: new Date(now).toISOString() }, ...kept]) }, etag);
+  let kept: { expiresAt: string }[] = [];
+  await updateProvider(id, (row) => {
+    const list = readSecrets(row)
+      .filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now)
+      .map((s) => ({ ...s, expiresAt: s.expiresAt ?? new Date(now + body.overlapHours * 3600_000).toISOString() }))
+      .filter((s) => Date.parse(s.expiresAt) > now);
+    kept = list;
+    return { ...row, secrets: writeSecrets(id, [{ secret, createdAt: new Date(now).toISOString() }, ...list]) };
+  });
   return { id, secret, previousSecretsValidUntil: kept.map((s) => s.expiresAt) };
 }
 
@@ -97,15 +132,18 @@ export async function rotateSecret(id: string, body: z.infer<typeof rotateSecret
  * and ignored) or on again. Changing name or alert address needs no job.
  */
 export async function patchProvider(id: string, body: z.infer<typeof patchProviderBody>) {
-  const { entity, etag } = await getProvider(id);
-  const next: ProviderRow = { ...entity };
-  if (body.name !== undefined) next.name = body.name;
-  if (body.alertEmail !== undefined) next.alertEmail = body.alertEmail ?? undefined;
-  const switchingOff = body.enabled === false && entity.enabled;
-  const switchingOn = body.enabled === true && !entity.enabled;
-  if (switchingOff) Object.assign(next, { enabled: false, revert: 'reverting', revertStartedAt: clock.iso(), revertFinishedAt: undefined, reverted: 0 });
-  if (switchingOn) Object.assign(next, { enabled: true, revert: 'idle' });
-  await tables.providers.update(next, etag);
+  let switchingOff = false;
+  let switchingOn = false;
+  const next = await updateProvider(id, (row) => {
+    if (body.name !== undefined) row.name = body.name;
+    if (body.alertEmail !== undefined) row.alertEmail = body.alertEmail ?? undefined;
+    switchingOff = body.enabled === false && row.enabled;
+    switchingOn = body.enabled === true && !row.enabled;
+    if (switchingOff) Object.assign(row, { enabled: false, revert: 'reverting', revertStartedAt: clock.iso(), revertFinishedAt: undefined, reverted: 0 });
+    if (switchingOn) Object.assign(row, { enabled: true, revert: 'idle' });
+    return row;
+  });
+  const entity = next;
   if (switchingOff) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId: id }, { key: `revert:${id}:${next.revertStartedAt}` });
   if (switchingOff || switchingOn) await reportConnectorStatus('tem', switchingOn ? 'active' : 'disabled', `${entity.name} switched ${switchingOn ? 'on' : 'off'}`);
   return describeProvider(id);
