@@ -1,5 +1,6 @@
 import { benchEntryLoad, benchHealth } from './platform';
 import { startWorld } from './lib';
+import { benchTemIntake } from './tem';
 
 /** `npm run bench`: every benchmark, printing its figures beside the floor it cannot beat. */
 async function main() {
@@ -11,6 +12,7 @@ async function main() {
       await benchHealth(world);
       benchEntryLoad(world);
     }
+    if (!only || only === 'tem') await benchTemIntake(world);
   } finally {
     await world.stop();
   }

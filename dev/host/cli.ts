@@ -6,7 +6,9 @@ async function main() {
   const pkg = require(resolve('package.json')) as { main: string };
   const entry = process.argv[2] ?? pkg.main;
   const port = Number(process.env.FUNCTIONS_HTTPWORKER_PORT ?? process.env.PORT ?? 7071);
-  const host = await startHost({ entry, port, host: process.env.HOST_BIND ?? '127.0.0.1' });
+  // LOCAL_HOST_TRIGGERS=http serves the HTTP functions only (no timers, no queue listeners).
+  const triggers = (process.env.LOCAL_HOST_TRIGGERS ?? 'all') !== 'http';
+  const host = await startHost({ entry, port, host: process.env.HOST_BIND ?? '127.0.0.1', triggers });
   console.log(`Functions host listening on ${host.url}/api/`);
   for (const f of host.functions) {
     const t = f.trigger;
