@@ -1,3 +1,4 @@
+import { GRAPH_PERMISSIONS as APP_GRAPH_PERMISSIONS } from '../../shared/graph/permissions';
 /**
  * The seeded demo tenant. Identifiers are fixed so local settings, the README and tests can name
  * them; the sandbox accepts these credentials only.
@@ -18,21 +19,8 @@ export const DEMO = {
 
 export const APP_ROLES = ['Connectors.Read', 'Connectors.ReadWrite', 'Compliance.ReadWrite', 'RemoteAssistance.Request', 'RemoteAssistance.Manage'] as const;
 
-/** Microsoft Graph application permissions granted to the app in the demo tenant. */
-export const GRAPH_PERMISSIONS = [
-  'User.Read.All',
-  'Group.Read.All',
-  'Group.Create',
-  'GroupMember.ReadWrite.All',
-  'Device.Read.All',
-  'DeviceManagementManagedDevices.ReadWrite.All',
-  'DeviceManagementManagedDevices.PrivilegedOperations.All',
-  'DeviceManagementConfiguration.ReadWrite.All',
-  'DeviceManagementServiceConfig.ReadWrite.All',
-  'DeviceManagementApps.Read.All',
-  'Mail.ReadWrite',
-  'Mail.Send',
-] as const;
+/** Microsoft Graph application permissions granted to the app in the demo tenant: exactly what the app declares. */
+export const GRAPH_PERMISSIONS = Object.keys(APP_GRAPH_PERMISSIONS) as (keyof typeof APP_GRAPH_PERMISSIONS)[];
 
 export interface DemoClient {
   name: string;

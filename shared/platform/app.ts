@@ -6,6 +6,7 @@ import { AppError, payloadTooLarge } from './errors';
 import { errorResult, parseOr400, readJsonBody, type HttpResult } from './http';
 import { createLogger, type Logger } from './log';
 import { decodeMessage, queues, type Envelope } from './storage/queues';
+import type { QUEUES } from './storage/resources';
 
 /**
  * The one place that talks to @azure/functions. Function files declare what they accept and who
@@ -149,7 +150,7 @@ export interface QueueInput {
  * moved to `<queue>-poison` at once with the reason, since no retry can fix it; a handler error is
  * rethrown so the host retries it up to maxDequeueCount.
  */
-export function queueFunction<T>(name: string, spec: { queue: string; schema: z.ZodType<T>; handler: (message: Envelope<T>, input: QueueInput) => Promise<void> }): void {
+export function queueFunction<T>(name: string, spec: { queue: (typeof QUEUES)[number]; schema: z.ZodType<T>; handler: (message: Envelope<T>, input: QueueInput) => Promise<void> }): void {
   registry.functions.push({ name, trigger: 'queue', queue: spec.queue });
   app.storageQueue(name, {
     queueName: spec.queue,

@@ -21,7 +21,7 @@ export const settingsSchema = z.object({
   ENTRA_AUTHORITY_HOST: httpsUrl.default('https://login.microsoftonline.com').describe('Entra ID authority host (token issuer, JWKS, consent).'),
   GRAPH_BASE_URL: httpsUrl.default('https://graph.microsoft.com').describe('Microsoft Graph host; the app calls <host>/v1.0.'),
   ADMIN_ALLOWED_TENANTS: csv.pipe(z.array(uuid)).optional().describe('Comma-separated tenant ids whose admin tokens are accepted; defaults to ENTRA_TENANT_ID.'),
-  PUBLIC_BASE_URL: anyUrl.default('http://localhost:7071').describe('Public base URL of this app, used in webhook and OAuth redirect URLs.'),
+  PUBLIC_BASE_URL: anyUrl.describe('Public base URL of this app (https://<app>.azurewebsites.net), used in webhook and OAuth redirect URLs.'),
   SECRETS_KEY: z
     .string()
     .refine((s) => Buffer.from(s, 'base64').length === 32, '32 random bytes, base64-encoded (openssl rand -base64 32)')

@@ -55,17 +55,23 @@ test('the sandbox enforces application permissions: a client without them gets 4
   await expect(g.get('/deviceManagement/managedDevices')).rejects.toMatchObject({ status: 403, code: 'Authorization_RequestDenied' });
 });
 
-test('with 30% of calls throttled (429, with and without Retry-After), every call still lands', async () => {
+test('with 30% of calls throttled (429, with and without Retry-After), every call still lands, and each POST once', async () => {
   env.sandbox.graph.setFaults([
-    { path: '^/deviceManagement/managedDevices/', rate: 0.15, status: 429, retryAfter: 0 },
-    { path: '^/deviceManagement/managedDevices/', rate: 0.18, status: 429, retryAfter: null },
+    { path: '/sendMail$', rate: 0.15, status: 429, retryAfter: 0 },
+    { path: '/sendMail$', rate: 0.18, status: 429, retryAfter: null },
   ], 42);
   const g = client();
-  const ids = [...env.sandbox.store.table('managedDevices').keys()];
-  const results = await Promise.all(Array.from({ length: 60 }, (_, i) => g.post(`/deviceManagement/managedDevices/${ids[i % ids.length]}/syncDevice`)));
-  expect(results).toHaveLength(60);
-  const synced = [...env.sandbox.store.table('managedDevices').values()].flatMap((d) => (d.deviceActionResults as { actionName: string }[]).filter((a) => a.actionName === 'syncDevice'));
-  expect(synced).toHaveLength(60); // each POST applied exactly once: 429s are re-sent, nothing else is
+  const users = [...env.sandbox.store.table('users').values()].map((u) => String(u.userPrincipalName));
+  const outbox = env.sandbox.store.table('outbox');
+  const before = outbox.size;
+  await Promise.all(
+    Array.from({ length: 60 }, (_, i) =>
+      g.post(`/users/${encodeURIComponent(users[i % users.length])}/sendMail`, { message: { subject: `m${i}`, body: { contentType: 'Text', content: 'x' }, toRecipients: [{ emailAddress: { address: 'a@contoso-demo.example' } }] }, saveToSentItems: false }),
+    ),
+  );
+  // Each POST applied exactly once: 429s are re-sent (Graph did nothing), nothing else is.
+  const subjects = [...outbox.values()].slice(before).map((m) => m.subject).sort();
+  expect(subjects).toEqual(Array.from({ length: 60 }, (_, i) => `m${i}`).sort());
   expect(env.sandbox.graph.stats.faultsInjected).toBeGreaterThan(10);
 });
 

@@ -5,6 +5,10 @@ import { BlobStore } from '../../shared/platform/storage/blobs';
 import { ConcurrencyError, StorageLimitError } from '../../shared/platform/errors';
 import { startAzurite, type Azurite } from '../../dev/azurite';
 import { z } from 'zod';
+import type { ContainerName, QueueName, TableName } from '../../shared/platform/storage/resources';
+
+// This suite exercises the layer itself on scratch names, outside the app's declared resources.
+const scratch = <T>(name: string) => name as unknown as T;
 
 /** The table, queue and blob layer against Azurite, which accepts what Azure rejects. */
 let azurite: Azurite;
@@ -12,7 +16,7 @@ let account: ReturnType<typeof openStorageAccount>;
 let n = 0;
 const freshTable = <T extends Entity = Entity>() => {
   const name = `guards${Date.now().toString(36)}${n++}`;
-  return new EntityTable<T>(name, () => account.table(name));
+  return new EntityTable<T>(scratch<TableName>(name), () => account.table(name));
 };
 
 beforeAll(async () => {
@@ -117,7 +121,7 @@ test('large integers round-trip', async () => {
 
 test('the queue producer writes base64 JSON envelopes with a version and an idempotency key', async () => {
   const producer = new QueueProducer(() => account);
-  const { key } = await producer.send('envelopes', 'thing.happened', { id: 7 }, { key: 'idem-1' });
+  const { key } = await producer.send(scratch<QueueName>('envelopes'), 'thing.happened', { id: 7 }, { key: 'idem-1' });
   expect(key).toBe('idem-1');
   const [m] = (await account.queue('envelopes').receiveMessages()).receivedMessageItems;
   const decoded = JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8'));
@@ -125,11 +129,11 @@ test('the queue producer writes base64 JSON envelopes with a version and an idem
   expect(decodeMessage(decoded, z.object({ id: z.number() })).data).toEqual({ id: 7 });
   expect(() => decodeMessage({ ...decoded, v: 2 }, z.object({ id: z.number() }))).toThrow(/envelope is invalid/);
   expect(() => decodeMessage(decoded, z.object({ id: z.string() }))).toThrow(/payload is invalid/);
-  await expect(producer.send('envelopes', 'too.big', { blob: 'x'.repeat(MAX_MESSAGE_BYTES) })).rejects.toThrow(/Put the payload in a blob/);
+  await expect(producer.send(scratch<QueueName>('envelopes'), 'too.big', { blob: 'x'.repeat(MAX_MESSAGE_BYTES) })).rejects.toThrow(/Put the payload in a blob/);
 });
 
 test('blobs are written once: a retried stage does not overwrite', async () => {
-  const store = new BlobStore('staging', () => account);
+  const store = new BlobStore(scratch<ContainerName>('staging'), () => account);
   expect(await store.putOnce('a/b.json', Buffer.from('first'))).toBe(true);
   expect(await store.putOnce('a/b.json', Buffer.from('second'))).toBe(false);
   expect((await store.get('a/b.json'))!.toString()).toBe('first');

@@ -1,5 +1,6 @@
 import { RestError } from '@azure/storage-blob';
 import { storage, type StorageAccount } from './connection';
+import type { ContainerName } from './resources';
 
 /**
  * Blob staging. Writes are create-only (If-None-Match: *) so a retried stage never overwrites
@@ -9,7 +10,7 @@ export class BlobStore {
   private ready?: Promise<unknown>;
 
   constructor(
-    readonly container: string,
+    readonly container: ContainerName,
     private readonly account: () => StorageAccount = storage,
   ) {}
 

@@ -2,3 +2,4 @@ export * from './connection';
 export * from './tables';
 export * from './queues';
 export * from './blobs';
+export * from './resources';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { StorageLimitError, badRequest } from '../errors';
 import { storage, type StorageAccount } from './connection';
+import type { QueueName } from './resources';
 
 /**
  * Queue messages: JSON in a versioned envelope, base64-encoded as the Functions host expects by
@@ -62,7 +63,7 @@ export class QueueProducer {
   constructor(private readonly account: () => StorageAccount = storage) {}
 
   /** Creates the queue once per process. */
-  ensure(queue: string): Promise<unknown> {
+  ensure(queue: QueueName): Promise<unknown> {
     const client = this.account().queue(queue);
     let p = created.get(client.url);
     if (!p) {
@@ -76,7 +77,7 @@ export class QueueProducer {
   }
 
   /** Durably enqueues one message; resolves only after the storage service accepted it. */
-  async send<T>(queue: string, type: string, data: T, opts: SendOptions = {}): Promise<{ messageId: string; key: string }> {
+  async send<T>(queue: QueueName, type: string, data: T, opts: SendOptions = {}): Promise<{ messageId: string; key: string }> {
     const key = opts.key ?? randomUUID();
     const text = encodeMessage(type, data, key);
     await this.ensure(queue);

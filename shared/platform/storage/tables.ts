@@ -1,6 +1,7 @@
 import { RestError, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { ConcurrencyError, StorageLimitError, conflict } from '../errors';
 import { storage } from './connection';
+import type { TableName } from './resources';
 
 /**
  * Typed Table Storage access. Azure's limits are enforced here, before anything is sent, because
@@ -105,7 +106,7 @@ export class EntityTable<T extends Entity> {
   private ready?: Promise<void>;
 
   constructor(
-    readonly name: string,
+    readonly name: TableName,
     private readonly clientFor: () => TableClient = () => storage().table(name),
   ) {}
 

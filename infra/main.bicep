@@ -1,0 +1,141 @@
+targetScope = 'subscription'
+
+// The whole app in a tenant's subscription: a Flex Consumption function app on Node 22 running as a
+// user-assigned identity, identity-only storage, Key Vault for the secrets, Log Analytics and
+// Application Insights without local auth. Deploy with `azd up` (see README).
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; resource names and tags derive from it.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource.')
+param location string
+
+@description('Entra tenant the app serves (defaults to the tenant of the subscription).')
+param entraTenantId string = tenant().tenantId
+
+@description('Client id of the app registration made by infra/entra/setup.js.')
+param entraClientId string
+
+@secure()
+@description('Client secret of the app registration; stored in Key Vault.')
+param entraClientSecret string
+
+@secure()
+@description('32 random bytes, base64 (openssl rand -base64 32): encrypts connector secrets in Table Storage; stored in Key Vault.')
+param secretsKey string
+
+@description('Mailbox that sends alert emails through Graph; empty to only record alerts.')
+param alertMailSender string = ''
+
+@description('Object id of a user or group allowed to manage the Key Vault secrets (optional).')
+param principalId string = ''
+
+@minValue(1)
+@maxValue(1000)
+@description('Most instances the function app scales out to.')
+param maximumInstanceCount int = 100
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = 'func-${resourceToken}'
+var deploymentContainer = 'app-package-${functionAppName}'
+
+// Everything the code reads and writes in Table, Queue and Blob Storage (shared/platform/storage/resources.ts).
+var tables = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup']
+var queues = ['tem-events', 'tem-events-poison', 'tem-jobs', 'tem-jobs-poison']
+var containers = [deploymentContainer]
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+    publisherPrincipalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    tables: tables
+    queues: queues
+    containers: containers
+    dataPrincipalId: identity.outputs.principalId
+  }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    entraClientSecret: entraClientSecret
+    secretsKey: secretsKey
+    readerPrincipalId: identity.outputs.principalId
+    adminPrincipalId: principalId
+  }
+}
+
+// Every setting the app's configuration schema reads (shared/platform/config.ts), secrets as Key Vault references.
+var appSettings = {
+  ENTRA_TENANT_ID: entraTenantId
+  ENTRA_CLIENT_ID: entraClientId
+  ENTRA_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.outputs.uri}secrets/entra-client-secret/)'
+  SECRETS_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.uri}secrets/secrets-key/)'
+  PUBLIC_BASE_URL: 'https://${functionAppName}.azurewebsites.net'
+  ALERT_MAIL_SENDER: alertMailSender
+}
+
+module api 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: functionAppName
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainer
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appSettings: appSettings
+    maximumInstanceCount: maximumInstanceCount
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output SERVICE_API_NAME string = api.outputs.name
+output SERVICE_API_URI string = api.outputs.uri
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_KEY_VAULT_NAME string = vault.outputs.name

@@ -1,0 +1,15 @@
+/**
+ * The Microsoft Graph application permissions the app needs, least privilege, and why. The Entra
+ * set-up script grants exactly these, the README lists them, and the sandbox tenant grants the app
+ * only these, so a call needing anything else fails in the tests.
+ */
+export const GRAPH_PERMISSIONS = {
+  'DeviceManagementManagedDevices.Read.All': 'TEM: read managed devices, their ownership and phone numbers; confirm consent',
+  'DeviceManagementConfiguration.ReadWrite.All': 'TEM: create the iOS and Android restriction profiles and assign them to groups',
+  'Group.Create': 'TEM: create the restriction groups',
+  'GroupMember.ReadWrite.All': 'TEM: find the restriction groups and add or remove devices',
+  'Device.ReadWrite.All': 'TEM: Graph requires it (with GroupMember.ReadWrite.All) to add a device to a group; also reads devices',
+  'Mail.Send': 'TEM: alert emails from ALERT_MAIL_SENDER',
+} as const;
+
+export type GraphPermission = keyof typeof GRAPH_PERMISSIONS;

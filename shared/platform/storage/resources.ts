@@ -1,0 +1,12 @@
+/**
+ * Every table, queue and blob container the app uses. Storage code only accepts these names, and
+ * the infrastructure creates exactly these (a test compares them with infra/main.bicep).
+ */
+export const TABLES = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup'] as const;
+export const QUEUES = ['tem-events', 'tem-jobs'] as const;
+export const CONTAINERS = [] as const;
+
+export type TableName = (typeof TABLES)[number];
+/** A queue, or its poison queue (where the host moves messages that keep failing). */
+export type QueueName = (typeof QUEUES)[number] | `${(typeof QUEUES)[number]}-poison`;
+export type ContainerName = (typeof CONTAINERS)[number];

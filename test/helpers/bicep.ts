@@ -1,0 +1,167 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import Parser from 'tree-sitter';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Bicep = require('tree-sitter-bicep');
+
+/**
+ * Offline checks of the Bicep in infra/ (no Bicep CLI here): every file parses (tree-sitter-bicep),
+ * lint rules hold, and the infrastructure matches the code: settings, tables, queues, containers.
+ */
+type Node = Parser.SyntaxNode;
+
+const parser = new Parser();
+parser.setLanguage(Bicep);
+
+export interface BicepFile {
+  path: string;
+  text: string;
+  root: Node;
+}
+
+export function bicepFiles(dir: string): BicepFile[] {
+  const out: BicepFile[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.bicep')) {
+        const text = readFileSync(p, 'utf8');
+        out.push({ path: relative(dir, p), text, root: parser.parse(text).rootNode });
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const all = (n: Node, type: string): Node[] => n.descendantsOfType(type);
+const nameOf = (decl: Node) => decl.namedChildren.find((c) => c.type === 'identifier')?.text ?? '';
+const stringValue = (n: Node | undefined) => (n?.type === 'string' ? n.text.slice(1, -1) : undefined);
+/** The decorators written above a declaration. */
+const decoratorsOf = (decl: Node) => (decl.previousNamedSibling?.type === 'decorators' ? decl.previousNamedSibling.text : '');
+
+export function parseErrors(f: BicepFile): string[] {
+  const bad = [...all(f.root, 'ERROR'), ...f.root.descendantsOfType('MISSING')];
+  if (!f.root.hasError) return [];
+  return (bad.length ? bad : [f.root]).map((n) => `${f.path}:${n.startPosition.row + 1}: syntax error near '${n.text.slice(0, 40)}'`);
+}
+
+export interface Param {
+  name: string;
+  hasDefault: boolean;
+  secure: boolean;
+}
+
+export function params(f: BicepFile): Param[] {
+  return f.root.namedChildren
+    .filter((n) => n.type === 'parameter_declaration')
+    .map((n) => ({ name: nameOf(n), hasDefault: n.namedChildren.length > 2, secure: /@secure\(\)/.test(decoratorsOf(n)) }));
+}
+
+/** Keys of an object literal. */
+export function objectKeys(obj: Node | undefined): string[] {
+  if (!obj || obj.type !== 'object') return [];
+  return obj.namedChildren.filter((c) => c.type === 'object_property').map((p) => {
+    const key = p.namedChildren[0];
+    return key.type === 'string' ? key.text.slice(1, -1) : key.text;
+  });
+}
+
+export function variable(f: BicepFile, name: string): Node | undefined {
+  const decl = f.root.namedChildren.find((n) => n.type === 'variable_declaration' && nameOf(n) === name);
+  return decl?.namedChildren[1];
+}
+
+export function stringArray(node: Node | undefined): string[] {
+  if (!node || node.type !== 'array') return [];
+  return node.namedChildren.map((c) => stringValue(c) ?? `<${c.text}>`);
+}
+
+const SECRETISH = /(secret|password|token|connectionstring|accountkey|key$)/i;
+
+/** Lint rules, per file: explicit API versions, secure secret parameters, nothing secret in outputs, no keys. */
+export function lint(files: BicepFile[]): string[] {
+  const problems: string[] = [];
+  for (const f of files) {
+    problems.push(...parseErrors(f));
+    for (const r of all(f.root, 'resource_declaration')) {
+      const type = stringValue(r.namedChildren[1]) ?? '';
+      if (!/^[A-Za-z]+\.[A-Za-z]+\/[A-Za-z/]+@\d{4}-\d{2}-\d{2}(-preview)?$/.test(type)) problems.push(`${f.path}: resource '${nameOf(r)}' has no explicit API version ('${type}').`);
+    }
+    const secure = new Set<string>();
+    for (const p of params(f)) {
+      if (SECRETISH.test(p.name) && !p.secure) problems.push(`${f.path}: parameter '${p.name}' looks secret but has no @secure().`);
+      if (p.secure) secure.add(p.name);
+      if (p.secure && p.hasDefault) problems.push(`${f.path}: secure parameter '${p.name}' has a default value.`);
+    }
+    for (const o of f.root.namedChildren.filter((n) => n.type === 'output_declaration')) {
+      const name = nameOf(o);
+      const value = o.namedChildren[o.namedChildren.length - 1]?.text ?? '';
+      if (SECRETISH.test(name)) problems.push(`${f.path}: output '${name}' looks secret.`);
+      if (/list(Keys|Secrets|AccountSas|ServiceSas|ConnectionStrings)\s*\(/i.test(value)) problems.push(`${f.path}: output '${name}' exposes a key or secret (${value}).`);
+      for (const s of secure) if (new RegExp(`\\b${s}\\b`).test(value)) problems.push(`${f.path}: output '${name}' uses secure parameter '${s}'.`);
+      if (/ConnectionString|primaryKey|secondaryKey|InstrumentationKey/i.test(value)) problems.push(`${f.path}: output '${name}' exposes a connection string or key (${value}).`);
+    }
+    if (/listKeys\s*\(|AccountKey=|DefaultEndpointsProtocol=/.test(f.text)) problems.push(`${f.path}: uses a storage key or a connection string with a key; use identity-based access.`);
+    for (const r of all(f.root, 'resource_declaration')) {
+      if (!/^'Microsoft\.Storage\/storageAccounts@/.test(r.namedChildren[1]?.text ?? '') || /\bexisting\b/.test(r.text.split('=')[0])) continue;
+      if (!/allowSharedKeyAccess:\s*false/.test(r.text)) problems.push(`${f.path}: storage account '${nameOf(r)}' must set allowSharedKeyAccess: false.`);
+    }
+  }
+  return problems;
+}
+
+/** Parameters of main.bicep against main.parameters.json, both ways. */
+export function parameterDrift(main: BicepFile, parametersJson: string): string[] {
+  const given = Object.keys((JSON.parse(parametersJson) as { parameters: Record<string, unknown> }).parameters);
+  const declared = params(main);
+  const problems: string[] = [];
+  for (const p of declared) if (!p.hasDefault && !given.includes(p.name)) problems.push(`main.parameters.json does not give required parameter '${p.name}'.`);
+  for (const g of given) if (!declared.some((p) => p.name === g)) problems.push(`main.parameters.json gives '${g}', which main.bicep does not declare.`);
+  return problems;
+}
+
+/** App setting names the infrastructure sets: the appSettings variable of main.bicep and what the function app module adds to it. */
+export function appSettingNames(files: BicepFile[]): string[] {
+  const main = files.find((f) => f.path === 'main.bicep')!;
+  const names = new Set(objectKeys(variable(main, 'appSettings')));
+  for (const f of files) {
+    for (const call of all(f.root, 'call_expression')) {
+      const args = call.childForFieldName('arguments')?.namedChildren ?? [];
+      if (call.childForFieldName('function')?.text === 'union' && args[0]?.text === 'appSettings') for (const a of args.slice(1)) objectKeys(a).forEach((k) => names.add(k));
+    }
+  }
+  return [...names];
+}
+
+export interface CodeFacts {
+  requiredSettings: string[];
+  knownSettings: string[];
+  tables: readonly string[];
+  queues: readonly string[];
+  containers: readonly string[];
+}
+
+/** The infrastructure against the code: every required setting set, no unknown ones, every table/queue/container created. */
+export function codeDrift(files: BicepFile[], code: CodeFacts): string[] {
+  const problems: string[] = [];
+  const main = files.find((f) => f.path === 'main.bicep');
+  if (!main) return ['infra/main.bicep is missing.'];
+  const settings = appSettingNames(files);
+  for (const s of code.requiredSettings) if (!settings.includes(s)) problems.push(`App setting '${s}' is required by the app but not set in Bicep.`);
+  for (const s of settings) {
+    const platform = /^(AzureWebJobsStorage__|APPLICATIONINSIGHTS_|FUNCTIONS_|WEBSITE_)/.test(s);
+    if (!platform && !code.knownSettings.includes(s)) problems.push(`Bicep sets app setting '${s}', which the app does not read.`);
+  }
+  if (!settings.includes('AzureWebJobsStorage__accountName')) problems.push('AzureWebJobsStorage must be identity-based (AzureWebJobsStorage__accountName).');
+  if (settings.includes('AzureWebJobsStorage')) problems.push('AzureWebJobsStorage must not be a connection string.');
+  const compare = (kind: string, inBicep: string[], inCode: readonly string[]) => {
+    for (const n of inCode) if (!inBicep.includes(n)) problems.push(`${kind} '${n}' is used by the code but not created in Bicep.`);
+    for (const n of inBicep) if (!n.startsWith('<') && !inCode.includes(n)) problems.push(`${kind} '${n}' is created in Bicep but not used by the code.`);
+  };
+  compare('Table', stringArray(variable(main, 'tables')), code.tables);
+  compare('Queue', stringArray(variable(main, 'queues')), code.queues);
+  compare('Container', stringArray(variable(main, 'containers')).filter((c) => !c.startsWith('<')), code.containers);
+  return problems;
+}

@@ -1,0 +1,130 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { GRAPH_PERMISSIONS } from '../../shared/graph/permissions';
+import { APP_ROLES } from '../../shared/platform/auth/admin';
+import { settingsSchema } from '../../shared/platform/config';
+import { CONTAINERS, QUEUES, TABLES } from '../../shared/platform/storage/resources';
+import { appSettingNames, bicepFiles, codeDrift, lint, parameterDrift, params, parseErrors, type CodeFacts } from '../helpers/bicep';
+import { ROOT } from '../helpers/env';
+
+/** The infrastructure, checked offline: it parses, follows the lint rules, and cannot drift from the code. */
+const INFRA = join(ROOT, 'infra');
+
+const code: CodeFacts = {
+  requiredSettings: Object.entries(settingsSchema.shape)
+    .filter(([, s]) => !(s as z.ZodType).safeParse(undefined).success)
+    .map(([k]) => k),
+  knownSettings: Object.keys(settingsSchema.shape),
+  tables: TABLES,
+  queues: QUEUES.flatMap((q) => [q, `${q}-poison`]),
+  containers: CONTAINERS,
+};
+
+const check = (dir: string) => {
+  const files = bicepFiles(dir);
+  const main = files.find((f) => f.path === 'main.bicep')!;
+  return [...lint(files), ...parameterDrift(main, readFileSync(join(dir, 'main.parameters.json'), 'utf8')), ...codeDrift(files, code)];
+};
+
+/** A copy of infra/ with one file edited, for showing that the checks fail. */
+function mutated(file: string, edit: (text: string) => string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'infra-'));
+  cpSync(INFRA, dir, { recursive: true });
+  const path = join(dir, file);
+  const before = readFileSync(path, 'utf8');
+  const after = edit(before);
+  expect(after).not.toBe(before);
+  writeFileSync(path, after);
+  return dir;
+}
+
+test('every .bicep file parses', () => {
+  const files = bicepFiles(INFRA);
+  expect(files.map((f) => f.path).sort()).toEqual(['main.bicep', 'modules/functionapp.bicep', 'modules/identity.bicep', 'modules/keyvault.bicep', 'modules/monitoring.bicep', 'modules/storage.bicep']);
+  for (const f of files) expect(parseErrors(f)).toEqual([]);
+  expect(parseErrors({ path: 'x.bicep', text: '', root: bicepFiles(mutated('main.bicep', (t) => t.replace("targetScope = 'subscription'", "targetScope = 'subscription' resource ="))).find((f) => f.path === 'main.bicep')!.root })).not.toEqual([]);
+});
+
+test('the infrastructure passes every lint and drift check', () => {
+  expect(check(INFRA)).toEqual([]);
+});
+
+test('it sets every setting the app requires, identity-based storage, and secrets as Key Vault references', () => {
+  const settings = appSettingNames(bicepFiles(INFRA));
+  expect(code.requiredSettings.sort()).toEqual(['ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'ENTRA_TENANT_ID', 'PUBLIC_BASE_URL', 'SECRETS_KEY']);
+  for (const s of [...code.requiredSettings, 'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__credential', 'AzureWebJobsStorage__clientId']) expect(settings).toContain(s);
+  const main = readFileSync(join(INFRA, 'main.bicep'), 'utf8');
+  expect(main).toMatch(/ENTRA_CLIENT_SECRET: '@Microsoft\.KeyVault\(SecretUri=/);
+  expect(main).toMatch(/SECRETS_KEY: '@Microsoft\.KeyVault\(SecretUri=/);
+});
+
+describe('the checks fail when the infrastructure drifts (a mutated copy)', () => {
+  test('a required setting removed', () => {
+    expect(check(mutated('main.bicep', (t) => t.replace(/^\s*SECRETS_KEY: .*$/m, '')))).toEqual(["App setting 'SECRETS_KEY' is required by the app but not set in Bicep."]);
+  });
+  test('a queue removed', () => {
+    expect(check(mutated('main.bicep', (t) => t.replace("'tem-events', ", '')))).toEqual(["Queue 'tem-events' is used by the code but not created in Bicep."]);
+  });
+  test('a table removed and an unknown setting added', () => {
+    const problems = check(mutated('main.bicep', (t) => t.replace("'temledger', ", '').replace('  ALERT_MAIL_SENDER: alertMailSender', '  ALERT_MAIL_SENDER: alertMailSender\n  GRAPH_BASE: \'x\'')));
+    expect(problems.sort()).toEqual(["Bicep sets app setting 'GRAPH_BASE', which the app does not read.", "Table 'temledger' is used by the code but not created in Bicep."]);
+  });
+  test('a secret parameter without @secure(), a secret output, a key, an unversioned resource', () => {
+    const dir = mutated('modules/keyvault.bicep', (t) =>
+      t
+        .replace("@secure()\n@description('Client secret of the app registration.')", "@description('Client secret of the app registration.')")
+        .replace('output uri string = vault.properties.vaultUri', "output uri string = vault.properties.vaultUri\noutput clientSecretValue string = entraClientSecret\nresource x 'Microsoft.KeyVault/vaults' existing = { name: 'x' }"),
+    );
+    const problems = check(dir);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        "modules/keyvault.bicep: parameter 'entraClientSecret' looks secret but has no @secure().",
+        "modules/keyvault.bicep: output 'clientSecretValue' looks secret.",
+        "modules/keyvault.bicep: resource 'x' has no explicit API version ('Microsoft.KeyVault/vaults').",
+      ]),
+    );
+    const keys = check(mutated('modules/storage.bicep', (t) => t.replace('allowSharedKeyAccess: false', 'allowSharedKeyAccess: true') + "\noutput conn string = 'DefaultEndpointsProtocol=https;AccountName=${account.name};AccountKey=${account.listKeys().keys[0].value}'\n"));
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        "modules/storage.bicep: storage account 'account' must set allowSharedKeyAccess: false.",
+        'modules/storage.bicep: uses a storage key or a connection string with a key; use identity-based access.',
+        expect.stringMatching(/output 'conn' exposes a key/),
+      ]),
+    );
+  });
+  test('parameters out of step with main.parameters.json', () => {
+    const dir = mutated('main.parameters.json', (t) => t.replace('"secretsKey": { "value": "${SECRETS_KEY}" },', '"secretKey": { "value": "${SECRETS_KEY}" },'));
+    expect(check(dir).sort()).toEqual(["main.parameters.json does not give required parameter 'secretsKey'.", "main.parameters.json gives 'secretKey', which main.bicep does not declare."]);
+  });
+});
+
+test('main.bicep takes secrets only as secure parameters', () => {
+  const main = bicepFiles(INFRA).find((f) => f.path === 'main.bicep')!;
+  expect(params(main).filter((p) => p.secure).map((p) => p.name)).toEqual(['entraClientSecret', 'secretsKey']);
+});
+
+test('the Entra manifest grants exactly the app roles and Graph permissions the code uses', () => {
+  const manifest = JSON.parse(readFileSync(join(INFRA, 'entra', 'permissions.json'), 'utf8')) as { appRoles: { value: string }[]; graphApplicationPermissions: string[] };
+  expect(manifest.appRoles.map((r) => r.value)).toEqual([...APP_ROLES]);
+  expect(manifest.graphApplicationPermissions.sort()).toEqual(Object.keys(GRAPH_PERMISSIONS).sort());
+});
+
+test("the README's deploy section names every Graph permission and app role the code uses", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const deploy = readme.split('\n## Deploy')[1]?.split('\n## ')[0] ?? '';
+  expect(deploy).not.toBe('');
+  for (const p of Object.keys(GRAPH_PERMISSIONS)) expect(deploy).toContain(`\`${p}\``);
+  for (const r of APP_ROLES) expect(deploy).toContain(`\`${r}\``);
+  for (const cmd of ['azd up', 'az deployment sub create', 'az bicep build', 'azd down', 'node infra/entra/setup.js']) expect(deploy).toContain(cmd);
+});
+
+test('azure.yaml deploys the app as the azd service api on Functions', () => {
+  const yaml = readFileSync(join(ROOT, 'azure.yaml'), 'utf8');
+  expect(yaml).toMatch(/services:\n {2}api:\n {4}project: \.\n {4}language: ts\n {4}host: function/);
+  const functionApp = readFileSync(join(INFRA, 'modules', 'functionapp.bicep'), 'utf8');
+  expect(functionApp).toMatch(/'azd-service-name': 'api'/);
+  expect(functionApp).toMatch(/name: 'node'\s+version: '22'/);
+  expect(functionApp).toMatch(/tier: 'FlexConsumption'/);
+});
