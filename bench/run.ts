@@ -1,6 +1,7 @@
 import { benchEntryLoad, benchHealth } from './platform';
 import { startWorld } from './lib';
 import { benchTemIntake } from './tem';
+import { benchVppSync } from './vpp';
 
 /** `npm run bench`: every benchmark, printing its figures beside the floor it cannot beat. */
 async function main() {
@@ -13,6 +14,7 @@ async function main() {
       benchEntryLoad(world);
     }
     if (!only || only === 'tem') await benchTemIntake(world);
+    if (!only || only === 'vpp') await benchVppSync(world);
   } finally {
     await world.stop();
   }

@@ -9,3 +9,4 @@ config();
 import './platform';
 import './oauth';
 import './tem';
+import './vpp';

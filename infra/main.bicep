@@ -33,6 +33,12 @@ param alertMailSender string = ''
 @description('Object id of a user or group allowed to manage the Key Vault secrets (optional).')
 param principalId string = ''
 
+@description('When the VPP licence sync runs (six-field NCRONTAB, UTC); daily at 03:00 by default.')
+param vppSyncSchedule string = '0 0 3 * * *'
+
+@description('Where low-licence alerts are emailed; empty for none.')
+param vppAlertEmail string = ''
+
 @minValue(1)
 @maxValue(1000)
 @description('Most instances the function app scales out to.')
@@ -44,8 +50,8 @@ var functionAppName = 'func-${resourceToken}'
 var deploymentContainer = 'app-package-${functionAppName}'
 
 // Everything the code reads and writes in Table, Queue and Blob Storage (shared/platform/storage/resources.ts).
-var tables = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup']
-var queues = ['tem-events', 'tem-events-poison', 'tem-jobs', 'tem-jobs-poison']
+var tables = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup', 'vpptokens', 'vpplicenses', 'vpphistory', 'vppalerts']
+var queues = ['tem-events', 'tem-events-poison', 'tem-jobs', 'tem-jobs-poison', 'vpp-sync', 'vpp-sync-poison']
 var containers = [deploymentContainer]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -112,6 +118,8 @@ var appSettings = {
   SECRETS_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.uri}secrets/secrets-key/)'
   PUBLIC_BASE_URL: 'https://${functionAppName}.azurewebsites.net'
   ALERT_MAIL_SENDER: alertMailSender
+  VPP_SYNC_SCHEDULE: vppSyncSchedule
+  VPP_ALERT_EMAIL: vppAlertEmail
 }
 
 module api 'modules/functionapp.bicep' = {

@@ -8,6 +8,7 @@ import { registerDirectory } from './graph/directory';
 import { registerIntune } from './graph/intune';
 import { registerMail } from './graph/mail';
 import { registerConfigurations } from './graph/configurations';
+import { addVppToken, registerVpp, seedVpp, vppSettings } from './graph/vpp';
 import { readRequest, sendJson, type SandboxRequest } from './http';
 import { temProvider } from './providers/tem';
 import { addManagedDevices, seedTenant } from './seed';
@@ -55,11 +56,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   registerIntune(graph);
   registerMail(graph);
   registerConfigurations(graph);
+  registerVpp(graph);
 
   const reset = () => {
     stores.clear();
     const demo = new TenantStore();
     seedTenant(demo);
+    seedVpp(demo);
     stores.set(DEMO.tenantId, demo);
     stores.set(DEMO.otherTenantId, new TenantStore());
     graph.setFaults([]);
@@ -142,6 +145,18 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         if (!Number.isInteger(count) || count < 1 || count > 100_000) return sendJson(res, 400, { error: 'bad_request', message: 'Send {"count": 1..100000, "owner"?: "company"|"personal", "os"?: "iOS"|"Android"}.' });
         const added = addManagedDevices(sandbox.store, count, b.owner, b.os);
         return sendJson(res, 201, { value: added.map((d) => ({ id: d.id, deviceName: d.deviceName, phoneNumber: d.phoneNumber })) });
+      }
+      case 'POST /_sandbox/vpp/tokens': {
+        const b = (r.json() ?? {}) as { count?: number; appsPerToken?: number; syncMs?: number };
+        const count = Number(b.count ?? 1);
+        const apps = Number(b.appsPerToken ?? 10);
+        if (!Number.isInteger(count) || count < 1 || count > 1000 || !Number.isInteger(apps) || apps < 0 || apps > 100_000) return sendJson(res, 400, { error: 'bad_request', message: 'Send {"count": 1..1000, "appsPerToken": 0..100000, "syncMs"?}.' });
+        if (b.syncMs !== undefined) vppSettings.syncMs = Number(b.syncMs);
+        const start = sandbox.store.table('vppTokens').size;
+        const added = Array.from({ length: count }, (_, i) =>
+          addVppToken(sandbox.store, { key: `bulk-${start + i}`, organizationName: `Bulk ${start + i}`, expiresInDays: 365, lastSyncDaysAgo: 0.5, apps: Array.from({ length: apps }, (_, j) => [`App ${j}`, 100 + (j % 50), j % 100] as [string, number, number]) }),
+        );
+        return sendJson(res, 201, { value: added.map((t) => ({ id: t.id, organizationName: t.organizationName })) });
       }
       case 'GET /_sandbox/outbox':
         return sendJson(res, 200, { value: [...sandbox.store.table('outbox').values()] });

@@ -5,11 +5,12 @@
  */
 export const GRAPH_PERMISSIONS = {
   'DeviceManagementManagedDevices.Read.All': 'TEM: read managed devices, their ownership and phone numbers; confirm consent',
-  'DeviceManagementConfiguration.ReadWrite.All': 'TEM: create the iOS and Android restriction profiles and assign them to groups',
+  'DeviceManagementConfiguration.ReadWrite.All': 'TEM: create the iOS and Android restriction profiles and assign them to groups; VPP: read tokens and start their licence sync',
+  'DeviceManagementApps.Read.All': 'VPP: read VPP apps and eBooks with their licence counts',
   'Group.Create': 'TEM: create the restriction groups',
   'GroupMember.ReadWrite.All': 'TEM: find the restriction groups and add or remove devices',
   'Device.ReadWrite.All': 'TEM: Graph requires it (with GroupMember.ReadWrite.All) to add a device to a group; also reads devices',
-  'Mail.Send': 'TEM: alert emails from ALERT_MAIL_SENDER',
+  'Mail.Send': 'TEM and VPP: alert emails from ALERT_MAIL_SENDER',
 } as const;
 
 export type GraphPermission = keyof typeof GRAPH_PERMISSIONS;

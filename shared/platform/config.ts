@@ -30,6 +30,17 @@ export const settingsSchema = z.object({
   GRAPH_MAILBOX_CONCURRENCY: int(1, 4, 4).describe('Most Graph requests in flight at once per mailbox (Outlook allows 4).'),
   GRAPH_MAX_RETRIES: int(0, 10, 6).describe('Retries of a throttled or failed Graph request before it fails.'),
   HTTP_MAX_BODY_BYTES: int(1024, 4 * 1024 * 1024, 1024 * 1024).describe('Largest request body accepted by the HTTP functions.'),
+  VPP_SYNC_SCHEDULE: z
+    .string()
+    .regex(/^\S+( \S+){5}$/, 'a six-field NCRONTAB schedule, e.g. "0 0 3 * * *" for 03:00 UTC daily')
+    .describe('When the VPP licence sync runs (NCRONTAB, UTC).'),
+  VPP_POLL_SECONDS: int(0, 300, 15).describe("Seconds between checks of a VPP token's lastSyncStatus while Apple syncs it."),
+  VPP_EXPIRY_WARNING_DAYS: int(1, 90, 7).describe('A VPP token expiring within this many days is a warning.'),
+  VPP_SYNC_WARNING_DAYS: int(1, 30, 1).describe('A VPP token not synced for more than this many days is a warning.'),
+  VPP_SYNC_UNHEALTHY_DAYS: int(1, 90, 3).describe('A VPP token not synced for this many days or more is unhealthy.'),
+  VPP_LOW_LICENSE_PERCENT: int(0, 100, 10).describe('Alert when an app has fewer available licences than this share of its total.'),
+  VPP_LOW_LICENSE_COUNT: int(0, 100000, 5).describe('Alert when an app has fewer available licences than this.'),
+  VPP_ALERT_EMAIL: z.email('an email address').optional().describe('Where low-licence alerts are emailed (needs ALERT_MAIL_SENDER).'),
   ALERT_MAIL_SENDER: z.email('a mailbox address of the tenant, e.g. alerts@contoso.com').optional().describe('Mailbox that sends alert emails (Graph sendMail); without it alerts are only recorded.'),
 });
 

@@ -344,7 +344,8 @@ export class GraphService {
   collection(ctx: GraphContext, items: Entity[], opts: { pageSize?: number; context?: string } = {}): GraphResult {
     const q = ctx.query;
     const filter = q.get('$filter');
-    let list = filter ? items.filter((e) => evaluate(parseFilter(filter), e)) : items;
+    const where = filter ? parseFilter(filter) : undefined;
+    let list = where ? items.filter((e) => evaluate(where, e)) : items;
     list = orderBy(list, q.get('$orderby'));
     const top = q.get('$top') ? Number(q.get('$top')) : undefined;
     if (top !== undefined && (!Number.isInteger(top) || top < 0)) throw new GraphError(400, 'BadRequest', "Invalid value for '$top' query option.");

@@ -2,8 +2,8 @@
  * Every table, queue and blob container the app uses. Storage code only accepts these names, and
  * the infrastructure creates exactly these (a test compares them with infra/main.bicep).
  */
-export const TABLES = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup'] as const;
-export const QUEUES = ['tem-events', 'tem-jobs'] as const;
+export const TABLES = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup', 'vpptokens', 'vpplicenses', 'vpphistory', 'vppalerts'] as const;
+export const QUEUES = ['tem-events', 'tem-jobs', 'vpp-sync'] as const;
 export const CONTAINERS = [] as const;
 
 export type TableName = (typeof TABLES)[number];

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
+import { notFound } from '../shared/platform/errors';
+import { licenseHistory, licenseQuery, listAlerts, listLicenses, listTokens } from '../shared/vpp/licenses';
+import { QUEUE_SYNC, syncMessage } from '../shared/vpp/model';
+import { planSync, syncStep } from '../shared/vpp/sync';
+
+/** Apple VPP licences: scheduled and on-demand sync, tokens with health, licences per app. */
+const tags = ['vpp'];
+const queued = z.object({ runId: z.string(), tokens: z.array(z.string()) });
+const reason = z.object({ severity: z.enum(['warning', 'unhealthy']), reason: z.string(), fix: z.string() });
+const token = z.object({
+  id: z.string(),
+  organizationName: z.string().nullable(),
+  appleId: z.string().nullable(),
+  accountType: z.string().nullable(),
+  state: z.string(),
+  expirationDateTime: z.string().nullable(),
+  lastSyncDateTime: z.string().nullable(),
+  lastSyncStatus: z.string(),
+  lastSnapshotAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  nextRetryAt: z.string().nullable(),
+  health: z.enum(['healthy', 'warning', 'unhealthy']),
+  reasons: z.array(reason),
+});
+
+timerFunction('vppScheduledSync', {
+  schedule: '%VPP_SYNC_SCHEDULE%',
+  handler: async ({ log }) => log.info('VPP sync planned', await planSync()),
+});
+
+httpFunction('vppSyncAll', {
+  method: 'POST',
+  route: 'admin/vpp/sync',
+  auth: 'Connectors.ReadWrite',
+  doc: { summary: 'Sync every VPP token now', tags, responses: { 202: { description: 'One sync queued per token.', schema: queued } } },
+  handler: async () => ({ status: 202, body: await planSync() }),
+});
+
+httpFunction('vppSyncToken', {
+  method: 'POST',
+  route: 'admin/vpp/tokens/{id}/sync',
+  auth: 'Connectors.ReadWrite',
+  doc: { summary: 'Sync one VPP token now', tags, responses: { 202: { description: 'Queued.', schema: queued }, 404: { description: 'No such token in Intune.' } } },
+  handler: async ({ params }) => {
+    const r = await planSync(params.id);
+    if (!r.tokens.length) throw notFound(`Intune has no VPP token '${params.id}'.`);
+    return { status: 202, body: r };
+  },
+});
+
+httpFunction('vppTokens', {
+  method: 'GET',
+  route: 'admin/vpp/tokens',
+  auth: 'Connectors.Read',
+  doc: { summary: 'VPP tokens with state, expiry, last sync and connector health (reasons and fixes)', tags, responses: { 200: { description: 'Tokens.', schema: z.object({ value: z.array(token) }) } } },
+  handler: async () => ({ status: 200, body: { value: await listTokens() } }),
+});
+
+httpFunction('vppLicenses', {
+  method: 'GET',
+  route: 'admin/vpp/licenses',
+  auth: 'Connectors.Read',
+  query: licenseQuery,
+  doc: { summary: 'Licences per app and eBook: total, used, available (filter by token, sort, page)', tags, responses: { 200: { description: 'A page of licences and the total count.' } } },
+  handler: async ({ query }) => ({ status: 200, body: await listLicenses(query) }),
+});
+
+httpFunction('vppLicenseHistory', {
+  method: 'GET',
+  route: 'admin/vpp/tokens/{tokenId}/licenses/{appId}/history',
+  auth: 'Connectors.Read',
+  doc: { summary: "An app's licence counts over time (one row per change)", tags, responses: { 200: { description: 'Newest first.' } } },
+  handler: async ({ params }) => ({ status: 200, body: { value: await licenseHistory(params.tokenId, params.appId) } }),
+});
+
+httpFunction('vppAlerts', {
+  method: 'GET',
+  route: 'admin/vpp/alerts',
+  auth: 'Connectors.Read',
+  query: z.object({ top: z.coerce.number().int().min(1).max(1000).default(100) }),
+  doc: { summary: 'Low-licence alerts, newest first, with their email status', tags, responses: { 200: { description: 'Alerts.' } } },
+  handler: async ({ query }) => ({ status: 200, body: { value: await listAlerts(query.top) } }),
+});
+
+queueFunction('vppSyncWorker', { queue: QUEUE_SYNC, schema: syncMessage, handler: async ({ data }, { log }) => syncStep(data, log) });
