@@ -5,8 +5,8 @@ import { startConnect } from '../shared/tem/connect';
 import { acceptEvent, ledgerQuery, processEvent, purgeWebhookIds, revertStep } from '../shared/tem/events';
 import { ensureEnforcement } from '../shared/tem/enforcement';
 import { addLine, addLineBody, listLines, removeLine, syncLines } from '../shared/tem/lines';
-import { eventMessage, eventSchema, jobMessage, QUEUE_EVENTS, QUEUE_JOBS, tables, WEBHOOK_MAX_BYTES } from '../shared/tem/model';
-import { createProvider, createProviderBody, describeProvider, listProviders, patchProvider, patchProviderBody, rotateSecret, rotateSecretBody } from '../shared/tem/providers';
+import { eventMessage, eventSchema, jobMessage, QUEUE_EVENTS, QUEUE_JOBS, WEBHOOK_MAX_BYTES } from '../shared/tem/model';
+import { createProvider, createProviderBody, describeProvider, listProviders, patchProvider, patchProviderBody, providerLog, rotateSecret, rotateSecretBody } from '../shared/tem/providers';
 
 /** Telecom expense management: providers, lines, the signed webhook and the workers behind it. */
 
@@ -79,8 +79,6 @@ httpFunction('temRotateSecret', {
   handler: async ({ params, body }) => ({ status: 200, body: await rotateSecret(params.id, body) }),
 });
 
-const rows = <T extends { partitionKey: string; rowKey: string }>(list: { entity: T }[]) => list.map(({ entity: { partitionKey: _p, rowKey: _r, ...rest } }) => rest);
-
 httpFunction('temLedger', {
   method: 'GET',
   route: 'admin/tem/providers/{id}/ledger',
@@ -88,10 +86,7 @@ httpFunction('temLedger', {
   params: id,
   query: ledgerQuery,
   doc: { summary: 'Every action, revert and ignored signal for the provider, newest first', tags, responses: { 200: { description: 'Ledger rows.' } } },
-  handler: async ({ params, query }) => {
-    await describeProvider(params.id);
-    return { status: 200, body: { value: rows(await tables.ledger.list(`PartitionKey eq '${params.id}'`, query.top)) } };
-  },
+  handler: async ({ params, query }) => ({ status: 200, body: { value: await providerLog(params.id, 'ledger', query.top) } }),
 });
 
 httpFunction('temAlerts', {
@@ -101,10 +96,7 @@ httpFunction('temAlerts', {
   params: id,
   query: ledgerQuery,
   doc: { summary: 'Alerts raised for the provider, newest first, with their email status', tags, responses: { 200: { description: 'Alerts.' } } },
-  handler: async ({ params, query }) => {
-    await describeProvider(params.id);
-    return { status: 200, body: { value: rows(await tables.alerts.list(`PartitionKey eq '${params.id}'`, query.top)) } };
-  },
+  handler: async ({ params, query }) => ({ status: 200, body: { value: await providerLog(params.id, 'alerts', query.top) } }),
 });
 
 httpFunction('temListLines', {

@@ -54,60 +54,7 @@ export function seedTenant(store: TenantStore): void {
       accountEnabled: true,
     });
   }
-  for (const [key, user, os, osVersion, owner, phone, compliance, agent, model] of DEVICES) {
-    const aad = stableId(`aad:${key}`);
-    const u = store.table('users').get(stableId(`user:${user}`))!;
-    store.table('devices').set(stableId(`device:${key}`), {
-      '@odata.type': '#microsoft.graph.device',
-      id: stableId(`device:${key}`),
-      deviceId: aad,
-      displayName: key,
-      operatingSystem: os,
-      operatingSystemVersion: osVersion,
-      accountEnabled: true,
-      isManaged: true,
-      deviceOwnership: owner === 'company' ? 'Company' : 'Personal',
-    });
-    const md: Entity = {
-      '@odata.type': '#microsoft.graph.managedDevice',
-      id: stableId(`managed:${key}`),
-      deviceName: key,
-      userId: u.id,
-      userPrincipalName: u.userPrincipalName,
-      userDisplayName: u.displayName,
-      emailAddress: u.mail,
-      managedDeviceOwnerType: owner,
-      operatingSystem: os,
-      osVersion,
-      complianceState: compliance,
-      managementAgent: agent,
-      managementState: 'managed',
-      azureADDeviceId: aad,
-      azureADRegistered: true,
-      deviceRegistrationState: 'registered',
-      deviceEnrollmentType: owner === 'company' ? 'appleBulkWithUser' : 'userEnrollment',
-      enrolledDateTime: created,
-      lastSyncDateTime: '2026-11-20T08:00:00Z',
-      complianceGracePeriodExpirationDateTime: '9999-12-31T23:59:59Z',
-      phoneNumber: phone,
-      subscriberCarrier: phone ? 'O2 - UK' : null,
-      model,
-      manufacturer: os === 'iOS' || os === 'macOS' ? 'Apple' : os === 'Windows' ? 'Microsoft' : model.startsWith('Pixel') ? 'Google' : 'Samsung',
-      serialNumber: createHash('md5').update(key).digest('hex').slice(0, 12).toUpperCase(),
-      imei: phone ? `35${createHash('md5').update(`imei:${key}`).digest('hex').replace(/\D/g, '').padEnd(13, '7').slice(0, 13)}` : null,
-      isSupervised: owner === 'company' && os === 'iOS',
-      isEncrypted: true,
-      jailBroken: 'False',
-      deviceCategoryDisplayName: '',
-      exchangeAccessState: 'none',
-      exchangeAccessStateReason: 'none',
-      partnerReportedThreatState: 'unknown',
-      deviceActionResults: [],
-      totalStorageSpaceInBytes: 128 * 1024 ** 3,
-      freeStorageSpaceInBytes: 64 * 1024 ** 3,
-    };
-    store.table('managedDevices').set(md.id, md);
-  }
+  for (const [key, user, os, osVersion, owner, phone, compliance, agent, model] of DEVICES) putDevice(store, { key, user, os, osVersion, owner, phone, compliance, agent, model });
   const group = (key: string, displayName: string, members: string[]) => {
     const id = stableId(`group:${key}`);
     store.table('groups').set(id, {
@@ -129,35 +76,82 @@ export function seedTenant(store: TenantStore): void {
   group('compliance-managers', 'Compliance Managers', ['johanna', 'megan']);
 }
 
+interface DeviceSpec {
+  key: string;
+  user: string;
+  os: string;
+  osVersion: string;
+  owner: 'company' | 'personal';
+  phone: string | null;
+  compliance: string;
+  agent: string;
+  model: string;
+}
+
+/** An Intune managed device with its Entra device object. */
+export function putDevice(store: TenantStore, d: DeviceSpec): Entity {
+  const aad = stableId(`aad:${d.key}`);
+  const u = store.table('users').get(stableId(`user:${d.user}`))!;
+  store.table('devices').set(stableId(`device:${d.key}`), {
+    '@odata.type': '#microsoft.graph.device',
+    id: stableId(`device:${d.key}`),
+    deviceId: aad,
+    displayName: d.key,
+    operatingSystem: d.os,
+    operatingSystemVersion: d.osVersion,
+    accountEnabled: true,
+    isManaged: true,
+    deviceOwnership: d.owner === 'company' ? 'Company' : 'Personal',
+  });
+  const md: Entity = {
+    '@odata.type': '#microsoft.graph.managedDevice',
+    id: stableId(`managed:${d.key}`),
+    deviceName: d.key,
+    userId: u.id,
+    userPrincipalName: u.userPrincipalName,
+    userDisplayName: u.displayName,
+    emailAddress: u.mail,
+    managedDeviceOwnerType: d.owner,
+    operatingSystem: d.os,
+    osVersion: d.osVersion,
+    complianceState: d.compliance,
+    managementAgent: d.agent,
+    managementState: 'managed',
+    azureADDeviceId: aad,
+    azureADRegistered: true,
+    deviceRegistrationState: 'registered',
+    deviceEnrollmentType: d.owner === 'company' ? 'appleBulkWithUser' : 'userEnrollment',
+    enrolledDateTime: '2025-01-06T09:00:00Z',
+    lastSyncDateTime: '2026-11-20T08:00:00Z',
+    complianceGracePeriodExpirationDateTime: '9999-12-31T23:59:59Z',
+    phoneNumber: d.phone,
+    subscriberCarrier: d.phone ? 'O2 - UK' : null,
+    model: d.model,
+    manufacturer: d.os === 'iOS' || d.os === 'macOS' ? 'Apple' : d.os === 'Windows' ? 'Microsoft' : d.model.startsWith('Pixel') ? 'Google' : 'Samsung',
+    serialNumber: createHash('md5').update(d.key).digest('hex').slice(0, 12).toUpperCase(),
+    imei: d.phone ? `35${createHash('md5').update(`imei:${d.key}`).digest('hex').replace(/\D/g, '').padEnd(13, '7').slice(0, 13)}` : null,
+    isSupervised: d.owner === 'company' && d.os === 'iOS',
+    isEncrypted: true,
+    jailBroken: 'False',
+    deviceCategoryDisplayName: '',
+    exchangeAccessState: 'none',
+    exchangeAccessStateReason: 'none',
+    partnerReportedThreatState: 'unknown',
+    deviceActionResults: [],
+    totalStorageSpaceInBytes: 128 * 1024 ** 3,
+    freeStorageSpaceInBytes: 64 * 1024 ** 3,
+  };
+  store.table('managedDevices').set(md.id, md);
+  return md;
+}
+
 /**
  * Adds `count` managed devices (each with its Entra device object and a unique phone number) for
  * load and failure tests. Returns the new devices.
  */
 export function addManagedDevices(store: TenantStore, count: number, owner: 'company' | 'personal' = 'company', os: 'iOS' | 'Android' = 'iOS'): Entity[] {
-  const user = store.table('users').get(stableId('user:grady'))!;
   const start = store.table('managedDevices').size;
-  const out: Entity[] = [];
-  for (let i = 0; i < count; i++) {
-    const key = `bulk-${start + i}`;
-    const aad = stableId(`aad:${key}`);
-    store.table('devices').set(stableId(`device:${key}`), { '@odata.type': '#microsoft.graph.device', id: stableId(`device:${key}`), deviceId: aad, displayName: key, operatingSystem: os, accountEnabled: true, isManaged: true });
-    const md: Entity = {
-      '@odata.type': '#microsoft.graph.managedDevice',
-      id: stableId(`managed:${key}`),
-      deviceName: key,
-      userId: user.id,
-      userPrincipalName: user.userPrincipalName,
-      managedDeviceOwnerType: owner,
-      operatingSystem: os,
-      osVersion: os === 'iOS' ? '17.5' : '14',
-      complianceState: 'compliant',
-      managementAgent: 'mdm',
-      azureADDeviceId: aad,
-      phoneNumber: `+44770091${String(start + i).padStart(4, '0')}`,
-      deviceActionResults: [],
-    };
-    store.table('managedDevices').set(md.id, md);
-    out.push(md);
-  }
-  return out;
+  return Array.from({ length: count }, (_, i) =>
+    putDevice(store, { key: `bulk-${start + i}`, user: 'grady', os, osVersion: os === 'iOS' ? '17.5' : '14', owner, phone: `+44770091${String(start + i).padStart(4, '0')}`, compliance: 'compliant', agent: 'mdm', model: os === 'iOS' ? 'iPhone 15' : 'Pixel 8' }),
+  );
 }

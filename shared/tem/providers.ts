@@ -171,6 +171,13 @@ export async function describeProvider(id: string) {
   };
 }
 
+/** A provider's ledger or alerts, newest first, without storage keys. */
+export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number) {
+  await getProvider(id);
+  const rows = await (log === 'ledger' ? tables.ledger : tables.alerts).list(`PartitionKey eq '${id}'`, top);
+  return rows.map(({ entity: { partitionKey: _p, rowKey: _r, ...rest } }) => rest);
+}
+
 export async function listProviders() {
   const rows = await tables.providers.list(`PartitionKey eq '${P}'`);
   return Promise.all(rows.map((r) => describeProvider(r.entity.rowKey)));
