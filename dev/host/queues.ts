@@ -54,10 +54,15 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
   const process1 = async (q: QueueClient, m: DequeuedMessageItem) => {
     let popReceipt = m.popReceipt;
     const lease = leaseSeconds();
+    // Renewals run one after another; settling waits for the last, so it uses the current pop receipt.
+    let renewing: Promise<unknown> = Promise.resolve();
     const renew = setInterval(() => {
-      q.updateMessage(m.messageId, popReceipt, undefined, lease)
-        .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
-        .catch(() => undefined);
+      renewing = renewing.then(() =>
+        q
+          .updateMessage(m.messageId, popReceipt, undefined, lease)
+          .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
+          .catch((e) => hostLog(`Lease renewal of message ${m.messageId} on '${queueName}' failed: ${(e as Error).message}`)),
+      );
     }, (lease * 1000) / 3);
     const metadata = {
       id: m.messageId,
@@ -79,6 +84,7 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
         if (!metadata.queueTrigger || metadata.queueTrigger === m.messageText) hostLog(`Message ${m.messageId} on '${queueName}': ${(e as Error).message}`);
       }
       clearInterval(renew);
+      await renewing;
       if (!failed) await q.deleteMessage(m.messageId, popReceipt);
       else if (m.dequeueCount >= settings.maxDequeueCount) {
         await poison.createIfNotExists();
