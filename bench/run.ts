@@ -1,22 +1,34 @@
+import { cpus } from 'node:os';
+import { startWorld, type World } from './lib';
 import { benchEntryLoad, benchHealth } from './platform';
-import { startWorld } from './lib';
 import { benchTemIntake } from './tem';
 import { benchVppSync } from './vpp';
 
-/** `npm run bench`: every benchmark, printing its figures beside the floor it cannot beat. */
+/**
+ * `npm run bench [platform|tem|vpp]`: every benchmark, printing its figures beside the floor it
+ * cannot beat. Each group gets a fresh Azurite and sandbox, so none measures another's leftovers.
+ */
+const groups: Record<string, (world: World) => Promise<void>> = {
+  platform: async (world) => {
+    await benchHealth(world);
+    benchEntryLoad(world);
+  },
+  tem: benchTemIntake,
+  vpp: (world) => benchVppSync(world),
+};
+
 async function main() {
   const only = process.argv[2];
-  const world = await startWorld();
-  try {
-    console.log(`node ${process.version}, ${require('node:os').cpus().length} CPUs`);
-    if (!only || only === 'platform') {
-      await benchHealth(world);
-      benchEntryLoad(world);
+  if (only && !groups[only]) throw new Error(`Unknown benchmark group '${only}'; use one of ${Object.keys(groups).join(', ')}.`);
+  console.log(`node ${process.version}, ${cpus().length} CPUs`);
+  for (const [name, run] of Object.entries(groups)) {
+    if (only && only !== name) continue;
+    const world = await startWorld();
+    try {
+      await run(world);
+    } finally {
+      await world.stop();
     }
-    if (!only || only === 'tem') await benchTemIntake(world);
-    if (!only || only === 'vpp') await benchVppSync(world);
-  } finally {
-    await world.stop();
   }
 }
 
