@@ -161,6 +161,7 @@ async function applyToLine(provider: ProviderRow, line: NonNullable<Awaited<Retu
   if (!block && !current?.entity.active) {
     return ledger(providerId, ledgerKey, { ...base, action: 'none', status: 'ignored', reason: 'Nothing to unblock: no active block for this line.' });
   }
+  await ledger(providerId, ledgerKey, { ...base, action: block ? 'block' : 'unblock', status: 'requested', reason: event.type });
   try {
     const setup = await ensureEnforcement(kind);
     const objectId = current?.entity.directoryObjectId ?? (line.azureADDeviceId ? await directoryObjectId(line.azureADDeviceId) : undefined);
@@ -234,17 +235,25 @@ export async function revertStep(providerId: string, log: Logger): Promise<{ rev
   const batch = await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`, REVERT_BATCH);
   let reverted = 0;
   for (const { entity: b, etag } of batch) {
+    // One row per switch-off and line: a step repeated after a crash overwrites its own record.
+    const key = `${newestFirst(Date.parse(provider.entity.revertStartedAt ?? clock.iso()))}-switchoff-${b.rowKey}`;
+    const row = { action: 'unblock' as const, kind: b.kind, line: b.line, reason: 'The service was switched off: every action is reverted.' };
+    await ledger(providerId, key, { ...row, status: 'requested' });
     const setup = await tables.setup.get('setup', b.kind);
     const groupId = b.groupId ?? setup?.entity.groupId;
     if (groupId && b.directoryObjectId && !(await otherActiveBlock(providerId, b.rowKey))) await removeMember(groupId, b.directoryObjectId);
     try {
       await tables.blocks.update({ ...b, active: false, updatedAt: clock.iso() }, etag);
     } catch (e) {
-      if (e instanceof ConcurrencyError) continue; // changed meanwhile; the next step sees it again
+      if (e instanceof ConcurrencyError) {
+        // Changed meanwhile (a new event for the line): the next step looks at it again.
+        await ledger(providerId, key, { ...row, status: 'ignored', reason: 'The block changed while it was being reverted; the next switch-off step handles it.' });
+        continue;
+      }
       throw e;
     }
     reverted++;
-    await ledger(providerId, `${newestFirst(clock.now())}-switchoff-${b.rowKey}`, { action: 'unblock', kind: b.kind, line: b.line, status: 'reverted', reason: 'The service was switched off: every action is reverted.' });
+    await ledger(providerId, key, { ...row, status: 'reverted' });
   }
   const left = (await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`, 1)).length > 0;
   const done = !left;

@@ -60,7 +60,8 @@ export interface BlockRow extends Entity {
   updatedAt: string;
 }
 
-export type LedgerStatus = 'applied' | 'failed' | 'reverted' | 'ignored';
+/** requested is written before the Graph calls and replaced by the outcome, so an interrupted action shows. */
+export type LedgerStatus = 'requested' | 'applied' | 'failed' | 'reverted' | 'ignored';
 export interface LedgerRow extends Entity {
   at: string;
   eventAt?: string;

@@ -87,6 +87,8 @@ test('register → connect through admin consent → Active → roaming block �
   // A billing-cycle reset unblocks every line of the provider.
   await tem.send(p, 'billing_cycle.reset', { cycleStart: '2026-12-01' });
   await eventually(() => tem.members('data').length === 0, 15_000, 'reset unblocks');
+  // Every action recorded as requested was settled.
+  expect((await tem.ledger(p.id)).filter((r) => r.status === 'requested')).toEqual([]);
 });
 
 test('personal and unknown lines are recorded and ignored with their reason', async () => {
