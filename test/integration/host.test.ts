@@ -51,11 +51,18 @@ test('a burst larger than batchSize + newBatchThreshold is drained completely', 
   await eventually(() => seen.received.filter((r) => String((r.item as { key?: string }).key).startsWith('burst-')).length === 30, 15_000, '30 burst messages');
 });
 
-test('a timer runs on its NCRONTAB schedule', async () => {
+test('a timer runs on its NCRONTAB schedule: once per due second, never early, never overlapping', async () => {
   const start = seen.ticks.length;
-  await eventually(() => seen.ticks.length >= start + 2, 5_000, 'two timer runs');
-  const [a, b] = seen.ticks.slice(-2).map((t) => Date.parse(t));
-  expect(b - a).toBeGreaterThanOrEqual(900);
+  await eventually(() => seen.ticks.length >= start + 3, 6_000, 'three timer runs');
+  const ticks = seen.ticks.slice(start);
+  // Every run knows the next occurrence, a whole second after it (the schedule is */1 seconds).
+  for (const t of ticks) {
+    expect(t.next).toMatch(/\.000Z$/);
+    expect(Date.parse(t.next)).toBeGreaterThan(t.at);
+  }
+  // Each run starts at or after the occurrence announced by the run before it: one run per due second.
+  // (5 ms of slack: timers run on a monotonic clock, Date.now() on the wall clock.)
+  for (let i = 1; i < ticks.length; i++) expect(ticks[i].at).toBeGreaterThanOrEqual(Date.parse(ticks[i - 1].next) - 5);
 });
 
 test('HTTP triggers honour route templates, constraints, methods, query and raw bodies', async () => {
