@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { fmt, load, median, startProcess, startWorld, table, type World } from './lib';
+import { fmt, load, median, startProcess, table, type World } from './lib';
 
 /**
  * Platform figures: GET /api/health through the local host against a bare Node HTTP server that

@@ -162,6 +162,9 @@ export interface BatchResponse {
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
+/** A string as an OData literal in a Graph $filter ('it''s'). */
+export const odataString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
 function toError(e: unknown): GraphApiError {
   if (e instanceof GraphApiError) return e;
   const ge = e as { statusCode?: number; code?: string; message?: string; requestId?: string; headers?: Headers; body?: unknown };

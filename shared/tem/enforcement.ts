@@ -1,4 +1,4 @@
-import { graph, GraphApiError } from '../graph/client';
+import { graph, GraphApiError, odataString } from '../graph/client';
 import { CreateLedger } from '../graph/idempotent';
 import { clock } from '../platform/clock';
 import { tables, type Kind, type SetupRow } from './model';
@@ -30,7 +30,6 @@ const names = (kind: Kind) => ({
 });
 
 const ledger = new CreateLedger();
-const odataString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 async function ensureGroup(kind: Kind): Promise<string> {
   const n = names(kind).group;

@@ -1,3 +1,4 @@
+import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import { GraphApiError } from '../graph/client';
 import { sendMail } from '../graph/mail';
@@ -7,13 +8,13 @@ import { badRequest, ConcurrencyError, notFound, payloadTooLarge, unsupportedMed
 import { isJson, zodErrors } from '../platform/http';
 import type { Logger } from '../platform/log';
 import { queues } from '../platform/storage/queues';
+import { newestFirst } from '../platform/storage/tables';
 import { readWebhookHeaders, verifyWebhook } from '../platform/webhooks';
 import { addMember, directoryObjectId, ensureEnforcement, removeMember } from './enforcement';
 import { findLine } from './lines';
 import { activeSecrets, cachedProvider, updateProvider } from './providers';
 import {
   eventSchema,
-  newestFirst,
   EVENT_CLAIM_MS,
   QUEUE_EVENTS,
   QUEUE_JOBS,
@@ -137,7 +138,7 @@ async function applyEvent(providerId: string, webhookId: string, event: TemEvent
   if (!provider.enabled) await ignore('The service is switched off for this provider; the signal is recorded and ignored.');
   else if (provider.connection !== 'Active') await ignore('The provider is not connected (admin consent not confirmed).');
   else {
-    const numbers = event.data.phoneNumber ? [event.data.phoneNumber] : (await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`)).map((b) => b.entity.line);
+    const numbers = event.data.phoneNumber ? [event.data.phoneNumber] : (await tables.blocks.list(odata`PartitionKey eq ${providerId} and active eq true`)).map((b) => b.entity.line);
     for (const number of new Set(numbers)) {
       const line = await findLine(number);
       if (!line) await ignore('Unknown line: no managed device has this number.', number);
@@ -201,7 +202,7 @@ async function applyToLine(provider: ProviderRow, line: NonNullable<Awaited<Retu
 
 /** Another provider may block the same line for the same kind; its block keeps the membership. */
 async function otherActiveBlock(providerId: string, blockKey: string): Promise<boolean> {
-  const rows = await tables.blocks.list(`RowKey eq '${blockKey.replace(/'/g, "''")}' and active eq true`);
+  const rows = await tables.blocks.list(odata`RowKey eq ${blockKey} and active eq true`);
   return rows.some((r) => r.entity.partitionKey !== providerId);
 }
 
@@ -232,7 +233,7 @@ async function raiseAlert(provider: ProviderRow, line: { rowKey: string; deviceN
 export async function revertStep(providerId: string, log: Logger): Promise<{ reverted: number; remaining: boolean }> {
   const provider = await tables.providers.get('provider', providerId);
   if (!provider || provider.entity.enabled || provider.entity.revert !== 'reverting') return { reverted: 0, remaining: false };
-  const batch = await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`, REVERT_BATCH);
+  const batch = await tables.blocks.list(odata`PartitionKey eq ${providerId} and active eq true`, REVERT_BATCH);
   let reverted = 0;
   for (const { entity: b, etag } of batch) {
     // One row per switch-off and line: a step repeated after a crash overwrites its own record.
@@ -255,7 +256,7 @@ export async function revertStep(providerId: string, log: Logger): Promise<{ rev
     reverted++;
     await ledger(providerId, key, { ...row, status: 'reverted' });
   }
-  const left = (await tables.blocks.list(`PartitionKey eq '${providerId}' and active eq true`, 1)).length > 0;
+  const left = (await tables.blocks.list(odata`PartitionKey eq ${providerId} and active eq true`, 1)).length > 0;
   const done = !left;
   await updateProvider(providerId, (row) => ({ ...row, reverted: row.reverted + reverted, ...(done ? { revert: 'done' as const, revertFinishedAt: clock.iso() } : {}) }));
   if (!done) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId }, { key: `revert:${providerId}:${clock.now()}` });

@@ -164,5 +164,3 @@ export const jobMessage = z.discriminatedUnion('job', [
 ]);
 export type JobMessage = z.infer<typeof jobMessage>;
 
-/** Row keys that sort newest first. */
-export const newestFirst = (ms: number) => String(9_999_999_999_999 - ms).padStart(13, '0');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import { open, seal } from '../platform/auth/secrets';
 import { clock } from '../platform/clock';
@@ -152,7 +153,7 @@ export async function patchProvider(id: string, body: z.infer<typeof patchProvid
 export async function describeProvider(id: string) {
   const { entity } = await getProvider(id);
   const [activeBlocks, lines] = await Promise.all([
-    tables.blocks.list(`PartitionKey eq '${id}' and active eq true`),
+    tables.blocks.list(odata`PartitionKey eq ${id} and active eq true`),
     tables.lines.list(`PartitionKey eq 'line' and ownership eq 'company'`),
   ]);
   return {
@@ -174,7 +175,7 @@ export async function describeProvider(id: string) {
 /** A provider's ledger or alerts, newest first, without storage keys. */
 export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number) {
   await getProvider(id);
-  const rows = await (log === 'ledger' ? tables.ledger : tables.alerts).list(`PartitionKey eq '${id}'`, top);
+  const rows = await (log === 'ledger' ? tables.ledger : tables.alerts).list(odata`PartitionKey eq ${id}`, top);
   return rows.map(({ entity: { partitionKey: _p, rowKey: _r, ...rest } }) => rest);
 }
 

@@ -1,10 +1,10 @@
+import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import { notFound } from '../platform/errors';
 import { tokenHealth } from './health';
 import { tables } from './model';
 
 /** What admins read: tokens with health, licences per app, history and alerts. */
-const odata = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export async function listTokens() {
   const rows = await tables.tokens.list("PartitionKey eq 'token'");
@@ -34,7 +34,7 @@ export const licenseQuery = z.object({
 });
 
 export async function listLicenses(q: z.infer<typeof licenseQuery>) {
-  const filters = [q.tokenId && `PartitionKey eq ${odata(q.tokenId)}`, q.kind && `kind eq ${odata(q.kind)}`].filter(Boolean).join(' and ');
+  const filters = [q.tokenId && odata`PartitionKey eq ${q.tokenId}`, q.kind && odata`kind eq ${q.kind}`].filter(Boolean).join(' and ');
   const rows = (await tables.licenses.list(filters || undefined)).map(({ entity: l }) => ({
     tokenId: l.partitionKey,
     id: l.rowKey,
@@ -58,7 +58,7 @@ export async function listLicenses(q: z.infer<typeof licenseQuery>) {
 
 export async function licenseHistory(tokenId: string, appId: string) {
   // One partition per token; an app's rows are `<appId>|<newest first>`.
-  const rows = await tables.history.list(`PartitionKey eq ${odata(tokenId)} and RowKey ge ${odata(`${appId}|`)} and RowKey lt ${odata(`${appId}|~`)}`);
+  const rows = await tables.history.list(odata`PartitionKey eq ${tokenId} and RowKey ge ${`${appId}|`} and RowKey lt ${`${appId}|~`}`);
   if (!rows.length && !(await tables.licenses.get(tokenId, appId))) throw notFound(`No licences of '${appId}' under token '${tokenId}'.`);
   return rows.map(({ entity: h }) => ({ at: h.at, total: h.total, used: h.used, available: h.available }));
 }

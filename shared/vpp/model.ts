@@ -78,4 +78,3 @@ export const syncMessage = z.object({
 });
 export type SyncMessage = z.infer<typeof syncMessage>;
 
-export const newestFirst = (ms: number) => String(9_999_999_999_999 - ms).padStart(13, '0');

@@ -1,12 +1,13 @@
-import { graph, GraphApiError } from '../graph/client';
+import { graph, GraphApiError, odataString } from '../graph/client';
 import { sendMail } from '../graph/mail';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import type { Logger } from '../platform/log';
 import { queues } from '../platform/storage/queues';
-import type { TableAction } from '../platform/storage/tables';
+import { newestFirst, type TableAction } from '../platform/storage/tables';
+import { odata } from '@azure/data-tables';
 import { reportConnectorStatus } from '../connectors';
-import { newestFirst, QUEUE_SYNC, tables, type HistoryRow, type LicenseRow, type SyncMessage, type TokenRow, type VppAlertRow } from './model';
+import { QUEUE_SYNC, tables, type HistoryRow, type LicenseRow, type SyncMessage, type TokenRow, type VppAlertRow } from './model';
 
 /**
  * Syncing VPP licences. A plan step (timer or admin call) reads the tokens and queues one message
@@ -41,7 +42,6 @@ const UNSYNCABLE: Partial<Record<TokenRow['state'], string>> = {
 };
 
 const runTime = (runId: string) => Number(/^r(\d+)/.exec(runId)?.[1] ?? clock.now());
-const odata = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 function fromGraph(t: GraphToken, previous?: TokenRow): TokenRow {
   return {
@@ -131,14 +131,14 @@ interface Counted {
 /** Reads every VPP app and eBook of the token, then stores the snapshot, history and alerts. */
 async function snapshot(token: TokenRow, runId: string, log: Logger): Promise<void> {
   const g = graph();
-  const appFilter = token.appleId && token.organizationName ? `vppTokenAppleId eq ${odata(token.appleId)} and vppTokenOrganizationName eq ${odata(token.organizationName)}` : undefined;
+  const appFilter = token.appleId && token.organizationName ? `vppTokenAppleId eq ${odataString(token.appleId)} and vppTokenOrganizationName eq ${odataString(token.organizationName)}` : undefined;
   const [apps, ebooks] = await Promise.all([
     appFilter ? g.all<Counted>('/deviceAppManagement/mobileApps/graph.iosVppApp', { $filter: appFilter, $select: 'id,displayName,bundleId,totalLicenseCount,usedLicenseCount', $top: PAGE }) : Promise.resolve([]),
     g.all<Counted>('/deviceAppManagement/managedEBooks/graph.iosVppEBook', { $filter: `vppTokenId eq ${token.rowKey}`, $select: 'id,displayName,totalLicenseCount,usedLicenseCount', $top: PAGE }),
   ]);
   const cfg = config();
   const at = new Date(runTime(runId)).toISOString();
-  const existing = new Map((await tables.licenses.list(`PartitionKey eq ${odata(token.rowKey)}`)).map((r) => [r.entity.rowKey, r.entity]));
+  const existing = new Map((await tables.licenses.list(odata`PartitionKey eq ${token.rowKey}`)).map((r) => [r.entity.rowKey, r.entity]));
   const licenses: TableAction<LicenseRow>[] = [];
   const history: HistoryRow[] = [];
   const alerts: VppAlertRow[] = [];

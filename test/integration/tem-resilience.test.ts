@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { freePort } from '../../dev/azurite';
 import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
 import { temDriver } from '../helpers/tem';
 

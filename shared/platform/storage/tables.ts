@@ -9,6 +9,9 @@ import type { TableName } from './resources';
  */
 
 export type Scalar = string | number | boolean | null | undefined;
+
+/** A row key that sorts newest first (Table Storage lists in ascending key order). */
+export const newestFirst = (ms: number) => String(9_999_999_999_999 - ms).padStart(13, '0');
 export interface Entity {
   partitionKey: string;
   rowKey: string;
