@@ -10,3 +10,4 @@ import './platform';
 import './oauth';
 import './tem';
 import './vpp';
+import './compliance';

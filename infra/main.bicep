@@ -36,6 +36,12 @@ param principalId string = ''
 @description('When the VPP licence sync runs (six-field NCRONTAB, UTC); daily at 03:00 by default.')
 param vppSyncSchedule string = '0 0 3 * * *'
 
+@description('When compliance detection runs (six-field NCRONTAB, UTC).')
+param complianceScanSchedule string = '0 */15 * * * *'
+
+@description('Mailbox that sends noncompliance notifications; empty uses alertMailSender.')
+param complianceMailSender string = ''
+
 @description('Where low-licence alerts are emailed; empty for none.')
 param vppAlertEmail string = ''
 
@@ -50,9 +56,9 @@ var functionAppName = 'func-${resourceToken}'
 var deploymentContainer = 'app-package-${functionAppName}'
 
 // Everything the code reads and writes in Table, Queue and Blob Storage (shared/platform/storage/resources.ts).
-var tables = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup', 'vpptokens', 'vpplicenses', 'vpphistory', 'vppalerts']
-var queues = ['tem-events', 'tem-events-poison', 'tem-jobs', 'tem-jobs-poison', 'vpp-sync', 'vpp-sync-poison']
-var containers = [deploymentContainer]
+var tables = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup', 'vpptokens', 'vpplicenses', 'vpphistory', 'vppalerts', 'cmptemplates', 'cmpbranding', 'cmpschedules', 'cmpdevices', 'cmpdue']
+var queues = ['tem-events', 'tem-events-poison', 'tem-jobs', 'tem-jobs-poison', 'vpp-sync', 'vpp-sync-poison', 'cmp-jobs', 'cmp-jobs-poison', 'cmp-actions', 'cmp-actions-poison']
+var containers = [deploymentContainer, 'cmp-branding']
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -119,6 +125,8 @@ var appSettings = {
   PUBLIC_BASE_URL: 'https://${functionAppName}.azurewebsites.net'
   ALERT_MAIL_SENDER: alertMailSender
   VPP_SYNC_SCHEDULE: vppSyncSchedule
+  COMPLIANCE_SCAN_SCHEDULE: complianceScanSchedule
+  COMPLIANCE_MAIL_SENDER: complianceMailSender
   VPP_ALERT_EMAIL: vppAlertEmail
 }
 

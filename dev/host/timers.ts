@@ -48,13 +48,18 @@ export function startTimer(fn: CapturedFunction, env: NodeJS.ProcessEnv, hostLog
     }
   };
 
-  const arm = () => {
+  // setTimeout fires at once for delays over 2^31-1 ms (about 24.8 days), so long waits go in steps.
+  const MAX_DELAY = 2 ** 31 - 1;
+  const wait = (due: Date) => {
     if (stopped) return;
-    const due = schedule.next(now());
-    timeout = setTimeout(() => {
-      running = run(due).finally(arm);
-    }, Math.max(0, due.getTime() - now().getTime()));
+    const delay = due.getTime() - now().getTime();
+    if (delay > MAX_DELAY) timeout = setTimeout(() => wait(due), MAX_DELAY);
+    else
+      timeout = setTimeout(() => {
+        running = run(due).finally(arm);
+      }, Math.max(0, delay));
   };
+  const arm = () => wait(schedule.next(now()));
 
   if (fn.trigger.runOnStartup) running = run(now()).finally(arm);
   else arm();

@@ -8,6 +8,7 @@ import { registerDirectory } from './graph/directory';
 import { registerIntune } from './graph/intune';
 import { registerMail } from './graph/mail';
 import { registerConfigurations } from './graph/configurations';
+import { registerCompliance, seedCompliance, setCompliance } from './graph/compliance';
 import { addVppToken, registerVpp, seedVpp, vppSettings } from './graph/vpp';
 import { readRequest, sendJson, type SandboxRequest } from './http';
 import { temProvider } from './providers/tem';
@@ -57,12 +58,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   registerMail(graph);
   registerConfigurations(graph);
   registerVpp(graph);
+  registerCompliance(graph);
 
   const reset = () => {
     stores.clear();
     const demo = new TenantStore();
     seedTenant(demo);
     seedVpp(demo);
+    seedCompliance(demo);
     stores.set(DEMO.tenantId, demo);
     stores.set(DEMO.otherTenantId, new TenantStore());
     graph.setFaults([]);
@@ -157,6 +160,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
           addVppToken(sandbox.store, { key: `bulk-${start + i}`, organizationName: `Bulk ${start + i}`, expiresInDays: 365, lastSyncDaysAgo: 0.5, apps: Array.from({ length: apps }, (_, j) => [`App ${j}`, 100 + (j % 50), j % 100] as [string, number, number]) }),
         );
         return sendJson(res, 201, { value: added.map((t) => ({ id: t.id, organizationName: t.organizationName })) });
+      }
+      case 'POST /_sandbox/compliance': {
+        const b = (r.json() ?? {}) as { deviceId?: string; complianceState?: string };
+        try {
+          const d = setCompliance(sandbox.store, String(b.deviceId ?? ''), String(b.complianceState ?? ''));
+          return sendJson(res, 200, { id: d.id, deviceName: d.deviceName, complianceState: d.complianceState });
+        } catch (e) {
+          return sendJson(res, 400, { error: 'bad_request', message: `Send {"deviceId": "<managed device id>", "complianceState": "compliant" | "noncompliant" | "inGracePeriod" | "unknown"}: ${(e as Error).message}` });
+        }
       }
       case 'GET /_sandbox/outbox':
         return sendJson(res, 200, { value: [...sandbox.store.table('outbox').values()] });

@@ -141,6 +141,8 @@ export function timerFunction(name: string, spec: { schedule: string; runOnStart
 }
 
 export interface QueueInput {
+  /** The queue message's id: the same on every delivery of that message. */
+  messageId: string;
   dequeueCount: number;
   log: Logger;
 }
@@ -166,7 +168,8 @@ export function queueFunction<T>(name: string, spec: { queue: (typeof QUEUES)[nu
         await queues.send(`${spec.queue}-poison`, 'undecodable', { reason: (e as Error).message, original: item });
         return;
       }
-      await spec.handler(message, { dequeueCount, log: log.child({ type: message.type, key: message.key }) });
+      const messageId = String(context.triggerMetadata?.id ?? '');
+      await spec.handler(message, { messageId, dequeueCount, log: log.child({ type: message.type, key: message.key }) });
     },
   });
 }

@@ -34,6 +34,11 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^\S+( \S+){5}$/, 'a six-field NCRONTAB schedule, e.g. "0 0 3 * * *" for 03:00 UTC daily')
     .describe('When the VPP licence sync runs (NCRONTAB, UTC).'),
+  COMPLIANCE_SCAN_SCHEDULE: z
+    .string()
+    .regex(/^\S+( \S+){5}$/, 'a six-field NCRONTAB schedule, e.g. "0 */15 * * * *" for every 15 minutes')
+    .describe('When compliance detection runs: devices newly noncompliant or compliant again, due actions dispatched (NCRONTAB, UTC).'),
+  COMPLIANCE_MAIL_SENDER: z.email('a mailbox address of the tenant, e.g. it-compliance@contoso.com').optional().describe('Mailbox that sends noncompliance notifications; defaults to ALERT_MAIL_SENDER.'),
   VPP_POLL_SECONDS: int(0, 300, 15).describe("Seconds between checks of a VPP token's lastSyncStatus while Apple syncs it."),
   VPP_EXPIRY_WARNING_DAYS: int(1, 90, 7).describe('A VPP token expiring within this many days is a warning.'),
   VPP_SYNC_WARNING_DAYS: int(1, 30, 1).describe('A VPP token not synced for more than this many days is a warning.'),

@@ -71,3 +71,20 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Calls the admin API as the demo admin with every role; JSON in, JSON out. */
+export function adminCaller(env: TestEnv, api: string) {
+  let token: string | undefined;
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    token ??= await env.token('admin-all-roles');
+    const raw = Buffer.isBuffer(body);
+    const res = await fetch(`${api}/${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body !== undefined && !raw ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: body === undefined ? undefined : raw ? new Uint8Array(body) : JSON.stringify(body),
+    });
+    const text = await res.text();
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined, headers: res.headers };
+  };
+}

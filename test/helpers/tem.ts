@@ -1,16 +1,10 @@
 import type { Entity } from '../../dev/sandbox/graph/framework';
 import { stableId } from '../../dev/sandbox/seed';
-import { eventually, type TestEnv } from './env';
+import { adminCaller, eventually, type TestEnv } from './env';
 
 /** Driving the TEM connector as an admin and a provider would, over HTTP. */
 export function temDriver(env: TestEnv, api: string) {
-  let token: string | undefined;
-  const call = async (method: string, path: string, body?: unknown) => {
-    token ??= await env.token('admin-all-roles');
-    const res = await fetch(`${api}/${path}`, { method, headers: { Authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
-  };
+  const call = adminCaller(env, api);
 
   /** Walks the browser through connect → Entra admin consent → callback, carrying the cookie. */
   const connect = async (providerId: string) => {

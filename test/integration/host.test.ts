@@ -12,7 +12,8 @@ beforeAll(async () => {
   env = await startEnv({
     entry: 'dist/test/fixtures/app/index.js',
     hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'),
-    settings: { FAILING_QUEUE: 'fixture-failing', TICK_SCHEDULE: '*/1 * * * * *' },
+    // FAR_SCHEDULE: the 1st of the month after next, always more than 24.8 days (setTimeout's limit) away.
+    settings: { FAILING_QUEUE: 'fixture-failing', TICK_SCHEDULE: '*/1 * * * * *', FAR_SCHEDULE: `0 0 0 1 ${((new Date().getUTCMonth() + 2) % 12) + 1} *` },
   });
   seen = (await import('../fixtures/app')).seen;
 });
@@ -63,6 +64,8 @@ test('a timer runs on its NCRONTAB schedule: once per due second, never early, n
   // Each run starts at or after the occurrence announced by the run before it: one run per due second.
   // (5 ms of slack: timers run on a monotonic clock, Date.now() on the wall clock.)
   for (let i = 1; i < ticks.length; i++) expect(ticks[i].at).toBeGreaterThanOrEqual(Date.parse(ticks[i - 1].next) - 5);
+  // A schedule more than 2^31 ms away has not fired (setTimeout would have fired it at once).
+  expect(seen.farAway).toEqual([]);
 });
 
 test('HTTP triggers honour route templates, constraints, methods, query and raw bodies', async () => {
@@ -77,5 +80,5 @@ test('HTTP triggers honour route templates, constraints, methods, query and raw 
 });
 
 test('the host can list every function it loaded with its trigger', () => {
-  expect(env.host!.functions.map((f) => `${f.name}:${f.trigger.type}`).sort()).toEqual(['alwaysFails:queueTrigger', 'echo:httpTrigger', 'everySecond:timerTrigger', 'literalWins:httpTrigger', 'records:queueTrigger']);
+  expect(env.host!.functions.map((f) => `${f.name}:${f.trigger.type}`).sort()).toEqual(['alwaysFails:queueTrigger', 'echo:httpTrigger', 'everySecond:timerTrigger', 'farAway:timerTrigger', 'literalWins:httpTrigger', 'records:queueTrigger']);
 });

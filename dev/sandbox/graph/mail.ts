@@ -21,6 +21,10 @@ export function folders(ctx: GraphContext, user: Entity): Map<string, Entity> {
   return table;
 }
 
+export function messages(ctx: GraphContext, user: Entity): Map<string, Entity> {
+  return ctx.store.table(`messages:${user.id}`);
+}
+
 export function registerMail(g: GraphService): void {
   g.route('GET', '/users/{user-id}/mailFolders', (ctx) => {
     const user = mailbox(ctx);
@@ -32,7 +36,22 @@ export function registerMail(g: GraphService): void {
     const message = (ctx.body as { message?: Record<string, unknown> } | undefined)?.message;
     const to = message?.toRecipients;
     if (!message || !Array.isArray(to) || to.length === 0) throw new GraphError(400, 'ErrorInvalidRecipients', 'At least one recipient is not valid., A message can\u2019t be sent because it contains no recipients.');
-    ctx.store.table('outbox').set(randomUUID(), { id: randomUUID(), from: user.userPrincipalName, sentDateTime: new Date().toISOString(), ...message });
+    const sent: Entity = { id: randomUUID(), from: user.userPrincipalName, sentDateTime: new Date().toISOString(), ...message };
+    ctx.store.table('outbox').set(sent.id, sent);
+    // saveToSentItems defaults to true: a copy (with its extended properties) lands in Sent Items.
+    if ((ctx.body as { saveToSentItems?: boolean }).saveToSentItems !== false) {
+      const sentItems = [...folders(ctx, user).values()].find((f) => f.wellKnownName === 'sentitems')!;
+      const { attachments: _a, from: _f, ...copy } = sent;
+      messages(ctx, user).set(sent.id, { '@odata.type': '#microsoft.graph.message', ...copy, parentFolderId: sentItems.id, isDraft: false, hasAttachments: Array.isArray(message.attachments) && message.attachments.length > 0 });
+    }
     return { status: 202 };
+  });
+
+  g.route('GET', '/users/{user-id}/mailFolders/{mailFolder-id}/messages', (ctx) => {
+    const user = mailbox(ctx);
+    const key = ctx.params['mailFolder-id'].toLowerCase();
+    const folder = [...folders(ctx, user).values()].find((f) => f.id === ctx.params['mailFolder-id'] || f.wellKnownName === key);
+    if (!folder) throw new GraphError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+    return g.collection(ctx, [...messages(ctx, user).values()].filter((m) => m.parentFolderId === folder.id));
   });
 }

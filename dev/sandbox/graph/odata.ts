@@ -1,6 +1,7 @@
 /**
  * OData query options as Graph applies them: $filter (comparison eq ne gt ge lt le, and/or/not,
- * parentheses, in, startswith/endswith/contains, isof), $select, $orderby, $top, $count.
+ * parentheses, in, startswith/endswith/contains, isof, lambda any/all over a collection property),
+ * $select, $orderby, $top, $count.
  */
 
 export class ODataError extends Error {}
@@ -11,8 +12,9 @@ type Node =
   | { kind: 'not'; operand: Node }
   | { kind: 'cmp'; op: string; left: Operand; right: Operand }
   | { kind: 'in'; path: string; values: Value[] }
-  | { kind: 'fn'; name: string; args: Operand[] };
-type Operand = { path: string } | { value: Value } | { fn: string; args: Operand[] };
+  | { kind: 'fn'; name: string; args: Operand[] }
+  | { kind: 'lambda'; quantifier: 'any' | 'all'; path: string; variable: string; body: Node };
+type Operand = { path: string } | { value: Value } | { fn: string; args: Operand[] } | { lambda: Extract<Node, { kind: 'lambda' }> };
 
 type Token = { t: 'str'; v: string } | { t: 'word'; v: string } | { t: 'punct'; v: string };
 
@@ -92,7 +94,17 @@ export function parseFilter(text: string): Node {
       return { fn: tok.v.toLowerCase(), args };
     }
     if (tok.t === 'word' && /^[A-Za-z_@][\w@./]*$/.test(tok.v) && !['true', 'false', 'null'].includes(tok.v) && !DATETIME.test(tok.v)) {
-      if (/\/(any|all)$/i.test(tok.v) || peek()?.v === '(') throw new ODataError(`Unsupported filter clause near '${tok.v}'.`);
+      const lambda = /^(.+)\/(any|all)$/i.exec(tok.v);
+      if (lambda && peek()?.v === '(') {
+        // collection/any(v: expression over v/...)
+        pos++;
+        const variable = /^([A-Za-z_]\w*):$/.exec(tokens[pos++]?.v ?? '')?.[1];
+        if (!variable) throw new ODataError(`Invalid filter clause: expected 'name:' after '${tok.v}('.`);
+        const body = or();
+        expect(')');
+        return { lambda: { kind: 'lambda', quantifier: lambda[2].toLowerCase() as 'any' | 'all', path: lambda[1], variable, body } };
+      }
+      if (peek()?.v === '(') throw new ODataError(`Unsupported filter clause near '${tok.v}'.`);
       return { path: tok.v };
     }
     return { value: literal(tok) };
@@ -110,6 +122,7 @@ export function parseFilter(text: string): Node {
       return { kind: 'not', operand: primary() };
     }
     const left = operand();
+    if ('lambda' in left) return left.lambda;
     if (peek()?.t === 'word' && CMP.has(peek()!.v.toLowerCase())) {
       const op = tokens[pos++].v.toLowerCase();
       return { kind: 'cmp', op, left, right: operand() };
@@ -161,6 +174,7 @@ export function getPath(entity: Record<string, unknown>, path: string): unknown 
 }
 
 function evalOperand(o: Operand, e: Record<string, unknown>): unknown {
+  if ('lambda' in o) return evaluate(o.lambda, e);
   if ('path' in o) return getPath(e, o.path);
   if ('value' in o) return o.value;
   const args = o.args.map((a) => evalOperand(a, e));
@@ -210,6 +224,12 @@ export function evaluate(node: Node, e: Record<string, unknown>): boolean {
       return node.values.some((v) => compare(getPath(e, node.path), v) === 0);
     case 'fn':
       return Boolean(evalOperand({ fn: node.name, args: node.args }, e));
+    case 'lambda': {
+      const items = getPath(e, node.path);
+      const list = Array.isArray(items) ? items : [];
+      const test = (item: unknown) => evaluate(node.body, { ...e, [node.variable]: item });
+      return node.quantifier === 'any' ? list.some(test) : list.every(test);
+    }
     case 'cmp': {
       const c = compare(evalOperand(node.left, e), evalOperand(node.right, e));
       switch (node.op) {

@@ -1,5 +1,6 @@
 import { RestError, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { ConcurrencyError, StorageLimitError, conflict } from '../errors';
+import { forEachLimit } from '../pool';
 import { storage } from './connection';
 import type { TableName } from './resources';
 
@@ -230,9 +231,10 @@ export class EntityTable<T extends Entity> {
   /**
    * Many writes, split into valid transactions (per partition, at most 100 operations and under
    * 4 MiB each). Every entity is checked before the first transaction is sent. Each transaction is
-   * atomic; the whole set is not, so use it for idempotent writes (upserts, deletes).
+   * atomic; the whole set is not, so use it for idempotent writes (upserts, deletes). Up to
+   * `concurrency` transactions are in flight at once (they touch different rows or partitions).
    */
-  async writeMany(actions: TableAction<T>[]): Promise<{ transactions: number }> {
+  async writeMany(actions: TableAction<T>[], concurrency = 1): Promise<{ transactions: number }> {
     for (const a of actions) if (a.kind !== 'delete') checkEntity(this.name, a.entity);
     const byPartition = new Map<string, TableAction<T>[]>();
     for (const a of actions) {
@@ -261,7 +263,7 @@ export class EntityTable<T extends Entity> {
       }
       if (chunk.length) chunks.push(chunk);
     }
-    for (const chunk of chunks) await this.transact(chunk);
+    await forEachLimit(chunks, concurrency, (chunk) => this.transact(chunk));
     return { transactions: chunks.length };
   }
 }

@@ -1,0 +1,227 @@
+import { z } from 'zod';
+import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
+import { badRequest } from '../shared/platform/errors';
+import { clock } from '../shared/platform/clock';
+import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
+import { requestScan, runJob } from '../shared/compliance/jobs';
+import { deviceLedger, listDeviceStates } from '../shared/compliance/ledger';
+import { actionMessage, brandingInput, jobMessage, QUEUE_ACTIONS, QUEUE_JOBS, scheduleInput, templateInput, VARIABLES } from '../shared/compliance/model';
+import { deviceForPreview, prepareMail } from '../shared/compliance/notify';
+import { runAction } from '../shared/compliance/runner';
+import { getPolicy, listPolicies, policiesUsingTemplate, putSchedule, scheduleOf, schedules } from '../shared/compliance/schedules';
+import { createTemplate, deleteTemplate, getTemplate, listTemplates, replaceTemplate } from '../shared/compliance/templates';
+
+/** Compliance actions for noncompliance: templates, branding, per-policy schedules, detection and the runner. */
+const tags = ['compliance'];
+const auth = 'Compliance.ReadWrite' as const;
+const sample = { id: '00000000-0000-0000-0000-000000000000', deviceName: 'Sample-iPhone', operatingSystem: 'iOS', osVersion: '17.5' };
+
+/* ---------- templates ---------- */
+
+httpFunction('complianceVariables', {
+  method: 'GET',
+  route: 'admin/compliance/variables',
+  auth,
+  doc: { summary: 'The {{variables}} a template may use', tags, responses: { 200: { description: 'Name and meaning of each variable.' } } },
+  handler: async () => ({ status: 200, body: { value: Object.entries(VARIABLES).map(([name, description]) => ({ name: `{{${name}}}`, description })) } }),
+});
+
+httpFunction('complianceTemplates', {
+  method: 'GET',
+  route: 'admin/compliance/templates',
+  auth,
+  doc: { summary: 'Notification message templates', tags, responses: { 200: { description: 'Templates by name.' } } },
+  handler: async () => ({ status: 200, body: { value: await listTemplates() } }),
+});
+
+httpFunction('complianceTemplateCreate', {
+  method: 'POST',
+  route: 'admin/compliance/templates',
+  auth,
+  body: templateInput,
+  doc: { summary: 'Create a notification template (name, branding toggles, localized messages with one default)', tags, responses: { 201: { description: 'Created.' }, 400: { description: 'Invalid: lengths, locales, variables or defaults; nothing stored.' } } },
+  handler: async ({ body }) => ({ status: 201, body: await createTemplate(body) }),
+});
+
+httpFunction('complianceTemplateGet', {
+  method: 'GET',
+  route: 'admin/compliance/templates/{id}',
+  auth,
+  doc: { summary: 'One notification template', tags, responses: { 200: { description: 'The template.' }, 404: { description: 'No such template.' } } },
+  handler: async ({ params }) => ({ status: 200, body: await getTemplate(params.id) }),
+});
+
+httpFunction('complianceTemplateReplace', {
+  method: 'PUT',
+  route: 'admin/compliance/templates/{id}',
+  auth,
+  body: templateInput,
+  doc: { summary: 'Replace a notification template', tags, responses: { 200: { description: 'Replaced.' }, 400: { description: 'Invalid; nothing changed.' }, 404: { description: 'No such template.' } } },
+  handler: async ({ params, body }) => ({ status: 200, body: await replaceTemplate(params.id, body) }),
+});
+
+httpFunction('complianceTemplateDelete', {
+  method: 'DELETE',
+  route: 'admin/compliance/templates/{id}',
+  auth,
+  doc: { summary: 'Delete a notification template no schedule uses', tags, responses: { 204: { description: 'Deleted.' }, 409: { description: 'Still used by an email action.' } } },
+  handler: async ({ params }) => {
+    await deleteTemplate(params.id, await policiesUsingTemplate(params.id));
+    return { status: 204 };
+  },
+});
+
+httpFunction('complianceTemplatePreview', {
+  method: 'POST',
+  route: 'admin/compliance/templates/{id}/preview',
+  auth,
+  body: z.object({ deviceId: z.string().min(1), policyName: z.string().max(200).optional(), locale: z.string().max(35).optional() }).strict(),
+  doc: { summary: "Render a template with a real device's values (from Intune), in the user's or a given locale", tags, responses: { 200: { description: 'Subject, HTML and locale.' }, 404: { description: 'No such template or device.' } } },
+  handler: async ({ params, body }) => {
+    const [template, device] = await Promise.all([getTemplate(params.id), deviceForPreview(body.deviceId)]);
+    const mail = await prepareMail(template, device, body.policyName ?? '(policy)', clock.iso(), body.locale);
+    return { status: 200, body: { to: mail.to ?? null, locale: mail.locale, subject: mail.subject, html: mail.html } };
+  },
+});
+
+httpFunction('complianceTemplateTest', {
+  method: 'POST',
+  route: 'admin/compliance/templates/{id}/test',
+  auth,
+  body: z.object({ to: z.email('an email address'), deviceId: z.string().min(1).optional() }).strict(),
+  doc: { summary: 'Send a test mail of a template in its default locale (sample values, or a real device)', tags, responses: { 202: { description: 'Sent.' }, 400: { description: 'No sender mailbox configured, or bad input.' } } },
+  handler: async ({ params, body }) => {
+    const template = await getTemplate(params.id);
+    const device = body.deviceId ? await deviceForPreview(body.deviceId) : sample;
+    const mail = await prepareMail(template, device, '(test)', clock.iso(), template.defaultLocale);
+    await mail.send([body.to], []);
+    return { status: 202, body: { sentTo: body.to, subject: mail.subject, locale: mail.locale } };
+  },
+});
+
+/* ---------- branding ---------- */
+
+httpFunction('complianceBranding', {
+  method: 'GET',
+  route: 'admin/compliance/branding',
+  auth,
+  doc: { summary: 'Company branding used by notifications', tags, responses: { 200: { description: 'Name, contact and logo facts.' } } },
+  handler: async () => ({ status: 200, body: await getBranding() }),
+});
+
+httpFunction('complianceBrandingPut', {
+  method: 'PUT',
+  route: 'admin/compliance/branding',
+  auth,
+  body: brandingInput,
+  doc: { summary: 'Set the company name and contact information', tags, responses: { 200: { description: 'Saved.' }, 400: { description: 'Invalid; nothing changed.' } } },
+  handler: async ({ body }) => ({ status: 200, body: await putBranding(body) }),
+});
+
+httpFunction('complianceLogoPut', {
+  method: 'PUT',
+  route: 'admin/compliance/branding/logo',
+  auth,
+  rawBody: true,
+  doc: { summary: 'Upload the company logo (PNG or JPEG, at most 256 KiB), shown in the mail header', tags, responses: { 200: { description: 'Saved.' }, 413: { description: 'Too large.' }, 415: { description: 'Not PNG or JPEG.' } } },
+  handler: async ({ rawBody, headers }) => ({ status: 200, body: await putLogo(rawBody, headers.get('content-type')) }),
+});
+
+httpFunction('complianceLogoDelete', {
+  method: 'DELETE',
+  route: 'admin/compliance/branding/logo',
+  auth,
+  doc: { summary: 'Remove the company logo', tags, responses: { 200: { description: 'Removed.' } } },
+  handler: async () => ({ status: 200, body: await deleteLogo() }),
+});
+
+/* ---------- policies and schedules ---------- */
+
+httpFunction('compliancePolicies', {
+  method: 'GET',
+  route: 'admin/compliance/policies',
+  auth,
+  doc: { summary: "The tenant's compliance policies (from Intune) with their action schedules", tags, responses: { 200: { description: 'Policies.' } } },
+  handler: async () => {
+    const [policies, configured] = await Promise.all([listPolicies(), schedules()]);
+    const value = await Promise.all(policies.map(async (p) => ({ ...p, ...(configured.get(p.id) ?? (await scheduleOf(p.id))) })));
+    return { status: 200, body: { value } };
+  },
+});
+
+httpFunction('compliancePolicyActions', {
+  method: 'GET',
+  route: 'admin/compliance/policies/{id}/actions',
+  auth,
+  doc: { summary: "A policy's action schedule", tags, responses: { 200: { description: 'The schedule.' }, 404: { description: 'No such policy in Intune.' } } },
+  handler: async ({ params }) => ({ status: 200, body: { policy: await getPolicy(params.id), ...(await scheduleOf(params.id)) } }),
+});
+
+httpFunction('compliancePolicyActionsPut', {
+  method: 'PUT',
+  route: 'admin/compliance/policies/{id}/actions',
+  auth,
+  body: scheduleInput,
+  doc: {
+    summary: "Replace a policy's action schedule",
+    description: 'Actions: markNoncompliant (required, exactly one), email (templateId, additionalRecipientGroupIds), remoteLock; each 0 to 365 days after the device became noncompliant.',
+    tags,
+    responses: { 200: { description: 'Saved; applies to devices already noncompliant too.' }, 400: { description: 'Invalid; nothing changed.' }, 404: { description: 'No such policy in Intune.' } },
+  },
+  handler: async ({ params, body }) => ({ status: 200, body: await putSchedule(params.id, body.actions) }),
+});
+
+httpFunction('compliancePolicyActionsReset', {
+  method: 'DELETE',
+  route: 'admin/compliance/policies/{id}/actions',
+  auth,
+  doc: { summary: "Reset a policy's schedule to the default (mark noncompliant immediately)", tags, responses: { 200: { description: 'Reset.' } } },
+  handler: async ({ params }) => ({ status: 200, body: await putSchedule(params.id, [{ type: 'markNoncompliant', days: 0 }]) }),
+});
+
+/* ---------- detection, devices and ledger ---------- */
+
+httpFunction('complianceEvaluate', {
+  method: 'POST',
+  route: 'admin/compliance/evaluate',
+  auth,
+  doc: { summary: 'Run detection now (as the timer does), then dispatch due actions', tags, responses: { 202: { description: 'Queued.' } } },
+  handler: async () => ({ status: 202, body: await requestScan() }),
+});
+
+httpFunction('complianceDevices', {
+  method: 'GET',
+  route: 'admin/compliance/devices',
+  auth,
+  query: z.object({ status: z.enum(['noncompliant', 'compliant', 'notTargeted']).optional(), top: z.coerce.number().int().min(1).max(1000).default(100) }),
+  doc: { summary: 'Device states per policy: noncompliant since, grace period, marked, skipped', tags, responses: { 200: { description: 'States.' } } },
+  handler: async ({ query }) => ({ status: 200, body: { value: await listDeviceStates(query.status, query.top) } }),
+});
+
+httpFunction('complianceDevice', {
+  method: 'GET',
+  route: 'admin/compliance/devices/{deviceId}',
+  auth,
+  doc: { summary: "A device's state per policy and its action ledger (pending, running, done, failed, cancelled, skipped)", tags, responses: { 200: { description: 'State and ledger.' } } },
+  handler: async ({ params }) => {
+    if (!/^[0-9a-f-]{36}$/i.test(params.deviceId)) throw badRequest(`'${params.deviceId}' is not an Intune managed device id (a GUID).`);
+    const policies = [...new Set([...(await listPolicies()).map((p) => p.id), ...(await schedules()).keys()])];
+    return { status: 200, body: await deviceLedger(params.deviceId, policies) };
+  },
+});
+
+timerFunction('complianceScheduledScan', {
+  schedule: '%COMPLIANCE_SCAN_SCHEDULE%',
+  handler: async ({ log }) => log.info('Compliance scan queued', await requestScan()),
+});
+
+queueFunction('complianceJobs', { queue: QUEUE_JOBS, schema: jobMessage, handler: async ({ data }, { log }) => runJob(data, log) });
+
+queueFunction('complianceRunner', {
+  queue: QUEUE_ACTIONS,
+  schema: actionMessage,
+  handler: async ({ data }, delivery) => {
+    const outcome = await runAction(data, delivery);
+    if (outcome === 'busy' || outcome === 'duplicate' || outcome === 'stale' || outcome === 'early') delivery.log.info('Compliance action message had nothing to do', { ...data, outcome });
+  },
+});

@@ -1,0 +1,108 @@
+import { graph, GraphApiError } from '../graph/client';
+import { sendMail } from '../graph/mail';
+import { config } from '../platform/config';
+import { badRequest, notFound } from '../platform/errors';
+import { mailBranding } from './branding';
+import type { Template } from './model';
+import { renderMail, type MailValues, type RenderedMail } from './templates';
+
+/** Turning a template into a mail for a real device: its values from Graph, rendering, sending. */
+
+export interface DeviceFacts {
+  id: string;
+  deviceName: string;
+  operatingSystem?: string | null;
+  osVersion?: string | null;
+  complianceState?: string;
+  managementAgent?: string;
+  userId?: string | null;
+  userPrincipalName?: string | null;
+  deviceActionResults?: { actionName?: string; startDateTime?: string }[];
+}
+
+export interface UserFacts {
+  id: string;
+  displayName?: string | null;
+  mail?: string | null;
+  userPrincipalName?: string | null;
+  preferredLanguage?: string | null;
+}
+
+export const DEVICE_SELECT = 'id,deviceName,operatingSystem,osVersion,complianceState,managementAgent,userId,userPrincipalName,deviceActionResults';
+
+/** The managed device, or undefined when Intune no longer has it. */
+export async function readDevice(deviceId: string): Promise<DeviceFacts | undefined> {
+  try {
+    return await graph().get<DeviceFacts>(`/deviceManagement/managedDevices/${encodeURIComponent(deviceId)}`, { $select: DEVICE_SELECT });
+  } catch (e) {
+    if (e instanceof GraphApiError && e.status === 404) return undefined;
+    throw e;
+  }
+}
+
+export async function readUser(userId: string): Promise<UserFacts | undefined> {
+  try {
+    return await graph().get<UserFacts>(`/users/${encodeURIComponent(userId)}`, { $select: 'id,displayName,mail,userPrincipalName,preferredLanguage' });
+  } catch (e) {
+    if (e instanceof GraphApiError && e.status === 404) return undefined;
+    throw e;
+  }
+}
+
+/** Mail addresses of the members of groups (users with a mailbox), without duplicates. */
+export async function groupMailboxes(groupIds: string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const id of groupIds) {
+    for await (const m of graph().list<{ mail?: string | null }>(`/groups/${encodeURIComponent(id)}/members`, { $select: 'id,mail' })) if (m.mail) out.add(m.mail.toLowerCase());
+  }
+  return [...out];
+}
+
+const formatTime = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+
+export function mailValues(device: DeviceFacts, user: UserFacts | undefined, policyName: string, since: string, companyName: string): MailValues {
+  return {
+    UserName: user?.displayName ?? device.userPrincipalName ?? '',
+    UserEmail: user?.mail ?? '',
+    DeviceName: device.deviceName,
+    DeviceId: device.id,
+    OSAndVersion: [device.operatingSystem, device.osVersion].filter(Boolean).join(' '),
+    PolicyName: policyName,
+    NoncompliantSince: formatTime(since),
+    CompanyName: companyName,
+  };
+}
+
+/** The mailbox notifications are sent from. */
+export function senderMailbox(): string | undefined {
+  const cfg = config();
+  return cfg.COMPLIANCE_MAIL_SENDER ?? cfg.ALERT_MAIL_SENDER;
+}
+
+export interface PreparedMail extends RenderedMail {
+  to: string | undefined;
+  send(to: string[], cc: string[], tag?: string): Promise<void>;
+}
+
+/** Renders a template for a device and its user, with branding; `send` delivers it through Graph. */
+export async function prepareMail(template: Template, device: DeviceFacts, policyName: string, since: string, locale?: string): Promise<PreparedMail> {
+  const [user, branding] = await Promise.all([device.userId ? readUser(device.userId) : Promise.resolve(undefined), mailBranding()]);
+  const rendered = renderMail(template, branding.view, mailValues(device, user, policyName, since, branding.view.companyName), locale ?? user?.preferredLanguage);
+  return {
+    ...rendered,
+    to: user?.mail ?? undefined,
+    send: async (to, cc, tag) => {
+      const from = senderMailbox();
+      if (!from) throw badRequest('No mailbox sends notifications: set COMPLIANCE_MAIL_SENDER (or ALERT_MAIL_SENDER) to a mailbox of the tenant.');
+      const inline = branding.logo && template.branding.companyLogo ? [{ name: `logo.${branding.logo.contentType === 'image/png' ? 'png' : 'jpg'}`, contentType: branding.logo.contentType, contentId: branding.view.logoCid!, bytes: branding.logo.bytes }] : [];
+      await sendMail(from, to, rendered.subject, rendered.html, { cc, inline, tag });
+    },
+  };
+}
+
+/** A device for a preview or test send, or a 400 saying which id to use. */
+export async function deviceForPreview(deviceId: string): Promise<DeviceFacts> {
+  const d = await readDevice(deviceId);
+  if (!d) throw notFound(`Intune has no managed device '${deviceId}'; use the id of a device in /deviceManagement/managedDevices.`);
+  return d;
+}

@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import { odata } from '@azure/data-tables';
+import { graph, GraphApiError } from '../graph/client';
+import { findSentMail } from '../graph/mail';
+import { clock } from '../platform/clock';
+import { ConcurrencyError } from '../platform/errors';
+import type { Logger } from '../platform/log';
+import { forEachLimit } from '../platform/pool';
+import { queues } from '../platform/storage/queues';
+import { devicePartition, ledgerKey, PARTNER_AGENTS, QUEUE_ACTIONS, stateKey, tables, TERMINAL, type ActionMessage, type DueRow, type LedgerRow, type StateRow } from './model';
+import { groupMailboxes, prepareMail, readDevice, senderMailbox } from './notify';
+import { scheduleOf } from './schedules';
+import { findTemplate } from './templates';
+
+/**
+ * The runner: one queue message per device action. Each ledger row is claimed by one message
+ * (ETag), the device is checked again just before acting, and an effect that may have happened
+ * before a crash is looked for (the mail in Sent Items, the lock on the device) instead of repeated.
+ */
+
+/** host.json maxDequeueCount: on the last delivery a transient failure is recorded, not retried. */
+export const MAX_DELIVERIES = 5;
+const DISPATCH_PAGE = 5000;
+const SEND_CONCURRENCY = 16;
+
+export type RunOutcome = 'done' | 'failed' | 'cancelled' | 'skipped' | 'duplicate' | 'stale' | 'busy' | 'early';
+
+export interface Delivery {
+  messageId: string;
+  dequeueCount: number;
+  log: Logger;
+}
+
+/** A stable key per action instance: the mail's Sent Items tag. */
+export const instanceTag = (m: ActionMessage) => createHash('sha256').update(`${m.policyId}|${m.deviceId}|${m.episode}|${m.action}`).digest('hex').slice(0, 40);
+
+export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutcome> {
+  const pk = devicePartition(m.policyId, m.deviceId);
+  const rk = ledgerKey(m.deviceId, m.episode, m.action);
+  const got = await tables.devices.get(pk, rk);
+  if (!got) {
+    d.log.warn('No ledger row for this action; dropped', { ...m });
+    return 'stale';
+  }
+  let row = got.entity as LedgerRow;
+  if (TERMINAL.has(row.status)) return 'duplicate';
+  // Not due yet (a copy sent early): its due row still exists and dispatches it on time.
+  if (row.status === 'pending' && row.dueAt > clock.iso()) return 'early';
+  // Running under another message: that delivery owns it and its own message returns if it dies.
+  if (row.status === 'running' && row.claim !== d.messageId) return 'busy';
+  const retake = row.status === 'running';
+  let etag: string;
+  try {
+    row = { ...row, status: 'running', claim: d.messageId, attempts: row.attempts + 1, updatedAt: clock.iso() };
+    etag = await tables.devices.update(row, got.etag);
+  } catch (e) {
+    if (e instanceof ConcurrencyError) return 'busy';
+    throw e;
+  }
+  const save = async (fields: Partial<LedgerRow>) => {
+    row = { ...row, ...fields, updatedAt: clock.iso() };
+    etag = await tables.devices.update(row, etag);
+  };
+  const finish = async (status: LedgerRow['status'], fields: Partial<LedgerRow> = {}): Promise<RunOutcome> => {
+    await save({ status, claim: undefined, finishedAt: clock.iso(), ...fields });
+    d.log.info('Compliance action finished', { ...m, status, reason: row.reason, error: row.error });
+    return status as RunOutcome;
+  };
+
+  try {
+    const action = (await scheduleOf(m.policyId)).actions.find((a) => a.id === m.action);
+    if (!action) return await finish('cancelled', { reason: 'removed from the policy schedule' });
+    const state = (await tables.devices.get(pk, stateKey(m.deviceId)))?.entity as StateRow | undefined;
+    if (!state || state.status !== 'noncompliant' || state.since !== m.episode) return await finish('cancelled', { reason: 'device compliant again' });
+    const device = await readDevice(m.deviceId);
+    if (!device) return await finish('cancelled', { reason: 'device no longer managed by Intune' });
+    if (device.managementAgent && PARTNER_AGENTS.has(device.managementAgent)) return await finish('skipped', { reason: 'partner-managed' });
+    if (device.complianceState !== 'noncompliant' && device.complianceState !== 'inGracePeriod') return await finish('cancelled', { reason: `device compliant again (Intune reports ${device.complianceState})` });
+
+    switch (action.type) {
+      case 'markNoncompliant':
+        await tables.devices.upsert({ partitionKey: pk, rowKey: stateKey(m.deviceId), markedAt: clock.iso() } as StateRow, 'merge');
+        return await finish('done', { reason: 'marked noncompliant' });
+
+      case 'email': {
+        const sender = senderMailbox();
+        if (!sender) return await finish('failed', { error: 'No sender mailbox: set COMPLIANCE_MAIL_SENDER (or ALERT_MAIL_SENDER).' });
+        const template = await findTemplate(String(action.templateId));
+        if (!template) return await finish('failed', { error: `Template '${action.templateId}' no longer exists.` });
+        const tag = instanceTag(m);
+        if (retake && row.effectStartedAt && (await findSentMail(sender, tag))) return await finish('done', { reason: 'sent before an interruption (found in Sent Items)' });
+        const mail = await prepareMail(template, device, state.policyName, m.episode);
+        if (!mail.to) return await finish('failed', { error: `User ${device.userPrincipalName ?? device.userId ?? '(none)'} has no mailbox address.` });
+        const cc = (await groupMailboxes((action.additionalRecipientGroupIds as string[] | undefined) ?? [])).filter((a) => a !== mail.to!.toLowerCase());
+        await save({ effectStartedAt: clock.iso() });
+        await mail.send([mail.to], cc, tag);
+        return await finish('done', { sentTo: [mail.to, ...cc].join(', '), reason: `sent in ${mail.locale}` });
+      }
+
+      case 'remoteLock': {
+        const latest = (device.deviceActionResults ?? [])
+          .filter((r) => r.actionName === 'remoteLock' && r.startDateTime)
+          .map((r) => r.startDateTime!)
+          .sort()
+          .pop();
+        if (retake && row.effectStartedAt && latest && latest > (row.lockBaseline ?? '')) return await finish('done', { reason: 'locked before an interruption (found on the device)' });
+        await save({ effectStartedAt: clock.iso(), lockBaseline: latest ?? '' });
+        await graph().post(`/deviceManagement/managedDevices/${encodeURIComponent(m.deviceId)}/remoteLock`);
+        return await finish('done', { reason: 'remote lock sent' });
+      }
+    }
+  } catch (e) {
+    if (e instanceof GraphApiError) {
+      // Keep the claim and let the queue deliver again, unless this was the last delivery.
+      if (e.transient && d.dequeueCount < MAX_DELIVERIES) throw e;
+      return await finish('failed', { error: `${e.status} ${e.code}: ${e.message}` });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Sends every action due by now in one due partition to the runner queue, then removes those due
+ * rows. A crash between the two sends them again later, which the runner's claim makes harmless.
+ * Returns whether more are due than one page, so the caller can continue in a new message.
+ */
+export async function dispatchDue(partition: string, now = clock.iso()): Promise<{ sent: number; more: boolean }> {
+  const due: DueRow[] = [];
+  for await (const r of tables.due.query(odata`PartitionKey eq ${partition} and RowKey le ${`${now}~`}`)) {
+    due.push(r.entity);
+    if (due.length >= DISPATCH_PAGE) break;
+  }
+  await forEachLimit(due, SEND_CONCURRENCY, async (r) => {
+    const msg: ActionMessage = { policyId: r.policyId, deviceId: r.deviceId, episode: r.episode, action: r.action };
+    await queues.send(QUEUE_ACTIONS, 'action', msg, { key: `${r.policyId}|${r.deviceId}|${r.episode}|${r.action}` });
+  });
+  await tables.due.writeMany(due.map((r) => ({ kind: 'delete' as const, partitionKey: r.partitionKey, rowKey: r.rowKey })), 4);
+  return { sent: due.length, more: due.length >= DISPATCH_PAGE };
+}
+

@@ -1,0 +1,282 @@
+import { resolve } from 'node:path';
+import { QueueClient } from '@azure/storage-queue';
+import { setClock } from '../../shared/platform/clock';
+import { encodeMessage } from '../../shared/platform/storage/queues';
+import { complianceDriver, PNG_1X1 } from '../helpers/compliance';
+import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
+
+/**
+ * Compliance actions end to end: the app in the local host, Azurite, the sandbox's Intune and
+ * Exchange. The app's clock is moved day by day, so a two-week schedule runs in seconds.
+ */
+jest.setTimeout(120_000);
+
+let env: TestEnv;
+let c: ReturnType<typeof complianceDriver>;
+const DAY = 24 * 60 * 60 * 1000;
+const T0 = Date.parse('2026-12-01T09:00:00Z');
+let now = T0;
+const day = (n: number) => {
+  now = T0 + n * DAY;
+};
+
+beforeAll(async () => {
+  setClock(() => now);
+  // The timer stays out of the way (once a year); the tests run detection through the admin API.
+  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'), settings: { COMPLIANCE_SCAN_SCHEDULE: '0 0 0 1 1 *' } });
+  c = complianceDriver(env, `${env.host!.url}/api`);
+});
+afterAll(async () => {
+  setClock();
+  await env?.stop();
+  expect(env.sandbox.graph.violations).toEqual([]);
+});
+
+describe('bad templates and schedules get clear 400s and change nothing', () => {
+  const good = { name: 'Valid', messages: [{ locale: 'en-US', isDefault: true, subject: 'Fix {{DeviceName}}', body: 'Hello {{UserName}}' }] };
+  const cases: [string, unknown, RegExp][] = [
+    ['an over-long subject', { ...good, messages: [{ ...good.messages[0], subject: 'x'.repeat(256) }] }, /messages\.0\.subject: the subject is longer than 255 characters/],
+    ['an unknown variable', { ...good, messages: [{ ...good.messages[0], body: 'Hi {{FavouriteColour}}' }] }, /messages\.0\.body: unknown variable \{\{FavouriteColour\}\}; use one of \{\{UserName\}\}/],
+    ['unbalanced braces', { ...good, messages: [{ ...good.messages[0], body: 'Hi {{UserName' }] }, /unbalanced/],
+    ['no default locale', { ...good, messages: [{ ...good.messages[0], isDefault: false }] }, /exactly one message must have isDefault: true \(found 0\)/],
+    ['a locale twice', { ...good, messages: [good.messages[0], { ...good.messages[0], locale: 'EN-us', isDefault: false }] }, /locale en-us appears twice/],
+    ['an empty body', { ...good, messages: [{ ...good.messages[0], body: ' ' }] }, /the body is empty/],
+  ];
+  test.each(cases)('template with %s', async (_, body, message) => {
+    const before = (await c.call('GET', 'admin/compliance/templates')).body.value;
+    const r = await c.call('POST', 'admin/compliance/templates', body);
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(r.body.detail).toMatch(message);
+    expect((await c.call('GET', 'admin/compliance/templates')).body.value).toEqual(before);
+  });
+
+  test('schedules: day 366, no mark action, two marks, unknown template or group, unknown policy', async () => {
+    const policy = c.policy('android-baseline');
+    const before = (await c.call('GET', `admin/compliance/policies/${policy}/actions`)).body;
+    expect(before.actions).toEqual([{ id: 'markNoncompliant@0', type: 'markNoncompliant', days: 0 }]);
+    const tpl = await c.template('Schedule checks');
+    const bad: [unknown, RegExp][] = [
+      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'remoteLock', days: 366 }] }, /actions\.1\.days: at most 365 days/],
+      [{ actions: [{ type: 'remoteLock', days: 3 }] }, /the 'markNoncompliant' action is required and cannot be removed/],
+      [{ actions: [] }, /the 'markNoncompliant' action is required/],
+      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'markNoncompliant', days: 3 }] }, /only one 'markNoncompliant'/],
+      [{ actions: [{ type: 'markNoncompliant', days: -1 }] }, /at least 0 days/],
+      [{ actions: [{ type: 'markNoncompliant', days: 1.5 }] }, /a whole number of days/],
+      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'wipe', days: 3 }] }, /type must be one of markNoncompliant, email, remoteLock/],
+      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: 'nope' }] }, /actions\.1\.templateId: there is no notification template 'nope'/],
+      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: tpl.id, additionalRecipientGroupIds: ['00000000-0000-4000-8000-000000000000'] }] }, /there is no group '00000000-0000-4000-8000-000000000000'/],
+      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: tpl.id }, { type: 'email', days: 2, templateId: tpl.id }] }, /both email on day 2/],
+    ];
+    for (const [body, message] of bad) {
+      const r = await c.call('PUT', `admin/compliance/policies/${policy}/actions`, body);
+      expect({ status: r.status, detail: r.body.detail }).toEqual({ status: 400, detail: expect.stringMatching(message) });
+    }
+    expect((await c.call('GET', `admin/compliance/policies/${policy}/actions`)).body).toEqual(before);
+    const unknown = await c.call('PUT', 'admin/compliance/policies/00000000-0000-4000-8000-000000000001/actions', { actions: [{ type: 'markNoncompliant', days: 0 }] });
+    expect(unknown.status).toBe(404);
+    expect((await c.call('DELETE', `admin/compliance/templates/${tpl.id}`)).status).toBe(204);
+  });
+
+  test('a template in use cannot be deleted; a logo must be a real PNG or JPEG', async () => {
+    const tpl = await c.template('In use');
+    const policy = c.policy('android-baseline');
+    expect((await c.call('PUT', `admin/compliance/policies/${policy}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 30, templateId: tpl.id }] })).status).toBe(200);
+    const del = await c.call('DELETE', `admin/compliance/templates/${tpl.id}`);
+    expect(del.status).toBe(409);
+    expect(del.body.detail).toContain(policy);
+    expect((await c.call('DELETE', `admin/compliance/policies/${policy}/actions`)).status).toBe(200);
+    expect((await c.call('DELETE', `admin/compliance/templates/${tpl.id}`)).status).toBe(204);
+
+    expect((await c.call('PUT', 'admin/compliance/branding/logo', Buffer.from('not an image'), { 'content-type': 'image/png' })).status).toBe(400);
+    expect((await c.call('PUT', 'admin/compliance/branding/logo', PNG_1X1, { 'content-type': 'image/gif' })).status).toBe(415);
+    expect((await c.call('GET', 'admin/compliance/branding')).body.logo).toBeNull();
+  });
+});
+
+describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
+  let template: { id: string };
+  const alex = () => c.device('alex-iphone');
+  let grady: string; // a second noncompliant iPhone that recovers on day 6
+  const ios = () => c.policy('ios-baseline');
+
+  beforeAll(async () => {
+    day(0);
+    template = await c.template();
+    expect((await c.call('PUT', 'admin/compliance/branding', { companyName: 'Contoso', contact: { name: 'IT Service Desk', email: 'it@contoso-demo.example', phone: '+44 20 7946 0000', website: 'https://it.contoso-demo.example' } })).status).toBe(200);
+    expect((await c.call('PUT', 'admin/compliance/branding/logo', PNG_1X1, { 'content-type': 'image/png' })).status).toBe(200);
+    const managers = [...env.sandbox.store.table('groups').values()].find((g) => g.mailNickname === 'compliance-managers')!.id;
+    const put = await c.call('PUT', `admin/compliance/policies/${ios()}/actions`, {
+      actions: [
+        { type: 'remoteLock', days: 7 },
+        { type: 'email', days: 2, templateId: template.id, additionalRecipientGroupIds: [managers] },
+        { type: 'email', days: 5, templateId: template.id },
+        { type: 'markNoncompliant', days: 1 },
+      ],
+    });
+    expect(put.status).toBe(200);
+    expect(put.body.actions.map((a: { id: string }) => a.id)).toEqual(['markNoncompliant@1', 'email@2', 'email@5', 'remoteLock@7']);
+    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'iOS' }) });
+    grady = ((await added.json()) as { value: { id: string }[] }).value[0].id;
+    await c.flip(grady, 'noncompliant');
+  });
+
+  test('day 0: detected, grace period until day 1, nothing sent yet', async () => {
+    const l = await c.evaluateUntil(alex(), (l) => l.length === 4, 'alex planned');
+    expect(l.map((a) => [a.action, a.status, a.dueAt])).toEqual([
+      ['markNoncompliant@1', 'pending', new Date(T0 + DAY).toISOString()],
+      ['email@2', 'pending', new Date(T0 + 2 * DAY).toISOString()],
+      ['email@5', 'pending', new Date(T0 + 5 * DAY).toISOString()],
+      ['remoteLock@7', 'pending', new Date(T0 + 7 * DAY).toISOString()],
+    ]);
+    const state = (await c.ledger(alex())).states.find((s) => s.policyId === ios())!;
+    expect(state).toMatchObject({ status: 'noncompliant', noncompliantSince: new Date(T0).toISOString(), inGracePeriod: true, graceUntil: new Date(T0 + DAY).toISOString(), markedNoncompliantAt: null });
+    expect(c.outbox()).toHaveLength(0);
+  });
+
+  test('day 1: marked noncompliant, grace over', async () => {
+    day(1);
+    await c.evaluateUntil(alex(), (l) => c.status(l, 'markNoncompliant@1') === 'done', 'marked');
+    const state = (await c.ledger(alex())).states.find((s) => s.policyId === ios())!;
+    expect(state).toMatchObject({ inGracePeriod: false, markedNoncompliantAt: new Date(T0 + DAY).toISOString() });
+    expect(c.outbox()).toHaveLength(0);
+  });
+
+  test("day 2: the first email, in the user's locale, with branding, device details and the extra recipients", async () => {
+    day(2);
+    const l = await c.evaluateUntil(alex(), (l) => c.status(l, 'email@2') === 'done', 'first email');
+    await eventually(async () => c.status((await c.ledger(grady)).actions, 'email@2') === 'done', 20_000, 'grady email');
+    const mails = c.mailsTo('alex@contoso-demo.example');
+    expect(mails).toHaveLength(1);
+    const m = mails[0];
+    // Alex's preferred language is en-GB.
+    expect(m.subject).toBe('Action needed (UK): alex-iphone is not compliant');
+    expect(m.from).toBe('lee@contoso-demo.example');
+    expect(m.ccRecipients!.map((r) => r.emailAddress.address).sort()).toEqual(['johanna@contoso-demo.example', 'megan@contoso-demo.example']);
+    expect(m.body.content).toContain('<img src="cid:company-logo"');
+    expect(m.attachments).toEqual([expect.objectContaining({ contentId: 'company-logo', isInline: true, contentType: 'image/png', contentBytes: PNG_1X1.toString('base64') })]);
+    expect(m.body.content).toContain('Contoso');
+    expect(m.body.content).toContain('IT Service Desk');
+    expect(m.body.content).toContain('it@contoso-demo.example');
+    for (const detail of ['alex-iphone', 'iOS 17.4', 'iOS baseline', '2026-12-01 09:00 UTC']) expect(m.body.content).toContain(detail);
+    expect(l.find((a) => a.action === 'email@2')!.sentTo).toContain('alex@contoso-demo.example');
+    expect(c.mailsTo(`grady@contoso-demo.example`)).toHaveLength(1);
+  });
+
+  test('day 5: the second email; day 6: grady turns compliant; day 7: alex is locked, grady is not', async () => {
+    day(5);
+    await c.evaluateUntil(alex(), (l) => c.status(l, 'email@5') === 'done', 'second email');
+    expect(c.mailsTo('alex@contoso-demo.example').map((m) => m.subject)).toEqual(['Action needed (UK): alex-iphone is not compliant', 'Action needed (UK): alex-iphone is not compliant']);
+    expect(c.locks(alex())).toHaveLength(0);
+
+    day(6);
+    await c.flip(grady, 'compliant');
+    const g = await c.evaluateUntil(grady, (l) => c.status(l, 'remoteLock@7') === 'cancelled', 'grady cancelled');
+    expect(g.find((a) => a.action === 'remoteLock@7')!.reason).toBe('device compliant again');
+    expect((await c.ledger(grady)).states[0]).toMatchObject({ status: 'compliant' });
+
+    day(7);
+    await c.evaluateUntil(alex(), (l) => c.status(l, 'remoteLock@7') === 'done', 'alex locked');
+    expect(c.locks(alex())).toHaveLength(1);
+    expect(c.locks(grady)).toHaveLength(0);
+    expect((await c.ledger(grady)).actions.map((a) => [a.action, a.status])).toEqual([
+      ['markNoncompliant@1', 'done'],
+      ['email@2', 'done'],
+      ['email@5', 'done'],
+      ['remoteLock@7', 'cancelled'],
+    ]);
+    expect(c.mailsTo('alex@contoso-demo.example')).toHaveLength(2);
+  });
+
+  test('a Jamf-managed device gets no action: every row says skipped: partner-managed', async () => {
+    const ipad = c.device('megan-ipad');
+    const l = (await c.ledger(ipad)).actions;
+    expect(l.map((a) => [a.action, a.status, a.reason])).toEqual([
+      ['markNoncompliant@1', 'skipped', 'partner-managed'],
+      ['email@2', 'skipped', 'partner-managed'],
+      ['email@5', 'skipped', 'partner-managed'],
+      ['remoteLock@7', 'skipped', 'partner-managed'],
+    ]);
+    expect(c.mailsTo('megan@contoso-demo.example')).toHaveLength(0);
+    expect(c.locks(ipad)).toHaveLength(0);
+  });
+
+  test('preview renders with a real device; test send goes out in the default locale', async () => {
+    const p = await c.call('POST', `admin/compliance/templates/${template.id}/preview`, { deviceId: c.device('isaiah-iphone'), policyName: 'iOS baseline' });
+    expect(p.status).toBe(200);
+    // Isaiah prefers de-DE.
+    expect(p.body).toMatchObject({ to: 'isaiah@contoso-demo.example', locale: 'de-de', subject: 'Handlungsbedarf: isaiah-iphone ist nicht konform' });
+    expect(p.body.html).toContain('iOS 16.7');
+    expect((await c.call('POST', `admin/compliance/templates/${template.id}/preview`, { deviceId: '00000000-0000-4000-8000-000000000009' })).status).toBe(404);
+    const before = c.outbox().length;
+    const t = await c.call('POST', `admin/compliance/templates/${template.id}/test`, { to: 'lee@contoso-demo.example' });
+    expect(t.status).toBe(202);
+    expect(c.outbox()).toHaveLength(before + 1);
+    expect(c.outbox().at(-1)!.subject).toBe('Action needed: Sample-iPhone is not compliant');
+  });
+});
+
+describe('each action runs at most once', () => {
+  const johanna = () => c.device('johanna-android');
+  const android = () => c.policy('android-baseline');
+
+  test('the same due message delivered four times at once: one email, one lock', async () => {
+    day(20);
+    const template = await c.template('Android');
+    expect((await c.call('PUT', `admin/compliance/policies/${android()}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 1, templateId: template.id }, { type: 'remoteLock', days: 1 }] })).status).toBe(200);
+    const planned = await c.evaluateUntil(johanna(), (l) => l.length === 3, 'johanna planned');
+    const episode = (await c.ledger(johanna())).states.find((s) => s.policyId === android())!.noncompliantSince;
+    expect(planned.filter((a) => a.type !== 'markNoncompliant').map((a) => [a.action, a.status])).toEqual([
+      ['email@1', 'pending'],
+      ['remoteLock@1', 'pending'],
+    ]);
+
+    day(21);
+    const queue = new QueueClient(env.azurite.connectionString, 'cmp-actions');
+    await queue.createIfNotExists();
+    const copies = ['email@1', 'remoteLock@1'].flatMap((action) => Array.from({ length: 3 }, () => encodeMessage('action', { policyId: android(), deviceId: johanna(), episode, action })));
+    // Three copies each, plus the one the dispatcher sends after this scan.
+    await Promise.all([...copies.map((m) => queue.sendMessage(m)), c.call('POST', 'admin/compliance/evaluate')]);
+    await eventually(async () => {
+      const l = (await c.ledger(johanna())).actions;
+      return c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done';
+    }, 20_000, 'johanna email and lock done');
+    // Let every copy be consumed before counting.
+    await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 0, 20_000, 'queue drained');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(c.mailsTo('johanna@contoso-demo.example')).toHaveLength(1);
+    expect(c.locks(johanna())).toHaveLength(1);
+  });
+
+  test('sendMail and remoteLock take effect but answer 500: the retry finds the effect and does not repeat it', async () => {
+    day(30);
+    const diego = c.device('diego-android');
+    await c.flip(diego, 'noncompliant');
+    const rules = [
+      { method: 'POST', path: '/sendMail$', status: 500, afterEffect: true, count: 1 },
+      { method: 'POST', path: '/remoteLock$', status: 503, afterEffect: true, count: 1 },
+    ];
+    env.sandbox.graph.setFaults(rules);
+    await c.evaluateUntil(diego, (l) => l.length === 3, 'diego planned');
+    day(31);
+    const l = await c.evaluateUntil(diego, (l) => c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done', 'diego done');
+    expect(env.sandbox.graph.stats.faultsInjected).toBeGreaterThanOrEqual(2);
+    expect(l.find((a) => a.action === 'email@1')).toMatchObject({ reason: 'sent before an interruption (found in Sent Items)' });
+    expect(l.find((a) => a.action === 'remoteLock@1')).toMatchObject({ reason: 'locked before an interruption (found on the device)' });
+    expect(c.mailsTo('diego@contoso-demo.example')).toHaveLength(1);
+    expect(c.locks(diego)).toHaveLength(1);
+    env.sandbox.graph.setFaults([]);
+  });
+
+  test('a Graph refusal is recorded as failed with its error', async () => {
+    day(40);
+    const grady = c.device('grady-android');
+    await c.flip(grady, 'noncompliant');
+    env.sandbox.graph.setFaults([{ method: 'POST', path: '/remoteLock$', status: 400, code: 'BadRequest', message: 'Remote lock is not supported on this device.' }]);
+    await c.evaluateUntil(grady, (l) => l.length === 3, 'grady planned');
+    day(41);
+    const l = await c.evaluateUntil(grady, (l) => c.status(l, 'remoteLock@1') === 'failed', 'lock failed');
+    expect(l.find((a) => a.action === 'remoteLock@1')!.error).toBe('400 BadRequest: Remote lock is not supported on this device.');
+    env.sandbox.graph.setFaults([]);
+  });
+});
