@@ -243,6 +243,9 @@ export async function revertStep(providerId: string, log: Logger): Promise<{ rev
     const setup = await tables.setup.get('setup', b.kind);
     const groupId = b.groupId ?? setup?.entity.groupId;
     if (groupId && b.directoryObjectId && !(await otherActiveBlock(providerId, b.rowKey))) await removeMember(groupId, b.directoryObjectId);
+    // The outcome is recorded before the block is closed: a crash between the two leaves the block
+    // active, so the next step reverts it again (idempotent) rather than leaving 'requested' behind.
+    await ledger(providerId, key, { ...row, status: 'reverted' });
     try {
       await tables.blocks.update({ ...b, active: false, updatedAt: clock.iso() }, etag);
     } catch (e) {
@@ -254,7 +257,6 @@ export async function revertStep(providerId: string, log: Logger): Promise<{ rev
       throw e;
     }
     reverted++;
-    await ledger(providerId, key, { ...row, status: 'reverted' });
   }
   const left = (await tables.blocks.list(odata`PartitionKey eq ${providerId} and active eq true`, 1)).length > 0;
   const done = !left;

@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
+import type { ChildProcess } from 'node:child_process';
+import { eventually, startEnv, type TestEnv } from '../helpers/env';
+import { kill, startHostProcess as startProcess } from '../helpers/process';
 import { temDriver } from '../helpers/tem';
 
 /**
@@ -14,35 +13,7 @@ let env: TestEnv;
 let api: string;
 let tem: ReturnType<typeof temDriver>;
 let host: ChildProcess | undefined;
-// The host processes' output, for reading after a failure.
-const LOG = resolve(ROOT, '.dev', 'tem-resilience-host.log');
-
-async function startHostProcess(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [resolve(ROOT, 'dist/dev/host/cli.js')], {
-    cwd: ROOT,
-    env: { ...process.env, ...env.settings, PORT: String(port), LOCAL_HOST_QUEUE_LEASE_SECONDS: '3' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  mkdirSync(resolve(ROOT, '.dev'), { recursive: true });
-  child.stdout!.on('data', (d) => appendFileSync(LOG, String(d)));
-  child.stderr!.on('data', (d) => appendFileSync(LOG, String(d)));
-  await eventually(async () => {
-    try {
-      return (await fetch(`http://localhost:${port}/api/health`)).ok;
-    } catch {
-      return false;
-    }
-  }, 30_000, 'host process up');
-  return child;
-}
-
-const kill = (child: ChildProcess | undefined, signal: NodeJS.Signals) =>
-  new Promise<void>((done) => {
-    if (!child || child.exitCode !== null || child.signalCode) return done();
-    child.once('exit', () => done());
-    child.kill(signal);
-  });
-
+const startHostProcess = (port: number) => startProcess(env, port, 'tem-resilience-host.log');
 let port: number;
 beforeAll(async () => {
   env = await startEnv();

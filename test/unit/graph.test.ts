@@ -47,7 +47,7 @@ test('the keyed limiter admits at most the limit per key and hands slots over in
 });
 
 describe('the sandbox $filter', () => {
-  const d = { id: '1', '@odata.type': '#microsoft.graph.iosVppApp', deviceName: "O'Brien phone", operatingSystem: 'iOS', n: 5, lastSyncDateTime: '2026-11-20T08:00:00Z', owner: { kind: 'company' } };
+  const d = { id: '1', '@odata.type': '#microsoft.graph.iosVppApp', deviceName: "O'Brien phone", operatingSystem: 'iOS', n: 5, lastSyncDateTime: '2026-11-20T08:00:00Z', owner: { kind: 'company' }, props: [{ id: 'a', value: '1' }, { id: 'b', value: '1' }] };
   const t = (f: string) => evaluate(parseFilter(f), d);
   test.each([
     ["operatingSystem eq 'ios'", true],
@@ -61,10 +61,14 @@ describe('the sandbox $filter', () => {
     ["contains(deviceName,'brien')", true],
     ["isof('microsoft.graph.iosVppApp')", true],
     ["owner/kind eq 'company'", true],
+    ["props/any(p: p/id eq 'a' and p/value eq '1')", true],
+    ["props/any(p: p/id eq 'a' and p/value eq '2')", false],
+    ["props/all(p: p/value eq '1')", true],
   ])('%s → %s', (f, expected) => expect(t(f)).toBe(expected));
   test('bad filters are errors', () => {
     expect(() => parseFilter("deviceName eq 'x")).toThrow(/Unterminated/);
     expect(() => parseFilter('deviceName eq')).toThrow();
-    expect(() => parseFilter("phones/any(p:p eq '1')")).toThrow(/Unsupported/);
+    expect(() => parseFilter("phones/any(p eq '1')")).toThrow(/expected 'name:'/);
+    expect(() => parseFilter("phones(p: p eq '1')")).toThrow(/Unsupported/);
   });
 });
