@@ -1,11 +1,12 @@
 import { cpus } from 'node:os';
 import { startWorld, type World } from './lib';
+import { benchCompliance } from './compliance';
 import { benchEntryLoad, benchHealth } from './platform';
 import { benchTemIntake } from './tem';
 import { benchVppSync } from './vpp';
 
 /**
- * `npm run bench [platform|tem|vpp]`: every benchmark, printing its figures beside the floor it
+ * `npm run bench [platform|tem|vpp|compliance]`: every benchmark, printing its figures beside the floor it
  * cannot beat. Each group gets a fresh Azurite and sandbox, so none measures another's leftovers.
  */
 const groups: Record<string, (world: World) => Promise<void>> = {
@@ -15,6 +16,7 @@ const groups: Record<string, (world: World) => Promise<void>> = {
   },
   tem: benchTemIntake,
   vpp: (world) => benchVppSync(world),
+  compliance: (world) => benchCompliance(world),
 };
 
 async function main() {

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { clockControl } from './clock';
 import type * as core from './core';
 import { provideCoreModule } from './core-hook';
 import { createHttpServer } from './http';
@@ -41,7 +42,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
   const fns = [...core.functions];
   for (const f of fns) if (!['httpTrigger', 'timerTrigger', 'queueTrigger'].includes(f.trigger.type)) throw new Error(`Function '${f.name}' uses a ${f.trigger.type}, which the local host does not run.`);
 
-  const server = createHttpServer(fns, settings.routePrefix, hostLog);
+  const server = createHttpServer(fns, settings.routePrefix, hostLog, clockControl(opts.entry));
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(opts.port ?? 7071, opts.host ?? '127.0.0.1', () => ok());

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { HttpRequest, HttpResponse, type HttpResponseInit } from '@azure/functions';
+import type { HostControl } from './clock';
 import type { CapturedFunction } from './core';
 import { invoke, type HostLog } from './invoke';
 
@@ -86,13 +87,18 @@ async function send(res: ServerResponse, result: unknown): Promise<void> {
   res.end(body);
 }
 
-export function createHttpServer(fns: CapturedFunction[], routePrefix: string, hostLog: HostLog): Server {
+export function createHttpServer(fns: CapturedFunction[], routePrefix: string, hostLog: HostLog, control?: HostControl): Server {
   const routes = httpRoutes(fns);
   const prefix = routePrefix ? `/${routePrefix.replace(/^\/|\/$/g, '')}` : '';
   return createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
       const path = url.pathname;
+      const controlled = control && path.startsWith('/_host/') ? control((req.method ?? 'GET').toUpperCase(), path, await readBody(req)) : undefined;
+      if (controlled) {
+        res.writeHead(controlled.status, { 'content-type': 'application/json' }).end(JSON.stringify(controlled.body));
+        return;
+      }
       if (prefix && !(path === prefix || path.startsWith(`${prefix}/`))) {
         res.writeHead(404).end();
         return;

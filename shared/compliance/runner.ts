@@ -71,7 +71,8 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
     const action = (await scheduleOf(m.policyId)).actions.find((a) => a.id === m.action);
     if (!action) return await finish('cancelled', { reason: 'removed from the policy schedule' });
     const state = (await tables.devices.get(pk, stateKey(m.deviceId)))?.entity as StateRow | undefined;
-    if (!state || state.status !== 'noncompliant' || state.since !== m.episode) return await finish('cancelled', { reason: 'device compliant again' });
+    if (!state || state.status !== 'noncompliant') return await finish('cancelled', { reason: 'device compliant again' });
+    if (state.since !== m.episode) return await finish('cancelled', { reason: `superseded by the noncompliance that started ${state.since}` });
     const device = await readDevice(m.deviceId);
     if (!device) return await finish('cancelled', { reason: 'device no longer managed by Intune' });
     if (device.managementAgent && PARTNER_AGENTS.has(device.managementAgent)) return await finish('skipped', { reason: 'partner-managed' });

@@ -64,3 +64,22 @@ test('killed while sendMail and remoteLock are in flight, restarted: exactly one
   expect(reasons).toContain('sent before an interruption (found in Sent Items)');
   expect(reasons).toContain('locked before an interruption (found on the device)');
 });
+
+test("the local host's clock control moves the app a day ahead, and a day-1 action falls due", async () => {
+  const template = await c.template('Day one');
+  const android = c.policy('android-baseline');
+  expect((await c.call('PUT', `admin/compliance/policies/${android}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 1, templateId: template.id }] })).status).toBe(200);
+  const diego = c.device('diego-android');
+  await c.flip(diego, 'noncompliant');
+  const planned = await c.evaluateUntil(diego, (l) => c.status(l, 'markNoncompliant@0') === 'done' && c.status(l, 'email@1') === 'pending', 'diego planned');
+  expect(planned).toHaveLength(2);
+
+  const clock = `http://localhost:${port}/_host/clock`;
+  expect((await fetch(clock, { method: 'PUT', body: JSON.stringify({ offsetDays: -1 }) })).status).toBe(400);
+  const moved = (await (await fetch(clock, { method: 'PUT', body: JSON.stringify({ offsetDays: 1.01 }) })).json()) as { offsetDays: number; appTime: string };
+  expect(moved.offsetDays).toBe(1.01);
+  expect(Date.parse(moved.appTime) - Date.now()).toBeGreaterThan(86_000_000);
+  await c.evaluateUntil(diego, (l) => c.status(l, 'email@1') === 'done', 'diego emailed a day later');
+  expect(c.outbox().filter((m) => m.subject.includes(' diego-android '))).toHaveLength(1);
+  await fetch(clock, { method: 'PUT', body: JSON.stringify({ offsetDays: 0 }) });
+});
