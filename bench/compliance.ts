@@ -1,7 +1,7 @@
 import { TableClient, type TransactionAction } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { planPolicy, type ObservedDevice } from '../shared/compliance/detect';
-import { actionId, allDuePartitions, DAY_MS, QUEUE_ACTIONS, SHARDS, type ActionInput } from '../shared/compliance/model';
+import { actionId, allDuePartitions, DAY_MS, QUEUE_ACTIONS, shardOf, type ActionInput } from '../shared/compliance/model';
 import { dispatchDue } from '../shared/compliance/runner';
 import { setClock } from '../shared/platform/clock';
 import { resetConfig } from '../shared/platform/config';
@@ -11,8 +11,8 @@ import { fmt, table, type World } from './lib';
 /**
  * Compliance at scale, in process against Azurite: planning 100,000 newly noncompliant devices with
  * three actions each (state, ledger and due-index rows), then dispatching every action once due
- * (one queue message each). Beside it, the floor: raw batched table writes of the same number of
- * rows (100 per transaction, same concurrency) into a scratch table.
+ * (one queue message each). Beside it, the floor: raw batched table writes of the same rows
+ * (100 per transaction, same partitions, same concurrency) into scratch tables.
  */
 export async function benchCompliance(world: World, devices = Number(process.env.BENCH_COMPLIANCE_DEVICES ?? 100_000)): Promise<void> {
   Object.assign(process.env, world.settings);
@@ -38,6 +38,38 @@ export async function benchCompliance(world: World, devices = Number(process.env
   }));
 
   try {
+    // The floor first, into two scratch tables shaped like ours (device rows; due rows), so it
+    // meets the same partition sizes and an Azurite not yet loaded by our rows.
+    const rawDevices = TableClient.fromConnectionString(world.azurite.connectionString, 'benchrawdevices', { allowInsecureConnection: true });
+    const rawDue = TableClient.fromConnectionString(world.azurite.connectionString, 'benchrawdue', { allowInsecureConnection: true });
+    await Promise.all([rawDevices.createTable(), rawDue.createTable()]);
+    const batches: [TableClient, TransactionAction[]][] = [];
+    const byPartition = new Map<string, TransactionAction[]>();
+    const add = (client: TableClient, pk: string, entity: Record<string, unknown>) => {
+      const key = `${client.tableName}/${pk}`;
+      let list = byPartition.get(key);
+      if (!list) byPartition.set(key, (list = []));
+      list.push(['upsert', { partitionKey: pk, ...entity } as { partitionKey: string; rowKey: string }]);
+      if (list.length === 100) {
+        batches.push([client, list]);
+        byPartition.set(key, []);
+      }
+    };
+    const since = new Date(t0).toISOString();
+    for (const d of observed) {
+      const shard = String(shardOf(d.deviceId)).padStart(2, '0');
+      add(rawDevices, `${policy.id}|${shard}`, { rowKey: `s|${d.deviceId}`, policyId: policy.id, policyName: policy.displayName, deviceId: d.deviceId, deviceName: d.deviceName, userId: d.userId, userPrincipalName: d.userPrincipalName, operatingSystem: 'iOS', osVersion: '17.5', managementAgent: 'mdm', status: 'noncompliant', since, graceUntil: since, planned: scheduled.map((a) => a.id).join(','), lastSeenAt: since });
+      for (const a of scheduled) {
+        add(rawDevices, `${policy.id}|${shard}`, { rowKey: `a|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id, type: a.type, days: a.days, dueAt: since, status: 'pending', attempts: 0, updatedAt: since });
+        add(rawDue, `due|${shard}`, { rowKey: `${since}|${policy.id}|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id });
+      }
+    }
+    for (const [key, list] of byPartition) if (list.length) batches.push([key.startsWith('benchrawdue/') ? rawDue : rawDevices, list]);
+    const rawStart = performance.now();
+    await forEachLimit(batches, 8, async ([client, b]) => void (await client.submitTransaction(b)));
+    const rawMs = performance.now() - rawStart;
+    const rawRows = batches.reduce((n, [, b]) => n + b.length, 0);
+
     const planStart = performance.now();
     const plan = await planPolicy(policy, scheduled, observed, [], new Date(now).toISOString());
     const planMs = performance.now() - planStart;
@@ -55,35 +87,6 @@ export async function benchCompliance(world: World, devices = Number(process.env
     });
     const dispatchMs = performance.now() - dispatchStart;
     const queued = (await new QueueClient(world.azurite.connectionString, QUEUE_ACTIONS).getProperties()).approximateMessagesCount ?? 0;
-
-    // The floor: the same number of rows, of the same shapes, in batches of 100 on the same partitions layout.
-    const raw = TableClient.fromConnectionString(world.azurite.connectionString, 'benchraw', { allowInsecureConnection: true });
-    await raw.createTable();
-    const batches: TransactionAction[][] = [];
-    const byPartition = new Map<string, TransactionAction[]>();
-    const add = (pk: string, entity: Record<string, unknown>) => {
-      let list = byPartition.get(pk);
-      if (!list) byPartition.set(pk, (list = []));
-      list.push(['upsert', { partitionKey: pk, ...entity } as { partitionKey: string; rowKey: string }]);
-      if (list.length === 100) {
-        batches.push(list);
-        byPartition.set(pk, []);
-      }
-    };
-    const since = new Date(t0).toISOString();
-    observed.forEach((d, i) => {
-      const shard = String(i % SHARDS).padStart(2, '0');
-      add(`${policy.id}|${shard}`, { rowKey: `s|${d.deviceId}`, policyId: policy.id, policyName: policy.displayName, deviceId: d.deviceId, deviceName: d.deviceName, userId: d.userId, userPrincipalName: d.userPrincipalName, operatingSystem: 'iOS', osVersion: '17.5', managementAgent: 'mdm', status: 'noncompliant', since, graceUntil: since, planned: scheduled.map((a) => a.id).join(','), lastSeenAt: since });
-      for (const a of scheduled) {
-        add(`${policy.id}|${shard}`, { rowKey: `a|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id, type: a.type, days: a.days, dueAt: since, status: 'pending', attempts: 0, updatedAt: since });
-        add(`due|${shard}`, { rowKey: `${since}|${policy.id}|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id });
-      }
-    });
-    for (const list of byPartition.values()) if (list.length) batches.push(list);
-    const rawStart = performance.now();
-    await forEachLimit(batches, 8, async (b) => void (await raw.submitTransaction(b)));
-    const rawMs = performance.now() - rawStart;
-    const rawRows = batches.reduce((n, b) => n + b.length, 0);
 
     table(`Compliance: ${devices.toLocaleString('en')} noncompliant devices × ${actions.length} actions`, [
       { step: 'plan (detect → state, ledger, due rows)', items: `${devices} devices`, rows: rows, seconds: fmt(planMs / 1000), rate: `${fmt(devices / (planMs / 1000), 0)} devices/s, ${fmt(rows / (planMs / 1000), 0)} rows/s` },
