@@ -1,7 +1,7 @@
 import { TableClient, type TransactionAction } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { planPolicy, type ObservedDevice } from '../shared/compliance/detect';
-import { actionId, allDuePartitions, DAY_MS, QUEUE_ACTIONS, shardOf, type ActionInput } from '../shared/compliance/model';
+import { actionId, allDuePartitions, DAY_MS, devicePartition, duePartition, QUEUE_ACTIONS, type ActionInput } from '../shared/compliance/model';
 import { dispatchDue } from '../shared/compliance/runner';
 import { setClock } from '../shared/platform/clock';
 import { resetConfig } from '../shared/platform/config';
@@ -57,11 +57,10 @@ export async function benchCompliance(world: World, devices = Number(process.env
     };
     const since = new Date(t0).toISOString();
     for (const d of observed) {
-      const shard = String(shardOf(d.deviceId)).padStart(2, '0');
-      add(rawDevices, `${policy.id}|${shard}`, { rowKey: `s|${d.deviceId}`, policyId: policy.id, policyName: policy.displayName, deviceId: d.deviceId, deviceName: d.deviceName, userId: d.userId, userPrincipalName: d.userPrincipalName, operatingSystem: 'iOS', osVersion: '17.5', managementAgent: 'mdm', status: 'noncompliant', since, graceUntil: since, planned: scheduled.map((a) => a.id).join(','), lastSeenAt: since });
+      add(rawDevices, devicePartition(policy.id, d.deviceId), { rowKey: `s|${d.deviceId}`, policyId: policy.id, policyName: policy.displayName, deviceId: d.deviceId, deviceName: d.deviceName, userId: d.userId, userPrincipalName: d.userPrincipalName, operatingSystem: 'iOS', osVersion: '17.5', managementAgent: 'mdm', status: 'noncompliant', since, graceUntil: since, planned: scheduled.map((a) => a.id).join(','), lastSeenAt: since });
       for (const a of scheduled) {
-        add(rawDevices, `${policy.id}|${shard}`, { rowKey: `a|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id, type: a.type, days: a.days, dueAt: since, status: 'pending', attempts: 0, updatedAt: since });
-        add(rawDue, `due|${shard}`, { rowKey: `${since}|${policy.id}|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id });
+        add(rawDevices, devicePartition(policy.id, d.deviceId), { rowKey: `a|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id, type: a.type, days: a.days, dueAt: since, status: 'pending', attempts: 0, updatedAt: since });
+        add(rawDue, duePartition(d.deviceId), { rowKey: `${since}|${policy.id}|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id });
       }
     }
     for (const [key, list] of byPartition) if (list.length) batches.push([key.startsWith('benchrawdue/') ? rawDue : rawDevices, list]);

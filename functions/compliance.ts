@@ -3,7 +3,7 @@ import { httpFunction, queueFunction, timerFunction } from '../shared/platform/a
 import { badRequest } from '../shared/platform/errors';
 import { clock } from '../shared/platform/clock';
 import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
-import { requestScan, runJob } from '../shared/compliance/jobs';
+import { recentScans, requestScan, runJob } from '../shared/compliance/jobs';
 import { deviceLedger, listDeviceStates } from '../shared/compliance/ledger';
 import { actionMessage, brandingInput, jobMessage, QUEUE_ACTIONS, QUEUE_JOBS, scheduleInput, templateInput, VARIABLES } from '../shared/compliance/model';
 import { deviceForPreview, prepareMail } from '../shared/compliance/notify';
@@ -187,6 +187,15 @@ httpFunction('complianceEvaluate', {
   auth,
   doc: { summary: 'Run detection now (as the timer does), then dispatch due actions', tags, responses: { 202: { description: 'Queued.' } } },
   handler: async () => ({ status: 202, body: await requestScan() }),
+});
+
+httpFunction('complianceScans', {
+  method: 'GET',
+  route: 'admin/compliance/scans',
+  auth,
+  query: z.object({ top: z.coerce.number().int().min(1).max(100).default(20) }),
+  doc: { summary: 'Recent detection runs, newest first: per policy, devices newly noncompliant, actions planned, devices resolved, actions cancelled', tags, responses: { 200: { description: 'Runs.' } } },
+  handler: async ({ query }) => ({ status: 200, body: { value: await recentScans(query.top) } }),
 });
 
 httpFunction('complianceDevices', {

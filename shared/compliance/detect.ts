@@ -18,6 +18,7 @@ import {
   PARTNER_AGENTS,
   QUEUE_JOBS,
   SHARDS,
+  shardKey,
   stateKey,
   tables,
   type DueRow,
@@ -182,7 +183,7 @@ async function closeEpisode(s: StateRow, now: string, reason: string): Promise<n
 export async function storedStates(policyId: string): Promise<StateRow[]> {
   const out: StateRow[] = [];
   await forEachLimit(
-    Array.from({ length: SHARDS }, (_, i) => `${policyId}|${String(i).padStart(2, '0')}`),
+    Array.from({ length: SHARDS }, (_, i) => `${policyId}|${shardKey(i)}`),
     CONCURRENCY,
     async (pk) => {
       for await (const r of tables.devices.query(odata`PartitionKey eq ${pk} and RowKey ge ${'s|'} and RowKey lt ${'s|~'}`)) out.push(r.entity as StateRow);

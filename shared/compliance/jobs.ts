@@ -1,13 +1,23 @@
 import { randomUUID } from 'node:crypto';
+import { odata } from '@azure/data-tables';
 import { reportConnectorStatus } from '../connectors';
 import { clock } from '../platform/clock';
+import { ConcurrencyError, AppError } from '../platform/errors';
 import type { Logger } from '../platform/log';
 import { queues } from '../platform/storage/queues';
+import { newestFirst } from '../platform/storage/tables';
 import { scan } from './detect';
-import { QUEUE_JOBS, type JobMessage } from './model';
+import { QUEUE_JOBS, tables, type JobMessage, type ScanRow } from './model';
 import { dispatchDue } from './runner';
 
-/** The compliance pipeline's jobs: a scan (detect and plan), then a dispatch per due partition. */
+/**
+ * The compliance pipeline's jobs: a scan (detect and plan), then a dispatch per due partition.
+ * Scans never overlap (two would open two episodes for one device): a scan asked for while another
+ * runs is remembered and run right after it.
+ */
+
+const LEASE_MS = 30 * 60 * 1000; // longer than functionTimeout, so only a crashed scan's lease lapses
+const RUNS = 'run';
 
 export async function requestScan(): Promise<{ runId: string }> {
   const runId = randomUUID();
@@ -15,15 +25,78 @@ export async function requestScan(): Promise<{ runId: string }> {
   return { runId };
 }
 
-export async function runJob(job: JobMessage, log: Logger): Promise<void> {
-  if (job.kind === 'scan') {
-    const results = await scan(job.runId, log);
-    const open = Object.values(results).reduce((n, r) => n + r.planned, 0);
-    await reportConnectorStatus('compliance', 'active', `Last scan ${clock.iso()}: ${Object.keys(results).length} policies, ${open} actions newly planned.`);
+/** Takes the scan lease for `runId`, or records that a scan is wanted after the current one. */
+async function acquire(runId: string): Promise<boolean> {
+  for (;;) {
+    const got = await tables.scans.get('lease', 'scan');
+    try {
+      if (got?.entity.holder && got.entity.holder !== runId && (got.entity.expiresAt ?? 0) > Date.now()) {
+        await tables.scans.update({ ...got.entity, rerun: true }, got.etag);
+        return false;
+      }
+      const lease: ScanRow = { partitionKey: 'lease', rowKey: 'scan', runId, holder: runId, expiresAt: Date.now() + LEASE_MS, rerun: false };
+      if (got) await tables.scans.update(lease, got.etag);
+      else await tables.scans.insert(lease);
+      return true;
+    } catch (e) {
+      // Someone else changed the lease between our read and write: read it again.
+      if (e instanceof ConcurrencyError || (e instanceof AppError && e.status === 409)) continue;
+      throw e;
+    }
+  }
+}
+
+/** Gives the lease back; true when another scan was asked for meanwhile. */
+async function release(runId: string): Promise<boolean> {
+  for (;;) {
+    const got = await tables.scans.get('lease', 'scan');
+    if (!got || got.entity.holder !== runId) return false;
+    try {
+      await tables.scans.delete('lease', 'scan', got.etag);
+      return !!got.entity.rerun;
+    } catch (e) {
+      if (e instanceof ConcurrencyError) continue;
+      throw e;
+    }
+  }
+}
+
+async function runScan(runId: string, log: Logger): Promise<void> {
+  if (!(await acquire(runId))) {
+    log.info('A compliance scan is running; this one runs after it', { runId });
     return;
   }
+  const startedAt = clock.iso();
+  const key = `${newestFirst(Date.now())}-${runId}`;
+  try {
+    const results = await scan(runId, log);
+    const planned = Object.values(results).reduce((n, r) => n + r.planned, 0);
+    await tables.scans.upsert({ partitionKey: RUNS, rowKey: key, runId, startedAt, finishedAt: clock.iso(), results: JSON.stringify(results) });
+    await reportConnectorStatus('compliance', 'active', `Last scan ${clock.iso()}: ${Object.keys(results).length} policies, ${planned} actions newly planned.`);
+  } catch (e) {
+    await tables.scans.upsert({ partitionKey: RUNS, rowKey: key, runId, startedAt, finishedAt: clock.iso(), error: (e as Error).message });
+    await reportConnectorStatus('compliance', 'error', `Scan ${runId} failed: ${(e as Error).message}`);
+    throw e;
+  } finally {
+    if (await release(runId)) await requestScan();
+  }
+}
+
+export async function runJob(job: JobMessage, log: Logger): Promise<void> {
+  if (job.kind === 'scan') return runScan(job.runId, log);
   const { sent, more } = await dispatchDue(job.partition);
   if (sent) log.info('Due compliance actions dispatched', { partition: job.partition, sent, more });
   // A long backlog continues in a fresh message, so each invocation stays bounded.
   if (more) await queues.send(QUEUE_JOBS, 'dispatch', job, { key: `${job.runId}|${job.partition}|${randomUUID()}` });
+}
+
+/** The latest scans with what each planned, newest first. */
+export async function recentScans(top: number) {
+  return (await tables.scans.list(odata`PartitionKey eq ${RUNS}`, top)).map(({ entity: r }) => ({
+    runId: r.runId,
+    startedAt: r.startedAt ?? null,
+    finishedAt: r.finishedAt ?? null,
+    results: r.results ? (JSON.parse(r.results) as unknown) : null,
+    error: r.error ?? null,
+  }));
 }

@@ -155,7 +155,7 @@ export interface BrandingRow extends Entity {
 
 /* ---------- schedules ---------- */
 
-export const ACTION_TYPES = ['markNoncompliant', 'email', 'remoteLock'] as const;
+export const ACTION_TYPES = ['markNoncompliant', 'email', 'remoteLock', 'retire'] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
@@ -167,6 +167,7 @@ export const actionInput = z.discriminatedUnion(
     z.object({ type: z.literal('markNoncompliant'), days }).strict(),
     z.object({ type: z.literal('email'), days, templateId: z.string().min(1, 'the template id'), additionalRecipientGroupIds: z.array(uuid).max(20, 'at most 20 groups').default([]) }).strict(),
     z.object({ type: z.literal('remoteLock'), days }).strict(),
+    z.object({ type: z.literal('retire'), days }).strict(),
   ],
   { error: `type must be one of ${ACTION_TYPES.join(', ')}` },
 );
@@ -179,6 +180,7 @@ export const scheduleInput = z
     const marks = s.actions.filter((a) => a.type === 'markNoncompliant').length;
     if (marks === 0) ctx.addIssue({ code: 'custom', path: ['actions'], message: "the 'markNoncompliant' action is required and cannot be removed; set its days (0 to 365) instead" });
     if (marks > 1) ctx.addIssue({ code: 'custom', path: ['actions'], message: "there can be only one 'markNoncompliant' action" });
+    if (s.actions.filter((a) => a.type === 'retire').length > 1) ctx.addIssue({ code: 'custom', path: ['actions'], message: "there can be only one 'retire' action (a device is retired once)" });
     const seen = new Map<string, number>();
     s.actions.forEach((a, i) => {
       const id = actionId(a);
@@ -203,11 +205,11 @@ export interface ScheduleRow extends Entity {
 /**
  * Partitions per policy for device rows, and of the due index. Azure serves each partition from one
  * server (about 2,000 entities/s), so planning spreads its batches over many; a shard still gets
- * full 100-row transactions from about 6,400 devices per policy up.
+ * full 100-row transactions from about 6,400 noncompliant devices per policy up.
  */
 export const SHARDS = 64;
-export const shardOf = (deviceId: string) => createHash('sha1').update(deviceId.toLowerCase()).digest()[0] % SHARDS;
-const shardKey = (n: number) => String(n).padStart(2, '0');
+export const shardOf = (deviceId: string) => createHash('sha1').update(deviceId.toLowerCase()).digest().readUInt16BE(0) % SHARDS;
+export const shardKey = (n: number) => String(n).padStart(2, '0');
 
 /** Device rows live in partition `<policyId>|<shard>`: `s|<deviceId>` (state) and `a|<deviceId>|<episode>|<actionId>` (ledger). */
 export const devicePartition = (policyId: string, deviceId: string) => `${policyId}|${shardKey(shardOf(deviceId))}`;
@@ -261,7 +263,7 @@ export interface LedgerRow extends Entity {
   attempts: number;
   /** Set just before the Graph call with an effect, so a retaken run checks before repeating it. */
   effectStartedAt?: string;
-  /** remoteLock: the newest remoteLock result on the device before ours (to recognise ours). */
+  /** remoteLock and retire: the newest such result on the device before ours (to recognise ours). */
   lockBaseline?: string;
   /** email: who it went to. */
   sentTo?: string;
@@ -280,7 +282,22 @@ export const duePartition = (deviceId: string) => `due|${shardKey(shardOf(device
 export const allDuePartitions = () => Array.from({ length: SHARDS }, (_, i) => `due|${shardKey(i)}`);
 export const dueKey = (dueAt: string, policyId: string, deviceId: string, episode: string, action: string) => `${dueAt}|${policyId}|${deviceId}|${episode}|${action}`;
 
+/** Scan runs, newest first, and the `lease` row that keeps scans from overlapping. */
+export interface ScanRow extends Entity {
+  runId: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** JSON of the per-policy plan results. */
+  results?: string;
+  error?: string;
+  /** Lease row: who holds it, until when (real time, ms), and whether a scan was asked for meanwhile. */
+  holder?: string;
+  expiresAt?: number;
+  rerun?: boolean;
+}
+
 export const tables = {
+  scans: new EntityTable<ScanRow>('cmpscans'),
   templates: new EntityTable<TemplateRow>('cmptemplates'),
   branding: new EntityTable<BrandingRow>('cmpbranding'),
   schedules: new EntityTable<ScheduleRow>('cmpschedules'),

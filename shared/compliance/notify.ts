@@ -15,6 +15,7 @@ export interface DeviceFacts {
   osVersion?: string | null;
   complianceState?: string;
   managementAgent?: string;
+  managementState?: string;
   userId?: string | null;
   userPrincipalName?: string | null;
   deviceActionResults?: { actionName?: string; startDateTime?: string }[];
@@ -28,7 +29,7 @@ export interface UserFacts {
   preferredLanguage?: string | null;
 }
 
-export const DEVICE_SELECT = 'id,deviceName,operatingSystem,osVersion,complianceState,managementAgent,userId,userPrincipalName,deviceActionResults';
+export const DEVICE_SELECT = 'id,deviceName,operatingSystem,osVersion,complianceState,managementAgent,managementState,userId,userPrincipalName,deviceActionResults';
 
 /** The managed device, or undefined when Intune no longer has it. */
 export async function readDevice(deviceId: string): Promise<DeviceFacts | undefined> {

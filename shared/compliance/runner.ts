@@ -21,6 +21,9 @@ import { findTemplate } from './templates';
 /** host.json maxDequeueCount: on the last delivery a transient failure is recorded, not retried. */
 export const MAX_DELIVERIES = 5;
 const DISPATCH_PAGE = 5000;
+const CLOCK_SLACK_MS = 5 * 60 * 1000;
+/** Management states of a device on its way out of Intune: nothing more to do to it. */
+const LEAVING = new Set(['retirePending', 'retireIssued', 'wipePending', 'wipeIssued', 'deletePending']);
 const SEND_CONCURRENCY = 16;
 
 export type RunOutcome = 'done' | 'failed' | 'cancelled' | 'skipped' | 'duplicate' | 'stale' | 'busy' | 'early';
@@ -44,8 +47,9 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
   }
   let row = got.entity as LedgerRow;
   if (TERMINAL.has(row.status)) return 'duplicate';
-  // Not due yet (a copy sent early): its due row still exists and dispatches it on time.
-  if (row.status === 'pending' && row.dueAt > clock.iso()) return 'early';
+  // Not due yet (a copy sent early): its due row still exists and dispatches it on time. The slack
+  // covers clocks of instances that differ a little, so an on-time message is never turned away.
+  if (row.status === 'pending' && Date.parse(row.dueAt) > clock.now() + CLOCK_SLACK_MS) return 'early';
   // Running under another message: that delivery owns it and its own message returns if it dies.
   if (row.status === 'running' && row.claim !== d.messageId) return 'busy';
   const retake = row.status === 'running';
@@ -76,6 +80,7 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
     const device = await readDevice(m.deviceId);
     if (!device) return await finish('cancelled', { reason: 'device no longer managed by Intune' });
     if (device.managementAgent && PARTNER_AGENTS.has(device.managementAgent)) return await finish('skipped', { reason: 'partner-managed' });
+    if (device.managementState && LEAVING.has(device.managementState)) return await finish('cancelled', { reason: `device is leaving management (${device.managementState})` });
     if (device.complianceState !== 'noncompliant' && device.complianceState !== 'inGracePeriod') return await finish('cancelled', { reason: `device compliant again (Intune reports ${device.complianceState})` });
 
     switch (action.type) {
@@ -98,16 +103,18 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         return await finish('done', { sentTo: [mail.to, ...cc].join(', '), reason: `sent in ${mail.locale}` });
       }
 
-      case 'remoteLock': {
+      case 'remoteLock':
+      case 'retire': {
+        // Intune lists each device action in deviceActionResults: one newer than the baseline is ours.
         const latest = (device.deviceActionResults ?? [])
-          .filter((r) => r.actionName === 'remoteLock' && r.startDateTime)
+          .filter((r) => r.actionName === action.type && r.startDateTime)
           .map((r) => r.startDateTime!)
           .sort()
           .pop();
-        if (retake && row.effectStartedAt && latest && latest > (row.lockBaseline ?? '')) return await finish('done', { reason: 'locked before an interruption (found on the device)' });
+        if (retake && row.effectStartedAt && latest && latest > (row.lockBaseline ?? '')) return await finish('done', { reason: `${action.type} sent before an interruption (found on the device)` });
         await save({ effectStartedAt: clock.iso(), lockBaseline: latest ?? '' });
-        await graph().post(`/deviceManagement/managedDevices/${encodeURIComponent(m.deviceId)}/remoteLock`);
-        return await finish('done', { reason: 'remote lock sent' });
+        await graph().post(`/deviceManagement/managedDevices/${encodeURIComponent(m.deviceId)}/${action.type}`);
+        return await finish('done', { reason: `${action.type} sent` });
       }
     }
   } catch (e) {

@@ -62,7 +62,7 @@ test('killed while sendMail and remoteLock are in flight, restarted: exactly one
   // The interrupted ones were recognised, not repeated.
   const reasons = (await Promise.all(devices.map(async (d) => (await c.ledger(d.id)).actions.map((a) => a.reason)))).flat();
   expect(reasons).toContain('sent before an interruption (found in Sent Items)');
-  expect(reasons).toContain('locked before an interruption (found on the device)');
+  expect(reasons).toContain('remoteLock sent before an interruption (found on the device)');
 });
 
 test("the local host's clock control moves the app a day ahead, and a day-1 action falls due", async () => {

@@ -63,7 +63,7 @@ describe('bad templates and schedules get clear 400s and change nothing', () => 
       [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'markNoncompliant', days: 3 }] }, /only one 'markNoncompliant'/],
       [{ actions: [{ type: 'markNoncompliant', days: -1 }] }, /at least 0 days/],
       [{ actions: [{ type: 'markNoncompliant', days: 1.5 }] }, /a whole number of days/],
-      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'wipe', days: 3 }] }, /type must be one of markNoncompliant, email, remoteLock/],
+      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'wipe', days: 3 }] }, /type must be one of markNoncompliant, email, remoteLock, retire/],
       [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: 'nope' }] }, /actions\.1\.templateId: there is no notification template 'nope'/],
       [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: tpl.id, additionalRecipientGroupIds: ['00000000-0000-4000-8000-000000000000'] }] }, /there is no group '00000000-0000-4000-8000-000000000000'/],
       [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: tpl.id }, { type: 'email', days: 2, templateId: tpl.id }] }, /both email on day 2/],
@@ -112,26 +112,34 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
         { type: 'email', days: 2, templateId: template.id, additionalRecipientGroupIds: [managers] },
         { type: 'email', days: 5, templateId: template.id },
         { type: 'markNoncompliant', days: 1 },
+        { type: 'retire', days: 14 },
       ],
     });
     expect(put.status).toBe(200);
-    expect(put.body.actions.map((a: { id: string }) => a.id)).toEqual(['markNoncompliant@1', 'email@2', 'email@5', 'remoteLock@7']);
+    expect(put.body.actions.map((a: { id: string }) => a.id)).toEqual(['markNoncompliant@1', 'email@2', 'email@5', 'remoteLock@7', 'retire@14']);
     const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'iOS' }) });
     grady = ((await added.json()) as { value: { id: string }[] }).value[0].id;
     await c.flip(grady, 'noncompliant');
   });
 
   test('day 0: detected, grace period until day 1, nothing sent yet', async () => {
-    const l = await c.evaluateUntil(alex(), (l) => l.length === 4, 'alex planned');
+    const l = await c.evaluateUntil(alex(), (l) => l.length === 5, 'alex planned');
     expect(l.map((a) => [a.action, a.status, a.dueAt])).toEqual([
       ['markNoncompliant@1', 'pending', new Date(T0 + DAY).toISOString()],
       ['email@2', 'pending', new Date(T0 + 2 * DAY).toISOString()],
       ['email@5', 'pending', new Date(T0 + 5 * DAY).toISOString()],
       ['remoteLock@7', 'pending', new Date(T0 + 7 * DAY).toISOString()],
+      ['retire@14', 'pending', new Date(T0 + 14 * DAY).toISOString()],
     ]);
     const state = (await c.ledger(alex())).states.find((s) => s.policyId === ios())!;
     expect(state).toMatchObject({ status: 'noncompliant', noncompliantSince: new Date(T0).toISOString(), inGracePeriod: true, graceUntil: new Date(T0 + DAY).toISOString(), markedNoncompliantAt: null });
     expect(c.outbox()).toHaveLength(0);
+    const scans = await eventually(async () => {
+      const v = (await c.call('GET', 'admin/compliance/scans')).body.value as { finishedAt: string | null; results: Record<string, { newlyNoncompliant: number; planned: number; skipped: number }> | null }[];
+      return v.length && v[0].results ? v : undefined;
+    }, 10_000, 'scan recorded');
+    // alex, the bulk iPhone and megan's Jamf iPad: two planned with five actions each, one skipped.
+    expect(scans[0].results![ios()]).toMatchObject({ newlyNoncompliant: 3, planned: 10, skipped: 5 });
   });
 
   test('day 1: marked noncompliant, grace over', async () => {
@@ -184,8 +192,18 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
       ['email@2', 'done'],
       ['email@5', 'done'],
       ['remoteLock@7', 'cancelled'],
+      ['retire@14', 'cancelled'],
     ]);
     expect(c.mailsTo('alex@contoso-demo.example')).toHaveLength(2);
+  });
+
+  test('day 14: alex, still noncompliant, is retired', async () => {
+    day(14);
+    const l = await c.evaluateUntil(alex(), (l) => c.status(l, 'retire@14') === 'done', 'alex retired');
+    expect(l.map((a) => a.status)).toEqual(['done', 'done', 'done', 'done', 'done']);
+    const device = env.sandbox.store.table('managedDevices').get(alex())!;
+    expect(device.managementState).toBe('retirePending');
+    expect((device.deviceActionResults as { actionName: string }[]).filter((r) => r.actionName === 'retire')).toHaveLength(1);
   });
 
   test('a Jamf-managed device gets no action: every row says skipped: partner-managed', async () => {
@@ -196,6 +214,7 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
       ['email@2', 'skipped', 'partner-managed'],
       ['email@5', 'skipped', 'partner-managed'],
       ['remoteLock@7', 'skipped', 'partner-managed'],
+      ['retire@14', 'skipped', 'partner-managed'],
     ]);
     expect(c.mailsTo('megan@contoso-demo.example')).toHaveLength(0);
     expect(c.locks(ipad)).toHaveLength(0);
@@ -217,35 +236,45 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
 });
 
 describe('each action runs at most once', () => {
-  const johanna = () => c.device('johanna-android');
   const android = () => c.policy('android-baseline');
 
   test('the same due message delivered four times at once: one email, one lock', async () => {
     day(20);
     const template = await c.template('Android');
     expect((await c.call('PUT', `admin/compliance/policies/${android()}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 1, templateId: template.id }, { type: 'remoteLock', days: 1 }] })).status).toBe(200);
-    const planned = await c.evaluateUntil(johanna(), (l) => l.length === 3, 'johanna planned');
-    const episode = (await c.ledger(johanna())).states.find((s) => s.policyId === android())!.noncompliantSince;
+    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'Android' }) });
+    const { id: device, deviceName } = ((await added.json()) as { value: { id: string; deviceName: string }[] }).value[0];
+    await c.flip(device, 'noncompliant');
+    const mails = () => c.outbox().filter((m) => m.subject.includes(` ${deviceName} `));
+    const planned = await c.evaluateUntil(device, (l) => l.length === 3 && c.status(l, 'markNoncompliant@0') === 'done', 'device planned');
     expect(planned.filter((a) => a.type !== 'markNoncompliant').map((a) => [a.action, a.status])).toEqual([
       ['email@1', 'pending'],
       ['remoteLock@1', 'pending'],
     ]);
-
-    day(21);
+    const episode = (await c.ledger(device)).states.find((s) => s.policyId === android())!.noncompliantSince;
     const queue = new QueueClient(env.azurite.connectionString, 'cmp-actions');
     await queue.createIfNotExists();
-    const copies = ['email@1', 'remoteLock@1'].flatMap((action) => Array.from({ length: 3 }, () => encodeMessage('action', { policyId: android(), deviceId: johanna(), episode, action })));
+    // A copy a day early does nothing: the action stays pending for its due time.
+    await queue.sendMessage(encodeMessage('action', { policyId: android(), deviceId: device, episode, action: 'email@1' }));
+    await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 0, 20_000, 'early copy consumed');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(c.status((await c.ledger(device)).actions, 'email@1')).toBe('pending');
+    expect(mails()).toHaveLength(0);
+
+    day(21);
+    const copies = ['email@1', 'remoteLock@1'].flatMap((action) => Array.from({ length: 3 }, () => encodeMessage('action', { policyId: android(), deviceId: device, episode, action })));
     // Three copies each, plus the one the dispatcher sends after this scan.
     await Promise.all([...copies.map((m) => queue.sendMessage(m)), c.call('POST', 'admin/compliance/evaluate')]);
     await eventually(async () => {
-      const l = (await c.ledger(johanna())).actions;
+      const l = (await c.ledger(device)).actions;
       return c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done';
-    }, 20_000, 'johanna email and lock done');
+    }, 20_000, 'email and lock done');
     // Let every copy be consumed before counting.
     await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 0, 20_000, 'queue drained');
     await new Promise((r) => setTimeout(r, 500));
-    expect(c.mailsTo('johanna@contoso-demo.example')).toHaveLength(1);
-    expect(c.locks(johanna())).toHaveLength(1);
+    expect(mails()).toHaveLength(1);
+    expect(c.locks(device)).toHaveLength(1);
+    expect((await c.ledger(device)).actions.map((a) => a.attempts)).toEqual([1, 1, 1]);
   });
 
   test('sendMail and remoteLock take effect but answer 500: the retry finds the effect and does not repeat it', async () => {
@@ -262,7 +291,7 @@ describe('each action runs at most once', () => {
     const l = await c.evaluateUntil(diego, (l) => c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done', 'diego done');
     expect(env.sandbox.graph.stats.faultsInjected).toBeGreaterThanOrEqual(2);
     expect(l.find((a) => a.action === 'email@1')).toMatchObject({ reason: 'sent before an interruption (found in Sent Items)' });
-    expect(l.find((a) => a.action === 'remoteLock@1')).toMatchObject({ reason: 'locked before an interruption (found on the device)' });
+    expect(l.find((a) => a.action === 'remoteLock@1')).toMatchObject({ reason: 'remoteLock sent before an interruption (found on the device)' });
     expect(c.mailsTo('diego@contoso-demo.example')).toHaveLength(1);
     expect(c.locks(diego)).toHaveLength(1);
     env.sandbox.graph.setFaults([]);
@@ -279,4 +308,27 @@ describe('each action runs at most once', () => {
     expect(l.find((a) => a.action === 'remoteLock@1')!.error).toBe('400 BadRequest: Remote lock is not supported on this device.');
     env.sandbox.graph.setFaults([]);
   });
+});
+
+test('scans never overlap: five asked for at once open one noncompliance episode, not several', async () => {
+  day(50);
+  // A ticking clock, so overlapping scans would each start the episode at a different time.
+  const anchor = Date.now();
+  setClock(() => now + (Date.now() - anchor));
+  try {
+    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'Android' }) });
+    const device = ((await added.json()) as { value: { id: string }[] }).value[0].id;
+    await c.flip(device, 'noncompliant');
+    const runs = async () => (await c.call('GET', 'admin/compliance/scans?top=100')).body.value.length as number;
+    const before = await runs();
+    await Promise.all(Array.from({ length: 5 }, () => c.call('POST', 'admin/compliance/evaluate')));
+    // The first scan runs; those asked for meanwhile become one more run after it.
+    await eventually(async () => (await runs()) >= before + 2, 30_000, 'two scans recorded');
+    await new Promise((r) => setTimeout(r, 1500));
+    const ledger = await c.ledger(device);
+    expect(new Set(ledger.actions.map((a) => a.dueAt)).size).toBe(2); // day 0 and day 1 of one episode
+    expect(ledger.actions.map((a) => a.action).sort()).toEqual(['email@1', 'markNoncompliant@0', 'remoteLock@1']);
+  } finally {
+    setClock(() => now);
+  }
 });

@@ -40,6 +40,7 @@ test('schedules: 0 and 365 days pass, 366 fails; the mark action is required onc
   expect(scheduleInput.safeParse({ actions: [{ type: 'markNoncompliant', days: 366 }] }).success).toBe(false);
   expect(scheduleInput.safeParse({ actions: [{ type: 'remoteLock', days: 1 }] }).success).toBe(false);
   expect(scheduleInput.safeParse({ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 1 }] }).success).toBe(false); // no templateId
+  expect(scheduleInput.safeParse({ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'retire', days: 30 }, { type: 'retire', days: 60 }] }).success).toBe(false);
   expect(actionId({ type: 'email', days: 5 })).toBe('email@5');
 });
 

@@ -12,6 +12,12 @@ export function registerIntune(g: GraphService): void {
   };
   g.route('POST', '/deviceManagement/managedDevices/{managedDevice-id}/remoteLock', action('remoteLock'));
   g.route('POST', '/deviceManagement/managedDevices/{managedDevice-id}/syncDevice', action('syncDevice'));
+  g.route('POST', '/deviceManagement/managedDevices/{managedDevice-id}/retire', (ctx) => {
+    const device = ctx.store.get('managedDevices', ctx.params['managedDevice-id']);
+    recordAction(device, 'retire');
+    device.managementState = 'retirePending';
+    return { status: 204 };
+  });
   g.route('POST', '/deviceManagement/managedDevices/{managedDevice-id}/requestRemoteAssistance', action('requestRemoteAssistance'));
 }
 
