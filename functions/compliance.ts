@@ -231,6 +231,6 @@ queueFunction('complianceRunner', {
   schema: actionMessage,
   handler: async ({ data }, delivery) => {
     const outcome = await runAction(data, delivery);
-    if (outcome === 'busy' || outcome === 'duplicate' || outcome === 'stale' || outcome === 'early') delivery.log.info('Compliance action message had nothing to do', { ...data, outcome });
+    if (outcome === 'busy' || outcome === 'duplicate' || outcome === 'stale' || outcome === 'early' || outcome === 'deferred') delivery.log.info('Compliance action message had nothing to do', { ...data, outcome });
   },
 });

@@ -6,7 +6,7 @@ import { Entra } from './entra';
 import { GraphService, TenantStore, type FaultRule } from './graph/framework';
 import { registerDirectory } from './graph/directory';
 import { registerIntune } from './graph/intune';
-import { registerMail } from './graph/mail';
+import { mailSettings, registerMail } from './graph/mail';
 import { registerConfigurations } from './graph/configurations';
 import { registerCompliance, seedCompliance, setCompliance } from './graph/compliance';
 import { addVppToken, registerVpp, seedVpp, vppSettings } from './graph/vpp';
@@ -69,6 +69,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     stores.set(DEMO.tenantId, demo);
     stores.set(DEMO.otherTenantId, new TenantStore());
     graph.setFaults([]);
+    mailSettings.sentItemsDelayMs = 0;
     graph.resetStats();
     graph.violations.length = 0;
     entra.consentDecision = 'grant';
@@ -169,6 +170,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         } catch (e) {
           return sendJson(res, 400, { error: 'bad_request', message: `Send {"deviceId": "<managed device id>", "complianceState": "compliant" | "noncompliant" | "inGracePeriod" | "unknown"}: ${(e as Error).message}` });
         }
+      }
+      case 'PUT /_sandbox/mail': {
+        const delay = (r.json() as { sentItemsDelayMs?: unknown } | undefined)?.sentItemsDelayMs;
+        if (typeof delay !== 'number' || delay < 0 || delay > 600_000) return sendJson(res, 400, { error: 'bad_request', message: 'Send {"sentItemsDelayMs": 0..600000}.' });
+        mailSettings.sentItemsDelayMs = delay;
+        return sendJson(res, 200, { ...mailSettings });
       }
       case 'GET /_sandbox/outbox':
         return sendJson(res, 200, { value: [...sandbox.store.table('outbox').values()] });

@@ -263,6 +263,8 @@ export interface LedgerRow extends Entity {
   attempts: number;
   /** Set just before the Graph call with an effect, so a retaken run checks before repeating it. */
   effectStartedAt?: string;
+  /** The same moment in real time (ms): how long Exchange has had to file a sent mail. */
+  effectStartedMs?: number;
   /** remoteLock and retire: the newest such result on the device before ours (to recognise ours). */
   lockBaseline?: string;
   /** email: who it went to. */

@@ -3,6 +3,7 @@ import { odata } from '@azure/data-tables';
 import { graph, GraphApiError } from '../graph/client';
 import { findSentMail } from '../graph/mail';
 import { clock } from '../platform/clock';
+import { config } from '../platform/config';
 import { ConcurrencyError } from '../platform/errors';
 import type { Logger } from '../platform/log';
 import { forEachLimit } from '../platform/pool';
@@ -26,7 +27,7 @@ const CLOCK_SLACK_MS = 5 * 60 * 1000;
 const LEAVING = new Set(['retirePending', 'retireIssued', 'wipePending', 'wipeIssued', 'deletePending']);
 const SEND_CONCURRENCY = 16;
 
-export type RunOutcome = 'done' | 'failed' | 'cancelled' | 'skipped' | 'duplicate' | 'stale' | 'busy' | 'early';
+export type RunOutcome = 'done' | 'failed' | 'cancelled' | 'skipped' | 'duplicate' | 'stale' | 'busy' | 'early' | 'deferred';
 
 export interface Delivery {
   messageId: string;
@@ -94,11 +95,21 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         const template = await findTemplate(String(action.templateId));
         if (!template) return await finish('failed', { error: `Template '${action.templateId}' no longer exists.` });
         const tag = instanceTag(m);
-        if (retake && row.effectStartedAt && (await findSentMail(sender, tag))) return await finish('done', { reason: 'sent before an interruption (found in Sent Items)' });
+        if (retake && row.effectStartedAt) {
+          if (await findSentMail(sender, tag)) return await finish('done', { reason: 'sent before an interruption (found in Sent Items)' });
+          // Exchange may not have filed the copy yet: look again later, under a new message that takes over the claim.
+          const waitMs = config().COMPLIANCE_SENT_ITEMS_WAIT_SECONDS * 1000 - (Date.now() - (row.effectStartedMs ?? 0));
+          if (waitMs > 0) {
+            const next = await queues.send(QUEUE_ACTIONS, 'action', m, { key: `${instanceTag(m)}|recheck`, delaySeconds: Math.ceil(waitMs / 1000) });
+            await save({ claim: next.messageId });
+            d.log.info("Interrupted send not in Sent Items yet; looking again later", { ...m, waitMs });
+            return 'deferred';
+          }
+        }
         const mail = await prepareMail(template, device, state.policyName, m.episode);
         if (!mail.to) return await finish('failed', { error: `User ${device.userPrincipalName ?? device.userId ?? '(none)'} has no mailbox address.` });
         const cc = (await groupMailboxes((action.additionalRecipientGroupIds as string[] | undefined) ?? [])).filter((a) => a !== mail.to!.toLowerCase());
-        await save({ effectStartedAt: clock.iso() });
+        await save({ effectStartedAt: clock.iso(), effectStartedMs: Date.now() });
         await mail.send([mail.to], cc, tag);
         return await finish('done', { sentTo: [mail.to, ...cc].join(', '), reason: `sent in ${mail.locale}` });
       }

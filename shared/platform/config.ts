@@ -38,6 +38,7 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^\S+( \S+){5}$/, 'a six-field NCRONTAB schedule, e.g. "0 */15 * * * *" for every 15 minutes')
     .describe('When compliance detection runs: devices newly noncompliant or compliant again, due actions dispatched (NCRONTAB, UTC).'),
+  COMPLIANCE_SENT_ITEMS_WAIT_SECONDS: int(0, 3600, 120).describe("After an interrupted send, how long to keep looking in the sender's Sent Items (Exchange files the copy asynchronously) before sending again."),
   COMPLIANCE_MAIL_SENDER: z.email('a mailbox address of the tenant, e.g. it-compliance@contoso.com').optional().describe('Mailbox that sends noncompliance notifications; defaults to ALERT_MAIL_SENDER.'),
   VPP_POLL_SECONDS: int(0, 300, 15).describe("Seconds between checks of a VPP token's lastSyncStatus while Apple syncs it."),
   VPP_EXPIRY_WARNING_DAYS: int(1, 90, 7).describe('A VPP token expiring within this many days is a warning.'),

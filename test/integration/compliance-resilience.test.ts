@@ -17,7 +17,8 @@ let port: number;
 const LOG = 'compliance-resilience-host.log';
 
 beforeAll(async () => {
-  env = await startEnv({ settings: { COMPLIANCE_SCAN_SCHEDULE: '0 0 0 1 1 *' } });
+  // A send cut off before it reached Graph is not in Sent Items: look for 2 s, then send (Azure: 120 s).
+  env = await startEnv({ settings: { COMPLIANCE_SCAN_SCHEDULE: '0 0 0 1 1 *', COMPLIANCE_SENT_ITEMS_WAIT_SECONDS: '2' } });
   port = Number(new URL(env.settings.PUBLIC_BASE_URL).port);
   host = await startHostProcess(env, port, LOG);
   c = complianceDriver(env, `http://localhost:${port}/api`);
@@ -50,10 +51,13 @@ test('killed while sendMail and remoteLock are in flight, restarted: exactly one
   env.sandbox.graph.setFaults([]);
 
   for (const d of devices) {
+    let l: Awaited<ReturnType<typeof c.ledger>>['actions'] = [];
     await eventually(async () => {
-      const l = (await c.ledger(d.id)).actions;
+      l = (await c.ledger(d.id)).actions;
       return ['email@0', 'remoteLock@0', 'markNoncompliant@0'].every((a) => c.status(l, a) === 'done');
-    }, 60_000, `${d.deviceName} done`);
+    }, 60_000, `${d.deviceName} done`).catch((e: Error) => {
+      throw new Error(`${e.message} Ledger: ${JSON.stringify(l)}`);
+    });
   }
   for (const d of devices) {
     expect(c.outbox().filter((m) => m.subject.includes(` ${d.deviceName} `))).toHaveLength(1);

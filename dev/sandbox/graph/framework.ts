@@ -215,7 +215,7 @@ export class GraphService {
   /** One Graph request (top level or inside a batch): auth, contract, permissions, faults, throttling, handler. */
   async execute(method: string, path: string, query: URLSearchParams, body: unknown, headers: Record<string, string>): Promise<GraphResult> {
     this.stats.requests++;
-    const routeKey = `${method} ${path.replace(/\/[0-9a-f-]{36}|\/[^/]+@[^/]+/gi, '/{id}')}`;
+    const routeKey = `${method} ${path.replace(/\/[0-9a-f-]{36}|\/[^/]+(?:@|%40)[^/]+/gi, '/{id}')}`;
     this.stats.byRoute[routeKey] = (this.stats.byRoute[routeKey] ?? 0) + 1;
     this.stats.inFlight++;
     this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.stats.inFlight);

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { GraphError, type Entity, type GraphContext, type GraphService } from './framework';
 
 /** Mailboxes: well-known folders and sendMail, whose messages land in an outbox tests can read. */
+
+/** Exchange files a sent mail's Sent Items copy asynchronously; this is how late (control API). */
+export const mailSettings = { sentItemsDelayMs: 0 };
 const WELL_KNOWN = ['inbox', 'sentitems', 'drafts', 'archive', 'deleteditems'] as const;
 
 function mailbox(ctx: GraphContext): Entity {
@@ -42,7 +45,9 @@ export function registerMail(g: GraphService): void {
     if ((ctx.body as { saveToSentItems?: boolean }).saveToSentItems !== false) {
       const sentItems = [...folders(ctx, user).values()].find((f) => f.wellKnownName === 'sentitems')!;
       const { attachments: _a, from: _f, ...copy } = sent;
-      messages(ctx, user).set(sent.id, { '@odata.type': '#microsoft.graph.message', ...copy, parentFolderId: sentItems.id, isDraft: false, hasAttachments: Array.isArray(message.attachments) && message.attachments.length > 0 });
+      const file = () => messages(ctx, user).set(sent.id, { '@odata.type': '#microsoft.graph.message', ...copy, parentFolderId: sentItems.id, isDraft: false, hasAttachments: Array.isArray(message.attachments) && message.attachments.length > 0 });
+      if (mailSettings.sentItemsDelayMs > 0) setTimeout(file, mailSettings.sentItemsDelayMs).unref();
+      else file();
     }
     return { status: 202 };
   });
