@@ -266,7 +266,7 @@ export interface LedgerRow extends Entity {
   /** The same moment in real time (ms): how long Exchange has had to file a sent mail. */
   effectStartedMs?: number;
   /** remoteLock and retire: the newest such result on the device before ours (to recognise ours). */
-  lockBaseline?: string;
+  actionBaseline?: string;
   /** email: who it went to. */
   sentTo?: string;
   updatedAt: string;

@@ -122,8 +122,8 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
           .map((r) => r.startDateTime!)
           .sort()
           .pop();
-        if (retake && row.effectStartedAt && latest && latest > (row.lockBaseline ?? '')) return await finish('done', { reason: `${action.type} sent before an interruption (found on the device)` });
-        await save({ effectStartedAt: clock.iso(), lockBaseline: latest ?? '' });
+        if (retake && row.effectStartedAt && latest && latest > (row.actionBaseline ?? '')) return await finish('done', { reason: `${action.type} sent before an interruption (found on the device)` });
+        await save({ effectStartedAt: clock.iso(), actionBaseline: latest ?? '' });
         await graph().post(`/deviceManagement/managedDevices/${encodeURIComponent(m.deviceId)}/${action.type}`);
         return await finish('done', { reason: `${action.type} sent` });
       }
