@@ -182,6 +182,8 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
     await c.flip(grady, 'compliant');
     const g = await c.evaluateUntil(grady, (l) => c.status(l, 'remoteLock@7') === 'cancelled', 'grady cancelled');
     expect(g.find((a) => a.action === 'remoteLock@7')!.reason).toBe('device compliant again');
+    // The episode is closed after its pending actions are cancelled.
+    await eventually(async () => (await c.ledger(grady)).states[0].status === 'compliant', 10_000, 'grady compliant');
     expect((await c.ledger(grady)).states[0]).toMatchObject({ status: 'compliant' });
 
     day(7);
