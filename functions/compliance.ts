@@ -1,20 +1,17 @@
 import { z } from 'zod';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
-import { badRequest } from '../shared/platform/errors';
-import { clock } from '../shared/platform/clock';
 import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
 import { recentScans, requestScan, runJob } from '../shared/compliance/jobs';
 import { deviceLedger, listDeviceStates } from '../shared/compliance/ledger';
-import { actionMessage, brandingInput, jobMessage, QUEUE_ACTIONS, QUEUE_JOBS, scheduleInput, templateInput, VARIABLES } from '../shared/compliance/model';
-import { deviceForPreview, prepareMail } from '../shared/compliance/notify';
+import { actionMessage, brandingInput, jobMessage, QUEUE_ACTIONS, QUEUE_JOBS, scheduleInput, templateInput, uuid, VARIABLES } from '../shared/compliance/model';
+import { previewTemplate, sendTestMail } from '../shared/compliance/notify';
 import { runAction } from '../shared/compliance/runner';
-import { getPolicy, listPolicies, policiesUsingTemplate, putSchedule, scheduleOf, schedules } from '../shared/compliance/schedules';
+import { getPolicy, policiesUsingTemplate, policiesWithSchedules, putSchedule, scheduleOf } from '../shared/compliance/schedules';
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, replaceTemplate } from '../shared/compliance/templates';
 
 /** Compliance actions for noncompliance: templates, branding, per-policy schedules, detection and the runner. */
 const tags = ['compliance'];
 const auth = 'Compliance.ReadWrite' as const;
-const sample = { id: '00000000-0000-0000-0000-000000000000', deviceName: 'Sample-iPhone', operatingSystem: 'iOS', osVersion: '17.5' };
 
 /* ---------- templates ---------- */
 
@@ -77,11 +74,7 @@ httpFunction('complianceTemplatePreview', {
   auth,
   body: z.object({ deviceId: z.string().min(1), policyName: z.string().max(200).optional(), locale: z.string().max(35).optional() }).strict(),
   doc: { summary: "Render a template with a real device's values (from Intune), in the user's or a given locale", tags, responses: { 200: { description: 'Subject, HTML and locale.' }, 404: { description: 'No such template or device.' } } },
-  handler: async ({ params, body }) => {
-    const [template, device] = await Promise.all([getTemplate(params.id), deviceForPreview(body.deviceId)]);
-    const mail = await prepareMail(template, device, body.policyName ?? '(policy)', clock.iso(), body.locale);
-    return { status: 200, body: { to: mail.to ?? null, locale: mail.locale, subject: mail.subject, html: mail.html } };
-  },
+  handler: async ({ params, body }) => ({ status: 200, body: await previewTemplate(params.id, body.deviceId, body.policyName, body.locale) }),
 });
 
 httpFunction('complianceTemplateTest', {
@@ -90,13 +83,7 @@ httpFunction('complianceTemplateTest', {
   auth,
   body: z.object({ to: z.email('an email address'), deviceId: z.string().min(1).optional() }).strict(),
   doc: { summary: 'Send a test mail of a template in its default locale (sample values, or a real device)', tags, responses: { 202: { description: 'Sent.' }, 400: { description: 'No sender mailbox configured, or bad input.' } } },
-  handler: async ({ params, body }) => {
-    const template = await getTemplate(params.id);
-    const device = body.deviceId ? await deviceForPreview(body.deviceId) : sample;
-    const mail = await prepareMail(template, device, '(test)', clock.iso(), template.defaultLocale);
-    await mail.send([body.to], []);
-    return { status: 202, body: { sentTo: body.to, subject: mail.subject, locale: mail.locale } };
-  },
+  handler: async ({ params, body }) => ({ status: 202, body: await sendTestMail(params.id, body.to, body.deviceId) }),
 });
 
 /* ---------- branding ---------- */
@@ -142,11 +129,7 @@ httpFunction('compliancePolicies', {
   route: 'admin/compliance/policies',
   auth,
   doc: { summary: "The tenant's compliance policies (from Intune) with their action schedules", tags, responses: { 200: { description: 'Policies.' } } },
-  handler: async () => {
-    const [policies, configured] = await Promise.all([listPolicies(), schedules()]);
-    const value = await Promise.all(policies.map(async (p) => ({ ...p, ...(configured.get(p.id) ?? (await scheduleOf(p.id))) })));
-    return { status: 200, body: { value } };
-  },
+  handler: async () => ({ status: 200, body: { value: await policiesWithSchedules() } }),
 });
 
 httpFunction('compliancePolicyActions', {
@@ -164,7 +147,7 @@ httpFunction('compliancePolicyActionsPut', {
   body: scheduleInput,
   doc: {
     summary: "Replace a policy's action schedule",
-    description: 'Actions: markNoncompliant (required, exactly one), email (templateId, additionalRecipientGroupIds), remoteLock; each 0 to 365 days after the device became noncompliant.',
+    description: 'Actions: markNoncompliant (required, exactly one), email (templateId, additionalRecipientGroupIds), remoteLock, retire (at most one); each 0 to 365 days after the device became noncompliant.',
     tags,
     responses: { 200: { description: 'Saved; applies to devices already noncompliant too.' }, 400: { description: 'Invalid; nothing changed.' }, 404: { description: 'No such policy in Intune.' } },
   },
@@ -202,7 +185,7 @@ httpFunction('complianceDevices', {
   method: 'GET',
   route: 'admin/compliance/devices',
   auth,
-  query: z.object({ status: z.enum(['noncompliant', 'compliant', 'notTargeted']).optional(), top: z.coerce.number().int().min(1).max(1000).default(100) }),
+  query: z.object({ status: z.enum(['noncompliant', 'compliant']).optional(), top: z.coerce.number().int().min(1).max(1000).default(100) }),
   doc: { summary: 'Device states per policy: noncompliant since, grace period, marked, skipped', tags, responses: { 200: { description: 'States.' } } },
   handler: async ({ query }) => ({ status: 200, body: { value: await listDeviceStates(query.status, query.top) } }),
 });
@@ -211,12 +194,9 @@ httpFunction('complianceDevice', {
   method: 'GET',
   route: 'admin/compliance/devices/{deviceId}',
   auth,
-  doc: { summary: "A device's state per policy and its action ledger (pending, running, done, failed, cancelled, skipped)", tags, responses: { 200: { description: 'State and ledger.' } } },
-  handler: async ({ params }) => {
-    if (!/^[0-9a-f-]{36}$/i.test(params.deviceId)) throw badRequest(`'${params.deviceId}' is not an Intune managed device id (a GUID).`);
-    const policies = [...new Set([...(await listPolicies()).map((p) => p.id), ...(await schedules()).keys()])];
-    return { status: 200, body: await deviceLedger(params.deviceId, policies) };
-  },
+  params: z.object({ deviceId: uuid }),
+  doc: { summary: "A device's state per policy and its action ledger (pending, running, done, failed, cancelled, skipped)", tags, responses: { 200: { description: 'State and ledger.' }, 400: { description: 'Not a device id.' } } },
+  handler: async ({ params }) => ({ status: 200, body: await deviceLedger(params.deviceId) }),
 });
 
 timerFunction('complianceScheduledScan', {

@@ -7,10 +7,8 @@ import { forEachLimit } from '../platform/pool';
 import { queues } from '../platform/storage/queues';
 import type { TableAction } from '../platform/storage/tables';
 import {
-  actionId,
   allDuePartitions,
   DAY_MS,
-  DEFAULT_ACTIONS,
   devicePartition,
   duePartition,
   dueKey,
@@ -24,26 +22,16 @@ import {
   type DueRow,
   type JobMessage,
   type LedgerRow,
+  type ObservedDevice,
   type StateRow,
 } from './model';
-import { listPolicies, schedules, type ScheduledAction } from './schedules';
+import { defaultActions, listPolicies, schedules, type ScheduledAction } from './schedules';
 
 /**
  * Detection and planning. A scan reads, per compliance policy, which devices are noncompliant now;
  * a device newly noncompliant gets a state row (since when, grace until) and one ledger row and one
  * due-index row per scheduled action; a device compliant again has its pending actions cancelled.
  */
-
-/** A managed device as the scan reads it. */
-export interface ObservedDevice {
-  deviceId: string;
-  deviceName: string;
-  userId?: string;
-  userPrincipalName?: string;
-  operatingSystem?: string;
-  osVersion?: string;
-  managementAgent?: string;
-}
 
 interface GraphDevice {
   id: string;
@@ -180,7 +168,7 @@ async function closeEpisode(s: StateRow, now: string, reason: string): Promise<n
 }
 
 /** Stored state rows of one policy (all shards). */
-export async function storedStates(policyId: string): Promise<StateRow[]> {
+async function storedStates(policyId: string): Promise<StateRow[]> {
   const out: StateRow[] = [];
   await forEachLimit(
     Array.from({ length: SHARDS }, (_, i) => `${policyId}|${shardKey(i)}`),
@@ -211,7 +199,7 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
   }
   const results: Record<string, PlanResult> = {};
   for (const policy of policies) {
-    const actions = configured.get(policy.id)?.actions ?? DEFAULT_ACTIONS.map((a) => ({ id: actionId(a), ...a }));
+    const actions = configured.get(policy.id)?.actions ?? defaultActions();
     const statuses = await graph().all<GraphStatus>(`/deviceManagement/deviceCompliancePolicies/${encodeURIComponent(policy.id)}/deviceStatuses`, { $select: 'deviceDisplayName,userPrincipalName,status' });
     const noncompliant = new Map<string, ObservedDevice>();
     for (const s of statuses) {

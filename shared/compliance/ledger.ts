@@ -1,6 +1,7 @@
 import { odata } from '@azure/data-tables';
 import { forEachLimit } from '../platform/pool';
 import { devicePartition, ledgerPrefix, stateKey, tables, type LedgerRow, type StateRow } from './model';
+import { listPolicies, schedules } from './schedules';
 
 /** Reading the device states and action ledgers for the admin API. */
 
@@ -24,7 +25,7 @@ const stateView = (s: StateRow) => ({
   lastSeenAt: s.lastSeenAt,
 });
 
-export const ledgerView = (l: LedgerRow) => ({
+const ledgerView = (l: LedgerRow) => ({
   policyId: l.policyId,
   deviceId: l.deviceId,
   episode: l.episode,
@@ -41,8 +42,10 @@ export const ledgerView = (l: LedgerRow) => ({
   finishedAt: l.finishedAt ?? null,
 });
 
-/** One device across the given policies: its state per policy and its ledger, oldest first. */
-export async function deviceLedger(deviceId: string, policyIds: string[]) {
+/** One device across the tenant's policies (and any with a schedule): its state per policy and its ledger, oldest first. */
+export async function deviceLedger(deviceId: string) {
+  const [policies, configured] = await Promise.all([listPolicies(), schedules()]);
+  const policyIds = [...new Set([...policies.map((p) => p.id), ...configured.keys()])];
   const states: ReturnType<typeof stateView>[] = [];
   const actions: ReturnType<typeof ledgerView>[] = [];
   await forEachLimit(policyIds, 8, async (policyId) => {

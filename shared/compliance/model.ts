@@ -158,7 +158,7 @@ export interface BrandingRow extends Entity {
 export const ACTION_TYPES = ['markNoncompliant', 'email', 'remoteLock', 'retire'] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
-const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
+export const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
 const days = z.number({ error: 'a whole number of days from 0 to 365' }).int('a whole number of days').min(0, 'at least 0 days').max(MAX_DAYS, `at most ${MAX_DAYS} days`);
 
 export const actionInput = z.discriminatedUnion(
@@ -217,11 +217,10 @@ export const stateKey = (deviceId: string) => `s|${deviceId}`;
 export const ledgerKey = (deviceId: string, episode: string, action: string) => `a|${deviceId}|${episode}|${action}`;
 export const ledgerPrefix = (deviceId: string) => `a|${deviceId}|`;
 
-export type DeviceStatus = 'noncompliant' | 'compliant' | 'notTargeted';
+export type DeviceStatus = 'noncompliant' | 'compliant';
 
-export interface StateRow extends Entity {
-  policyId: string;
-  policyName: string;
+/** A managed device as a scan reads it from Intune. */
+export interface ObservedDevice {
   deviceId: string;
   deviceName: string;
   userId?: string;
@@ -229,6 +228,11 @@ export interface StateRow extends Entity {
   operatingSystem?: string;
   osVersion?: string;
   managementAgent?: string;
+}
+
+export interface StateRow extends Entity, ObservedDevice {
+  policyId: string;
+  policyName: string;
   status: DeviceStatus;
   /** When the current (or last) noncompliance started; also the episode id of its ledger rows. */
   since?: string;

@@ -1,10 +1,11 @@
 import { graph, GraphApiError } from '../graph/client';
 import { sendMail } from '../graph/mail';
+import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import { badRequest, notFound } from '../platform/errors';
 import { mailBranding } from './branding';
 import type { Template } from './model';
-import { renderMail, type MailValues, type RenderedMail } from './templates';
+import { getTemplate, renderMail, type MailValues, type RenderedMail } from './templates';
 
 /** Turning a template into a mail for a real device: its values from Graph, rendering, sending. */
 
@@ -101,9 +102,27 @@ export async function prepareMail(template: Template, device: DeviceFacts, polic
   };
 }
 
-/** A device for a preview or test send, or a 400 saying which id to use. */
-export async function deviceForPreview(deviceId: string): Promise<DeviceFacts> {
+/** A device for a preview or test send, or a 404 saying which id to use. */
+async function deviceForPreview(deviceId: string): Promise<DeviceFacts> {
   const d = await readDevice(deviceId);
   if (!d) throw notFound(`Intune has no managed device '${deviceId}'; use the id of a device in /deviceManagement/managedDevices.`);
   return d;
+}
+
+/** A template rendered for a real device, in its user's language or `locale`. */
+export async function previewTemplate(templateId: string, deviceId: string, policyName = '(policy)', locale?: string) {
+  const [template, device] = await Promise.all([getTemplate(templateId), deviceForPreview(deviceId)]);
+  const mail = await prepareMail(template, device, policyName, clock.iso(), locale);
+  return { to: mail.to ?? null, locale: mail.locale, subject: mail.subject, html: mail.html };
+}
+
+const SAMPLE_DEVICE: DeviceFacts = { id: '00000000-0000-0000-0000-000000000000', deviceName: 'Sample-iPhone', operatingSystem: 'iOS', osVersion: '17.5' };
+
+/** Sends a template to `to` in its default locale, with a real device's values or sample ones. */
+export async function sendTestMail(templateId: string, to: string, deviceId?: string) {
+  const template = await getTemplate(templateId);
+  const device = deviceId ? await deviceForPreview(deviceId) : SAMPLE_DEVICE;
+  const mail = await prepareMail(template, device, '(test)', clock.iso(), template.defaultLocale);
+  await mail.send([to], []);
+  return { sentTo: to, subject: mail.subject, locale: mail.locale };
 }

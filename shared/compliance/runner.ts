@@ -100,7 +100,7 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
           // Exchange may not have filed the copy yet: look again later, under a new message that takes over the claim.
           const waitMs = config().COMPLIANCE_SENT_ITEMS_WAIT_SECONDS * 1000 - (Date.now() - (row.effectStartedMs ?? 0));
           if (waitMs > 0) {
-            const next = await queues.send(QUEUE_ACTIONS, 'action', m, { key: `${instanceTag(m)}|recheck`, delaySeconds: Math.ceil(waitMs / 1000) });
+            const next = await queues.send(QUEUE_ACTIONS, 'action', m, { key: `${tag}|recheck`, delaySeconds: Math.ceil(waitMs / 1000) });
             await save({ claim: next.messageId });
             d.log.info("Interrupted send not in Sent Items yet; looking again later", { ...m, waitMs });
             return 'deferred';

@@ -47,7 +47,10 @@ export interface ScheduledAction extends Record<string, unknown> {
 const withIds = (actions: ActionInput[]): ScheduledAction[] =>
   [...actions].sort((a, b) => a.days - b.days || (a.type === 'markNoncompliant' ? -1 : b.type === 'markNoncompliant' ? 1 : 0)).map((a) => ({ id: actionId(a), ...a }));
 
-/** Every policy's schedule; a policy never configured has the default (mark noncompliant at once). */
+/** The schedule of a policy never configured: mark noncompliant at once. */
+export const defaultActions = () => withIds(DEFAULT_ACTIONS);
+
+/** Every configured policy's schedule (a policy not here has defaultActions()). */
 export async function schedules(): Promise<Map<string, { actions: ScheduledAction[]; updatedAt: string | null }>> {
   const rows = await tables.schedules.list(odata`PartitionKey eq ${PK}`);
   return new Map(rows.map((r) => [r.entity.rowKey, { actions: JSON.parse(r.entity.actions) as ScheduledAction[], updatedAt: r.entity.updatedAt }]));
@@ -55,7 +58,13 @@ export async function schedules(): Promise<Map<string, { actions: ScheduledActio
 
 export async function scheduleOf(policyId: string): Promise<{ actions: ScheduledAction[]; updatedAt: string | null }> {
   const row = await tables.schedules.get(PK, policyId);
-  return row ? { actions: JSON.parse(row.entity.actions) as ScheduledAction[], updatedAt: row.entity.updatedAt } : { actions: withIds(DEFAULT_ACTIONS), updatedAt: null };
+  return row ? { actions: JSON.parse(row.entity.actions) as ScheduledAction[], updatedAt: row.entity.updatedAt } : { actions: defaultActions(), updatedAt: null };
+}
+
+/** The tenant's compliance policies with their schedules. */
+export async function policiesWithSchedules() {
+  const [policies, configured] = await Promise.all([listPolicies(), schedules()]);
+  return policies.map((p) => ({ ...p, ...(configured.get(p.id) ?? { actions: defaultActions(), updatedAt: null }) }));
 }
 
 /**

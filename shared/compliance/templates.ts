@@ -27,9 +27,9 @@ export async function listTemplates(): Promise<Template[]> {
 }
 
 export async function getTemplate(id: string): Promise<Template> {
-  const row = await tables.templates.get(HEADER, id);
-  if (!row) throw notFound(`There is no notification template '${id}'.`);
-  return toTemplate(row.entity);
+  const t = await findTemplate(id);
+  if (!t) throw notFound(`There is no notification template '${id}'.`);
+  return t;
 }
 
 export async function findTemplate(id: string): Promise<Template | undefined> {
