@@ -1,5 +1,6 @@
 import { matchRoute, parseRoute } from '../../dev/host/http';
-import { parseSchedule } from '../../dev/host/timers';
+import { parseSchedule, startTimer } from '../../dev/host/timers';
+import type { CapturedFunction } from '../../dev/host/core';
 import { decodeQueueText } from '../../dev/host/queues';
 import { resolveSettingExpression, timeSpanMs } from '../../dev/host/settings';
 
@@ -21,6 +22,41 @@ test('NCRONTAB six-field schedules and TimeSpan intervals', () => {
   expect(parseSchedule('00:05:00').next(new Date('2026-11-21T10:00:00Z')).toISOString()).toBe('2026-11-21T10:05:00.000Z');
   expect(() => parseSchedule('0 2 * * *')).toThrow(/six NCRONTAB fields/);
   expect(() => parseSchedule('0 99 * * * *')).toThrow();
+});
+
+test('a timer whose wall clock runs slower than setTimeout never starts early and always announces the following occurrence', async () => {
+  // setTimeout counts on a monotonic clock; here the wall clock runs 2% slow, so every timeout fires
+  // about 20 ms before its due time by that clock, as it can by a millisecond on a real machine.
+  const t0 = Date.parse('2026-11-21T10:00:00.500Z');
+  const p0 = performance.now();
+  const now = () => new Date(t0 + (performance.now() - p0) * 0.98);
+  const runs: { started: number; isPastDue: boolean; last: string; next: string; lastUpdated: string }[] = [];
+  const fn: CapturedFunction = {
+    name: 'tick',
+    bindings: {},
+    trigger: { type: 'timerTrigger', direction: 'in', schedule: '*/1 * * * * *' },
+    handler: (timer) => {
+      const t = timer as { isPastDue: boolean; scheduleStatus: { last: string; next: string; lastUpdated: string } };
+      runs.push({ started: now().getTime(), isPastDue: t.isPastDue, ...t.scheduleStatus });
+    },
+  };
+  const timer = startTimer(fn, {}, () => undefined, now);
+  while (runs.length < 3) await new Promise((r) => setTimeout(r, 50));
+  await timer.stop();
+  let due = Date.parse('2026-11-21T10:00:01.000Z'); // the first occurrence after t0
+  let last = '0001-01-01T00:00:00.000Z'; // the host's value before any run
+  for (const run of runs) {
+    const started = Date.parse(run.lastUpdated);
+    expect(started).toBeGreaterThanOrEqual(due);
+    expect(run.started).toBeGreaterThanOrEqual(due);
+    expect(run.isPastDue).toBe(false);
+    expect(run.last).toBe(last);
+    const next = Date.parse(run.next);
+    expect(next).toBeGreaterThan(due);
+    expect(next).toBe(parseSchedule('*/1 * * * * *').next(new Date(Math.max(started, due))).getTime());
+    last = new Date(Math.max(started, due)).toISOString();
+    due = next;
+  }
 });
 
 test('%SETTING% expressions and TimeSpans', () => {
