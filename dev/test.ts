@@ -20,7 +20,8 @@ async function main() {
   child.on('exit', (code, signal) => {
     if (existsSync(summaryFile)) {
       const s = JSON.parse(readFileSync(summaryFile, 'utf8')) as { passed: number; failed: number; skipped: number };
-      console.log(`\ntests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped`);
+      console.log(`\nNode.js ${process.version}`);
+      console.log(`tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped`);
     }
     process.exit(code ?? (signal ? 1 : 0));
   });
