@@ -3,6 +3,7 @@ import { httpFunction, queueFunction, timerFunction } from '../shared/platform/a
 import { queues } from '../shared/platform/storage/queues';
 import { startConnect } from '../shared/tem/connect';
 import { acceptEvent, ledgerQuery, processEvent, purgeWebhookIds, revertStep } from '../shared/tem/events';
+import { reconcile } from '../shared/tem/blocks';
 import { ensureEnforcement } from '../shared/tem/enforcement';
 import { addLine, addLineBody, listLines, removeLine, syncLines } from '../shared/tem/lines';
 import { eventMessage, eventSchema, jobMessage, QUEUE_EVENTS, QUEUE_JOBS, WEBHOOK_MAX_BYTES } from '../shared/tem/model';
@@ -23,6 +24,7 @@ const provider = z.object({
   alertEmail: z.string().nullable(),
   corporateLines: z.number(),
   activeBlocks: z.number(),
+  pendingChanges: z.number().describe('Blocks and unblocks decided but not yet confirmed in the Entra ID groups.'),
   switchOff: z.object({ state: z.enum(['idle', 'reverting', 'done']), startedAt: z.string().nullable(), finishedAt: z.string().nullable(), reverted: z.number(), remaining: z.number() }),
   webhookUrl: z.string(),
   connectUrl: z.string(),
@@ -141,6 +143,21 @@ httpFunction('temSyncLines', {
   },
 });
 
+httpFunction('temReconcile', {
+  method: 'POST',
+  route: 'admin/tem/reconcile',
+  auth: 'Connectors.ReadWrite',
+  doc: {
+    summary: 'Compare every block record with the block groups in Entra ID now and repair each difference (ledger rows with status repaired)',
+    tags,
+    responses: { 202: { description: 'Queued.' } },
+  },
+  handler: async () => {
+    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'reconcile' });
+    return { status: 202, body: { status: 'queued' } };
+  },
+});
+
 httpFunction('temConnect', {
   method: 'GET',
   route: 'tem/providers/{id}/connect',
@@ -180,11 +197,19 @@ queueFunction('temJobWorker', {
   schema: jobMessage,
   handler: async ({ data }, { log }) => {
     if (data.job === 'revert') await revertStep(data.providerId, log);
+    else if (data.job === 'reconcile') await reconcile(log);
     else if (data.job === 'syncLines') log.info('Lines synced', await syncLines());
     else {
       await Promise.all([ensureEnforcement('roaming'), ensureEnforcement('data')]);
       log.info('Provider set up; lines synced', await syncLines());
     }
+  },
+});
+
+timerFunction('temReconcileTimer', {
+  schedule: '%TEM_RECONCILE_SCHEDULE%',
+  handler: async () => {
+    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'reconcile' });
   },
 });
 

@@ -39,6 +39,9 @@ param vppSyncSchedule string = '0 0 3 * * *'
 @description('When compliance detection runs (six-field NCRONTAB, UTC).')
 param complianceScanSchedule string = '0 */15 * * * *'
 
+@description('When TEM block records are compared with the block groups and differences repaired (six-field NCRONTAB, UTC); hourly at :30 by default.')
+param temReconcileSchedule string = '0 30 * * * *'
+
 @description('Mailbox that sends noncompliance notifications; empty uses alertMailSender.')
 param complianceMailSender string = ''
 
@@ -126,6 +129,7 @@ var appSettings = {
   ALERT_MAIL_SENDER: alertMailSender
   VPP_SYNC_SCHEDULE: vppSyncSchedule
   COMPLIANCE_SCAN_SCHEDULE: complianceScanSchedule
+  TEM_RECONCILE_SCHEDULE: temReconcileSchedule
   COMPLIANCE_MAIL_SENDER: complianceMailSender
   VPP_ALERT_EMAIL: vppAlertEmail
 }

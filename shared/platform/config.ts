@@ -34,6 +34,10 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^\S+( \S+){5}$/, 'a six-field NCRONTAB schedule, e.g. "0 0 3 * * *" for 03:00 UTC daily')
     .describe('When the VPP licence sync runs (NCRONTAB, UTC).'),
+  TEM_RECONCILE_SCHEDULE: z
+    .string()
+    .regex(/^\S+( \S+){5}$/, 'a six-field NCRONTAB schedule, e.g. "0 30 * * * *" for every hour at :30')
+    .describe('When the TEM block records are compared with the block groups and differences repaired (NCRONTAB, UTC).'),
   COMPLIANCE_SCAN_SCHEDULE: z
     .string()
     .regex(/^\S+( \S+){5}$/, 'a six-field NCRONTAB schedule, e.g. "0 */15 * * * *" for every 15 minutes')

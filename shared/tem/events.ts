@@ -10,7 +10,8 @@ import type { Logger } from '../platform/log';
 import { queues } from '../platform/storage/queues';
 import { newestFirst } from '../platform/storage/tables';
 import { readWebhookHeaders, verifyWebhook } from '../platform/webhooks';
-import { addMember, directoryObjectId, ensureEnforcement, removeMember } from './enforcement';
+import { close, converge, record } from './blocks';
+import { directoryObjectId } from './enforcement';
 import { findLine } from './lines';
 import { activeSecrets, cachedProvider, updateProvider } from './providers';
 import {
@@ -22,9 +23,9 @@ import {
   tables,
   WEBHOOK_ID_RETENTION_MS,
   WEBHOOK_MAX_BYTES,
-  type BlockRow,
   type Kind,
   type LedgerRow,
+  type LineRow,
   type ProviderRow,
   type TemEvent,
 } from './model';
@@ -149,61 +150,43 @@ async function applyEvent(providerId: string, webhookId: string, event: TemEvent
   await tables.webhooks.upsert({ partitionKey: providerId, rowKey: webhookId, state: 'processed', claimedAt: clock.now(), expiresAt: clock.now() + WEBHOOK_ID_RETENTION_MS });
 }
 
-async function applyToLine(provider: ProviderRow, line: NonNullable<Awaited<ReturnType<typeof findLine>>>, kind: Kind, event: TemEvent, webhookId: string, ledgerKey: string, log: Logger): Promise<void> {
+async function applyToLine(provider: ProviderRow, line: LineRow, kind: Kind, event: TemEvent, webhookId: string, ledgerKey: string, log: Logger): Promise<void> {
   const providerId = provider.rowKey;
-  const number = line.rowKey;
-  const blockKey = `${number}|${kind}`;
-  const current = await tables.blocks.get(providerId, blockKey);
-  const base = { eventId: webhookId, eventType: event.type, eventAt: event.timestamp, kind, line: number, deviceName: line.deviceName };
-  if (current && Date.parse(current.entity.lastEventAt) > Date.parse(event.timestamp)) {
-    return ledger(providerId, ledgerKey, { ...base, action: 'none', status: 'ignored', reason: `Older than the last event applied to this line (${current.entity.lastEventAt}).` });
-  }
   const block = event.type === 'usage.threshold_exceeded';
-  if (!block && !current?.entity.active) {
-    return ledger(providerId, ledgerKey, { ...base, action: 'none', status: 'ignored', reason: 'Nothing to unblock: no active block for this line.' });
-  }
-  await ledger(providerId, ledgerKey, { ...base, action: block ? 'block' : 'unblock', status: 'requested', reason: event.type });
+  const action = block ? 'block' : 'unblock';
+  const base = { eventId: webhookId, eventType: event.type, eventAt: event.timestamp, kind, line: line.rowKey, deviceName: line.deviceName };
+  const note = (row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at' | 'eventId' | 'eventType' | 'eventAt' | 'kind' | 'line' | 'deviceName' | 'action'>, act: LedgerRow['action'] = action) => ledger(providerId, ledgerKey, { ...base, action: act, ...row });
+
   try {
-    const setup = await ensureEnforcement(kind);
-    const objectId = current?.entity.directoryObjectId ?? (line.azureADDeviceId ? await directoryObjectId(line.azureADDeviceId) : undefined);
-    if (!objectId) {
-      return ledger(providerId, ledgerKey, { ...base, action: block ? 'block' : 'unblock', status: 'failed', reason: 'The device has no Entra device object, so it cannot join the restriction group.' });
-    }
-    if (block) await addMember(setup.groupId, objectId);
-    else if (!(await otherActiveBlock(providerId, blockKey))) await removeMember(setup.groupId, objectId);
-    const next: BlockRow = {
-      partitionKey: providerId,
-      rowKey: blockKey,
-      active: block,
-      line: number,
-      kind,
-      managedDeviceId: line.managedDeviceId,
-      directoryObjectId: objectId,
-      groupId: setup.groupId,
-      lastEventAt: event.timestamp,
-      lastEventId: webhookId,
-      updatedAt: clock.iso(),
-    };
-    if (current) await tables.blocks.update(next, current.etag);
-    else await tables.blocks.insert(next);
-    await ledger(providerId, ledgerKey, { ...base, action: block ? 'block' : 'unblock', status: block ? 'applied' : 'reverted', reason: event.type });
+    const objectId = async () => (line.azureADDeviceId ? directoryObjectId(line.azureADDeviceId) : undefined);
+    const { decision, row } = await record(providerId, line, kind, { id: webhookId, at: event.timestamp, block }, objectId);
+    if (decision.kind === 'older') return await note({ status: 'ignored', reason: `Older than the last event for this line and kind (${decision.last}).` }, 'none');
+    if (!row) return;
+    if (decision.kind === 'record' && !decision.changed && !block && !row.pending) return await note({ status: 'ignored', reason: 'Nothing to unblock: no active block for this line.' }, 'none');
+    if (!row.directoryObjectId) return await note({ status: 'failed', reason: 'The device has no Entra device object, so it cannot join the restriction group.' });
+
+    // A switch-off that began before this block was recorded may have listed the blocks already: the
+    // block is closed again here, so nothing stays blocked behind a finished switch-off.
+    let switchedOff = false;
+    if (row.active && !(await tables.providers.get('provider', providerId))?.entity.enabled) switchedOff = !!(await close(providerId, row.rowKey));
+
+    await note({ status: 'requested', reason: event.type });
+    const member = row.pending || switchedOff ? await converge(row.directoryObjectId, kind) : row.active;
+    const mine = (await tables.blocks.get(providerId, row.rowKey))?.entity;
+    if (switchedOff) return await note({ status: 'ignored', reason: 'The service was switched off while this event was applied; its block was reverted.' });
+    if (mine?.lastEventId !== webhookId) return await note({ status: 'ignored', reason: `Superseded by a newer event (${mine?.lastEventId}, ${mine?.lastEventAt}) before it reached the device.` });
+    const shared = !block && member ? ' The device stays blocked: another provider blocks this line too.' : '';
+    await note({ status: block ? 'applied' : 'reverted', reason: `${event.type}${shared}` });
     if (block && event.type === 'usage.threshold_exceeded') await raiseAlert(provider, line, kind, event, webhookId, log);
   } catch (e) {
-    // Lost a race with another event for the same line: the queue retries this one in order.
-    if (e instanceof ConcurrencyError || (e as { status?: number }).status === 409) throw e;
     if (e instanceof GraphApiError) {
-      await ledger(providerId, ledgerKey, { ...base, action: block ? 'block' : 'unblock', status: 'failed', error: `${e.status} ${e.code}: ${e.message}` });
+      // The record keeps the decision (pending): a retry, a switch-off step or the reconciliation settles it.
+      await note({ status: 'failed', error: `${e.status} ${e.code}: ${e.message}` });
       if (e.transient) throw e;
       return;
     }
     throw e;
   }
-}
-
-/** Another provider may block the same line for the same kind; its block keeps the membership. */
-async function otherActiveBlock(providerId: string, blockKey: string): Promise<boolean> {
-  const rows = await tables.blocks.list(odata`RowKey eq ${blockKey} and active eq true`);
-  return rows.some((r) => r.entity.partitionKey !== providerId);
 }
 
 async function raiseAlert(provider: ProviderRow, line: { rowKey: string; deviceName?: string; userPrincipalName?: string }, kind: Kind, event: Extract<TemEvent, { type: 'usage.threshold_exceeded' }>, webhookId: string, log: Logger): Promise<void> {
@@ -233,32 +216,22 @@ async function raiseAlert(provider: ProviderRow, line: { rowKey: string; deviceN
 export async function revertStep(providerId: string, log: Logger): Promise<{ reverted: number; remaining: boolean }> {
   const provider = await tables.providers.get('provider', providerId);
   if (!provider || provider.entity.enabled || provider.entity.revert !== 'reverting') return { reverted: 0, remaining: false };
-  const batch = await tables.blocks.list(odata`PartitionKey eq ${providerId} and active eq true`, REVERT_BATCH);
+  // Pending rows too: a step that died between closing a block and converging its device left one.
+  const open = odata`PartitionKey eq ${providerId} and (active eq true or pending eq true)`;
+  const batch = await tables.blocks.list(open, REVERT_BATCH);
   let reverted = 0;
-  for (const { entity: b, etag } of batch) {
+  for (const { entity: b } of batch) {
     // One row per switch-off and line: a step repeated after a crash overwrites its own record.
     const key = `${newestFirst(Date.parse(provider.entity.revertStartedAt ?? clock.iso()))}-switchoff-${b.rowKey}`;
     const row = { action: 'unblock' as const, kind: b.kind, line: b.line, reason: 'The service was switched off: every action is reverted.' };
     await ledger(providerId, key, { ...row, status: 'requested' });
-    const setup = await tables.setup.get('setup', b.kind);
-    const groupId = b.groupId ?? setup?.entity.groupId;
-    if (groupId && b.directoryObjectId && !(await otherActiveBlock(providerId, b.rowKey))) await removeMember(groupId, b.directoryObjectId);
-    // The outcome is recorded before the block is closed: a crash between the two leaves the block
-    // active, so the next step reverts it again (idempotent) rather than leaving 'requested' behind.
-    await ledger(providerId, key, { ...row, status: 'reverted' });
-    try {
-      await tables.blocks.update({ ...b, active: false, updatedAt: clock.iso() }, etag);
-    } catch (e) {
-      if (e instanceof ConcurrencyError) {
-        // Changed meanwhile (a new event for the line): the next step looks at it again.
-        await ledger(providerId, key, { ...row, status: 'ignored', reason: 'The block changed while it was being reverted; the next switch-off step handles it.' });
-        continue;
-      }
-      throw e;
-    }
-    reverted++;
+    const closed = await close(providerId, b.rowKey);
+    const outcome = () => ledger(providerId, key, { ...row, status: 'reverted' });
+    if (closed?.directoryObjectId) await converge(closed.directoryObjectId, closed.kind, outcome);
+    else await outcome();
+    if (b.active) reverted++;
   }
-  const left = (await tables.blocks.list(odata`PartitionKey eq ${providerId} and active eq true`, 1)).length > 0;
+  const left = (await tables.blocks.list(open, 1)).length > 0;
   const done = !left;
   await updateProvider(providerId, (row) => ({ ...row, reverted: row.reverted + reverted, ...(done ? { revert: 'done' as const, revertFinishedAt: clock.iso() } : {}) }));
   if (!done) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId }, { key: `revert:${providerId}:${clock.now()}` });

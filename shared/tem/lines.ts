@@ -95,6 +95,6 @@ export async function listLines() {
     ownership: l.ownership,
     monitored: l.ownership === 'company',
     source: l.source,
-    blocks: blocks.filter((b) => b.entity.line === l.rowKey).map((b) => ({ providerId: b.entity.partitionKey, kind: b.entity.kind, since: b.entity.updatedAt })),
+    blocks: blocks.filter((b) => b.entity.line === l.rowKey).map((b) => ({ providerId: b.entity.partitionKey, kind: b.entity.kind, since: b.entity.since ?? b.entity.updatedAt })),
   }));
 }

@@ -47,21 +47,33 @@ export interface LineRow extends Entity {
   updatedAt: string;
 }
 
+/**
+ * The decided state of one provider's block on one line and kind (see blocks.ts): decided first,
+ * then brought to Graph by device.
+ */
 export interface BlockRow extends Entity {
   active: boolean;
   line: string;
   kind: Kind;
   managedDeviceId: string;
   directoryObjectId?: string;
-  groupId?: string;
-  /** Event time of the last event applied to this line and kind: older events never overwrite it. */
+  /** Time and webhook-id of the newest event recorded for this line and kind, applied or not: older events never overwrite it. */
   lastEventAt: string;
   lastEventId: string;
+  /** Counts the changes of `active`, so convergence can tell whether the records moved under it. */
+  rev?: number;
+  /** The decided state may not have reached Graph yet. */
+  pending?: boolean;
+  /** When `active` last changed. */
+  since?: string;
   updatedAt: string;
 }
 
-/** requested is written before the Graph calls and replaced by the outcome, so an interrupted action shows. */
-export type LedgerStatus = 'requested' | 'applied' | 'failed' | 'reverted' | 'ignored';
+/**
+ * requested is written before the Graph calls and replaced by the outcome, so an interrupted action
+ * shows; repaired is a difference the reconciliation found between the records and the groups.
+ */
+export type LedgerStatus = 'requested' | 'applied' | 'failed' | 'reverted' | 'ignored' | 'repaired';
 export interface LedgerRow extends Entity {
   at: string;
   eventAt?: string;
@@ -161,6 +173,7 @@ export const jobMessage = z.discriminatedUnion('job', [
   z.object({ job: z.literal('setup'), providerId: z.string() }),
   z.object({ job: z.literal('syncLines') }),
   z.object({ job: z.literal('revert'), providerId: z.string() }),
+  z.object({ job: z.literal('reconcile') }),
 ]);
 export type JobMessage = z.infer<typeof jobMessage>;
 

@@ -152,8 +152,8 @@ export async function patchProvider(id: string, body: z.infer<typeof patchProvid
 
 export async function describeProvider(id: string) {
   const { entity } = await getProvider(id);
-  const [activeBlocks, lines] = await Promise.all([
-    tables.blocks.list(odata`PartitionKey eq ${id} and active eq true`),
+  const [open, lines] = await Promise.all([
+    tables.blocks.list(odata`PartitionKey eq ${id} and (active eq true or pending eq true)`),
     tables.lines.list(`PartitionKey eq 'line' and ownership eq 'company'`),
   ]);
   return {
@@ -166,8 +166,9 @@ export async function describeProvider(id: string) {
     lastSignalAt: entity.lastSignalAt ?? null,
     alertEmail: entity.alertEmail ?? null,
     corporateLines: lines.length,
-    activeBlocks: activeBlocks.length,
-    switchOff: { state: entity.revert, startedAt: entity.revertStartedAt ?? null, finishedAt: entity.revertFinishedAt ?? null, reverted: entity.reverted, remaining: activeBlocks.length },
+    activeBlocks: open.filter((b) => b.entity.active).length,
+    pendingChanges: open.filter((b) => b.entity.pending).length,
+    switchOff: { state: entity.revert, startedAt: entity.revertStartedAt ?? null, finishedAt: entity.revertFinishedAt ?? null, reverted: entity.reverted, remaining: open.length },
     ...providerUrls(id),
   };
 }

@@ -53,7 +53,7 @@ test('the infrastructure passes every lint and drift check', () => {
 
 test('it sets every setting the app requires, identity-based storage, and secrets as Key Vault references', () => {
   const settings = appSettingNames(bicepFiles(INFRA));
-  expect(code.requiredSettings.sort()).toEqual(['COMPLIANCE_SCAN_SCHEDULE', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'ENTRA_TENANT_ID', 'PUBLIC_BASE_URL', 'SECRETS_KEY', 'VPP_SYNC_SCHEDULE']);
+  expect(code.requiredSettings.sort()).toEqual(['COMPLIANCE_SCAN_SCHEDULE', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'ENTRA_TENANT_ID', 'PUBLIC_BASE_URL', 'SECRETS_KEY', 'TEM_RECONCILE_SCHEDULE', 'VPP_SYNC_SCHEDULE']);
   for (const s of [...code.requiredSettings, 'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__credential', 'AzureWebJobsStorage__clientId']) expect(settings).toContain(s);
   const main = readFileSync(join(INFRA, 'main.bicep'), 'utf8');
   expect(main).toMatch(/ENTRA_CLIENT_SECRET: '@Microsoft\.KeyVault\(SecretUri=/);

@@ -48,7 +48,11 @@ test('with 30% of Graph calls answered 429, every action still lands and no more
   expect(stats.faultsInjected).toBeGreaterThan(20);
   expect(stats.byStatus['429']).toBeGreaterThan(20);
   expect(stats.peakInFlight).toBeLessThanOrEqual(8); // GRAPH_MAX_CONCURRENCY
-  const ledger = await tem.ledger(p.id);
+  // The outcome is written after the device joins the group: wait for the 24 outcomes.
+  const ledger = await eventually(async () => {
+    const rows = await tem.ledger(p.id);
+    return rows.filter((r) => r.status !== 'requested').length >= 24 ? rows : undefined;
+  }, 15_000, '24 outcomes');
   expect(ledger.filter((r) => r.status === 'applied')).toHaveLength(24);
   expect(ledger.filter((r) => r.status === 'failed')).toHaveLength(0);
 });
@@ -60,7 +64,10 @@ test('a crash mid switch-off (process killed) and a restart finish the revert wi
   await tem.call('POST', 'admin/tem/lines/sync');
   await eventually(async () => (await tem.call('GET', 'admin/tem/lines')).body.value.length >= 60, 20_000, 'lines synced');
   for (const d of added.value) await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: d.phoneNumber, kind: 'data' });
-  await eventually(async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.activeBlocks === 60, 60_000, '60 blocks');
+  await eventually(async () => {
+    const { activeBlocks, pendingChanges } = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
+    return activeBlocks === 60 && pendingChanges === 0;
+  }, 60_000, '60 blocks in the group');
   const blocked = tem.members('data').length;
   expect(blocked).toBeGreaterThanOrEqual(60);
 
