@@ -177,7 +177,7 @@ httpFunction('complianceScans', {
   route: 'admin/compliance/scans',
   auth,
   query: z.object({ top: z.coerce.number().int().min(1).max(100).default(20) }),
-  doc: { summary: 'Recent detection runs, newest first: per policy, devices newly noncompliant, actions planned, devices resolved, actions cancelled', tags, responses: { 200: { description: 'Runs.' } } },
+  doc: { summary: 'Recent detection runs, newest first: per policy, devices newly noncompliant, actions planned, devices resolved or removed from Intune, actions cancelled, lost actions sent again', tags, responses: { 200: { description: 'Runs.' } } },
   handler: async ({ query }) => ({ status: 200, body: { value: await recentScans(query.top) } }),
 });
 
@@ -185,7 +185,7 @@ httpFunction('complianceDevices', {
   method: 'GET',
   route: 'admin/compliance/devices',
   auth,
-  query: z.object({ status: z.enum(['noncompliant', 'compliant']).optional(), top: z.coerce.number().int().min(1).max(1000).default(100) }),
+  query: z.object({ status: z.enum(['noncompliant', 'compliant', 'noLongerManaged']).optional(), top: z.coerce.number().int().min(1).max(1000).default(100) }),
   doc: { summary: 'Device states per policy: noncompliant since, grace period, marked, skipped', tags, responses: { 200: { description: 'States.' } } },
   handler: async ({ query }) => ({ status: 200, body: { value: await listDeviceStates(query.status, query.top) } }),
 });

@@ -19,12 +19,14 @@ import {
   shardKey,
   stateKey,
   tables,
+  type DeviceStatus,
   type DueRow,
   type JobMessage,
   type LedgerRow,
   type ObservedDevice,
   type StateRow,
 } from './model';
+import { sweepLost } from './runner';
 import { defaultActions, listPolicies, schedules, type ScheduledAction } from './schedules';
 
 /**
@@ -59,7 +61,11 @@ export interface PlanResult {
   planned: number;
   skipped: number;
   resolved: number;
+  /** Devices that left Intune while noncompliant. */
+  removed: number;
   cancelled: number;
+  /** Actions past due whose message was lost, sent again (see sweepLost). */
+  resent?: number;
 }
 
 /**
@@ -67,8 +73,8 @@ export interface PlanResult {
  * Writes due-index rows before the state and ledger rows they point to, so a crash between the two
  * leaves only due rows without a ledger row (the runner drops those) and the next scan replans.
  */
-export async function planPolicy(policy: { id: string; displayName: string }, actions: ScheduledAction[], noncompliant: ObservedDevice[], stored: StateRow[], now = clock.iso()): Promise<PlanResult> {
-  const result: PlanResult = { newlyNoncompliant: 0, planned: 0, skipped: 0, resolved: 0, cancelled: 0 };
+export async function planPolicy(policy: { id: string; displayName: string }, actions: ScheduledAction[], noncompliant: ObservedDevice[], stored: StateRow[], now = clock.iso(), managed?: Set<string>): Promise<PlanResult> {
+  const result: PlanResult = { newlyNoncompliant: 0, planned: 0, skipped: 0, resolved: 0, removed: 0, cancelled: 0 };
   const storedById = new Map(stored.map((s) => [s.deviceId, s]));
   const current = new Set(noncompliant.map((d) => d.deviceId));
   const deviceWrites: TableAction<StateRow | LedgerRow>[] = [];
@@ -135,19 +141,25 @@ export async function planPolicy(policy: { id: string; displayName: string }, ac
     deviceWrites.push({ kind: 'upsert', entity: state, mode: open ? 'merge' : 'replace' });
   }
 
-  // Devices noncompliant before and not now: close the episode, cancel what has not run.
+  // Devices noncompliant before and not now: close the episode, cancel what has not run. A device
+  // Intune no longer has is not "compliant again": it is closed as no longer managed.
   const resolved = stored.filter((s) => s.status === 'noncompliant' && !current.has(s.deviceId));
   await tables.due.writeMany(dueWrites, CONCURRENCY);
   await tables.devices.writeMany(deviceWrites, CONCURRENCY);
   await forEachLimit(resolved, CONCURRENCY, async (s) => {
-    result.resolved++;
-    result.cancelled += await closeEpisode(s, now, 'device compliant again');
+    const gone = managed !== undefined && !managed.has(s.deviceId);
+    if (gone) result.removed++;
+    else result.resolved++;
+    result.cancelled += await closeEpisode(s, now, gone ? 'noLongerManaged' : 'compliant');
   });
   return result;
 }
 
-/** Marks a device's state compliant and cancels its pending actions of that episode. */
-async function closeEpisode(s: StateRow, now: string, reason: string): Promise<number> {
+const CLOSE_REASON: Record<Exclude<DeviceStatus, 'noncompliant'>, string> = { compliant: 'device compliant again', noLongerManaged: 'device no longer managed (removed from Intune)' };
+
+/** Closes a device's episode (compliant again, or gone from Intune) and cancels its pending actions. */
+async function closeEpisode(s: StateRow, now: string, status: Exclude<DeviceStatus, 'noncompliant'>): Promise<number> {
+  const reason = CLOSE_REASON[status];
   const prefix = ledgerKey(s.deviceId, s.since!, '');
   const rows = await tables.devices.list(odata`PartitionKey eq ${s.partitionKey} and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`);
   let cancelled = 0;
@@ -163,15 +175,17 @@ async function closeEpisode(s: StateRow, now: string, reason: string): Promise<n
       if (!(e instanceof ConcurrencyError)) throw e;
     }
   }
-  await tables.devices.upsert({ ...s, status: 'compliant', resolvedAt: now, lastSeenAt: now });
+  await tables.devices.upsert({ ...s, status, resolvedAt: now, lastSeenAt: now });
   return cancelled;
 }
+
+const shardPartitions = (policyId: string) => Array.from({ length: SHARDS }, (_, i) => `${policyId}|${shardKey(i)}`);
 
 /** Stored state rows of one policy (all shards). */
 async function storedStates(policyId: string): Promise<StateRow[]> {
   const out: StateRow[] = [];
   await forEachLimit(
-    Array.from({ length: SHARDS }, (_, i) => `${policyId}|${shardKey(i)}`),
+    shardPartitions(policyId),
     CONCURRENCY,
     async (pk) => {
       for await (const r of tables.devices.query(odata`PartitionKey eq ${pk} and RowKey ge ${'s|'} and RowKey lt ${'s|~'}`)) out.push(r.entity as StateRow);
@@ -210,7 +224,12 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
         noncompliant.set(d.id, { deviceId: d.id, deviceName: d.deviceName, userId: d.userId ?? undefined, userPrincipalName: d.userPrincipalName ?? undefined, operatingSystem: d.operatingSystem ?? undefined, osVersion: d.osVersion ?? undefined, managementAgent: d.managementAgent });
       }
     }
-    results[policy.id] = await planPolicy(policy, actions, [...noncompliant.values()], await storedStates(policy.id), now);
+    results[policy.id] = await planPolicy(policy, actions, [...noncompliant.values()], await storedStates(policy.id), now, new Set(devices.map((d) => d.id)));
+    let resent = 0;
+    await forEachLimit(shardPartitions(policy.id), CONCURRENCY, async (pk) => {
+      resent += await sweepLost(pk, Date.parse(now));
+    });
+    results[policy.id].resent = resent;
   }
   await forEachLimit(allDuePartitions(), CONCURRENCY, async (partition) => {
     await queues.send(QUEUE_JOBS, 'dispatch', { kind: 'dispatch', runId, partition } satisfies JobMessage, { key: `${runId}|${partition}` });

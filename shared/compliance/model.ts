@@ -217,7 +217,7 @@ export const stateKey = (deviceId: string) => `s|${deviceId}`;
 export const ledgerKey = (deviceId: string, episode: string, action: string) => `a|${deviceId}|${episode}|${action}`;
 export const ledgerPrefix = (deviceId: string) => `a|${deviceId}|`;
 
-export type DeviceStatus = 'noncompliant' | 'compliant';
+export type DeviceStatus = 'noncompliant' | 'compliant' | 'noLongerManaged';
 
 /** A managed device as a scan reads it from Intune. */
 export interface ObservedDevice {

@@ -8,7 +8,7 @@ import { ConcurrencyError } from '../platform/errors';
 import type { Logger } from '../platform/log';
 import { forEachLimit } from '../platform/pool';
 import { queues } from '../platform/storage/queues';
-import { devicePartition, ledgerKey, PARTNER_AGENTS, QUEUE_ACTIONS, stateKey, tables, TERMINAL, type ActionMessage, type DueRow, type LedgerRow, type StateRow } from './model';
+import { devicePartition, dueKey, duePartition, ledgerKey, PARTNER_AGENTS, QUEUE_ACTIONS, stateKey, tables, TERMINAL, type ActionMessage, type DueRow, type LedgerRow, type StateRow } from './model';
 import { groupMailboxes, prepareMail, readDevice, senderMailbox } from './notify';
 import { scheduleOf } from './schedules';
 import { findTemplate } from './templates';
@@ -26,6 +26,12 @@ const CLOCK_SLACK_MS = 5 * 60 * 1000;
 /** Management states of a device on its way out of Intune: nothing more to do to it. */
 const LEAVING = new Set(['retirePending', 'retireIssued', 'wipePending', 'wipeIssued', 'deletePending']);
 const SEND_CONCURRENCY = 16;
+/** Azure Queue Storage hides a message for at most 7 days; a longer wait is taken in steps. */
+const MAX_DELAY_SECONDS = 7 * 24 * 3600 - 60;
+/** A pending action this long past due with no due row has lost its message: the sweep sends it again. */
+const LOST_AFTER_MS = 30 * 60 * 1000;
+
+const actionKey = (m: ActionMessage) => `${m.policyId}|${m.deviceId}|${m.episode}|${m.action}`;
 
 export type RunOutcome = 'done' | 'failed' | 'cancelled' | 'skipped' | 'duplicate' | 'stale' | 'busy' | 'early' | 'deferred';
 
@@ -48,9 +54,14 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
   }
   let row = got.entity as LedgerRow;
   if (TERMINAL.has(row.status)) return 'duplicate';
-  // Not due yet (a copy sent early): its due row still exists and dispatches it on time. The slack
-  // covers clocks of instances that differ a little, so an on-time message is never turned away.
-  if (row.status === 'pending' && Date.parse(row.dueAt) > clock.now() + CLOCK_SLACK_MS) return 'early';
+  // Not due yet by this instance's clock (its clock is behind the dispatcher's, or a copy came
+  // early): the message comes back when the action is due here, since its due row may be gone
+  // already. The slack covers clocks that differ a little, so an on-time message runs at once.
+  const wait = Date.parse(row.dueAt) - clock.now();
+  if (row.status === 'pending' && wait > CLOCK_SLACK_MS) {
+    await queues.send(QUEUE_ACTIONS, 'action', m, { key: actionKey(m), delaySeconds: Math.min(Math.ceil(wait / 1000), MAX_DELAY_SECONDS) });
+    return 'early';
+  }
   // Running under another message: that delivery owns it and its own message returns if it dies.
   if (row.status === 'running' && row.claim !== d.messageId) return 'busy';
   const retake = row.status === 'running';
@@ -151,9 +162,26 @@ export async function dispatchDue(partition: string, now = clock.iso()): Promise
   }
   await forEachLimit(due, SEND_CONCURRENCY, async (r) => {
     const msg: ActionMessage = { policyId: r.policyId, deviceId: r.deviceId, episode: r.episode, action: r.action };
-    await queues.send(QUEUE_ACTIONS, 'action', msg, { key: `${r.policyId}|${r.deviceId}|${r.episode}|${r.action}` });
+    await queues.send(QUEUE_ACTIONS, 'action', msg, { key: actionKey(msg) });
   });
   await tables.due.writeMany(due.map((r) => ({ kind: 'delete' as const, partitionKey: r.partitionKey, rowKey: r.rowKey })), 4);
   return { sent: due.length, more: due.length >= DISPATCH_PAGE };
 }
 
+
+/**
+ * Sends again every action of one ledger partition that is still pending well past its due time
+ * and has no due row left: its message was lost (a poison queue, a storage fault between dispatch
+ * and delivery). A duplicate message is harmless: the runner's claim lets one of them act.
+ */
+export async function sweepLost(partition: string, now = clock.now()): Promise<number> {
+  const cutoff = new Date(now - LOST_AFTER_MS).toISOString();
+  const lost: ActionMessage[] = [];
+  for await (const { entity } of tables.devices.query(odata`PartitionKey eq ${partition} and RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'pending'} and dueAt lt ${cutoff}`)) {
+    const l = entity as LedgerRow;
+    if (await tables.due.get(duePartition(l.deviceId), dueKey(l.dueAt, l.policyId, l.deviceId, l.episode, l.action))) continue;
+    lost.push({ policyId: l.policyId, deviceId: l.deviceId, episode: l.episode, action: l.action });
+  }
+  await forEachLimit(lost, SEND_CONCURRENCY, (m) => queues.send(QUEUE_ACTIONS, 'action', m, { key: actionKey(m) }).then(() => undefined));
+  return lost.length;
+}

@@ -257,9 +257,10 @@ describe('each action runs at most once', () => {
     const episode = (await c.ledger(device)).states.find((s) => s.policyId === android())!.noncompliantSince;
     const queue = new QueueClient(env.azurite.connectionString, 'cmp-actions');
     await queue.createIfNotExists();
-    // A copy a day early does nothing: the action stays pending for its due time.
+    // A copy a day early does nothing yet: it goes back to the queue, hidden until the action is due
+    // (a day of real time, so past this test), and the action stays pending.
     await queue.sendMessage(encodeMessage('action', { policyId: android(), deviceId: device, episode, action: 'email@1' }));
-    await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 0, 20_000, 'early copy consumed');
+    await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 1 && (await queue.peekMessages()).peekedMessageItems.length === 0, 20_000, 'early copy put back, hidden');
     await new Promise((r) => setTimeout(r, 300));
     expect(c.status((await c.ledger(device)).actions, 'email@1')).toBe('pending');
     expect(mails()).toHaveLength(0);
@@ -272,8 +273,8 @@ describe('each action runs at most once', () => {
       const l = (await c.ledger(device)).actions;
       return c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done';
     }, 20_000, 'email and lock done');
-    // Let every copy be consumed before counting.
-    await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 0, 20_000, 'queue drained');
+    // Let every copy be consumed before counting (the early copy stays hidden).
+    await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 1, 20_000, 'queue drained');
     await new Promise((r) => setTimeout(r, 500));
     expect(mails()).toHaveLength(1);
     expect(c.locks(device)).toHaveLength(1);
@@ -340,4 +341,65 @@ test('scans never overlap: five asked for at once open one noncompliance episode
   } finally {
     setClock(() => now);
   }
+});
+
+describe('clock skew and devices leaving Intune', () => {
+  let template: { id: string };
+  const android = () => c.policy('android-baseline');
+  const newDevice = async () => {
+    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'Android' }) });
+    const d = ((await added.json()) as { value: { id: string; deviceName: string }[] }).value[0];
+    await c.flip(d.id, 'noncompliant');
+    return d;
+  };
+  const mails = (deviceName: string) => c.outbox().filter((m) => m.body.content.includes(deviceName)).length;
+
+  beforeAll(async () => {
+    template = await c.template('Skew checks');
+    expect((await c.call('PUT', `admin/compliance/policies/${android()}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: template.id }] })).status).toBe(200);
+  });
+
+  test('dispatched by an instance whose clock is ahead, the runner (clock behind) does not lose the action: it runs once when due', async () => {
+    day(60);
+    const d = await newDevice();
+    await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'pending', 'email@2 planned');
+    const { dispatchDue } = await import('../../shared/compliance/runner');
+    const { duePartition } = await import('../../shared/compliance/model');
+    // Another instance, 3 hours ahead, dispatches email@2 (its due row goes); this one is at day 61.9.
+    now = T0 + 61.9 * DAY;
+    expect((await dispatchDue(duePartition(d.id), new Date(T0 + 62 * DAY + 3_600_000).toISOString())).sent).toBeGreaterThanOrEqual(1);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(c.status((await c.ledger(d.id)).actions, 'email@2')).toBe('pending');
+    expect(mails(d.deviceName)).toBe(0);
+    // This instance's clock passes the due time: the next scan finds the action and it runs, once.
+    now = T0 + 62 * DAY + 3_600_000;
+    await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'done', 'email@2 done');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(mails(d.deviceName)).toBe(1);
+  });
+
+  test('the clock moved back across a due time and forward again: every due action runs exactly once', async () => {
+    day(70);
+    const d = await newDevice();
+    await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'pending', 'email@2 planned');
+    now = T0 + 72 * DAY + 60_000;
+    await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'done', 'email@2 done');
+    now = T0 + 71.9 * DAY; // back across the due time
+    await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'done', 'still done');
+    now = T0 + 73 * DAY; // and forward again
+    await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'done', 'still done');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(mails(d.deviceName)).toBe(1);
+    expect((await c.ledger(d.id)).actions.find((a) => a.action === 'email@2')!.attempts).toBe(1);
+  });
+
+  test('a device removed from Intune while noncompliant is closed as no longer managed, not compliant', async () => {
+    day(80);
+    const d = await newDevice();
+    await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'pending', 'email@2 planned');
+    env.sandbox.store.table('managedDevices').delete(d.id);
+    const l = await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'cancelled', 'email@2 cancelled');
+    expect(l.find((a) => a.action === 'email@2')!.reason).toBe('device no longer managed (removed from Intune)');
+    expect((await c.ledger(d.id)).states[0]).toMatchObject({ status: 'noLongerManaged' });
+  });
 });
