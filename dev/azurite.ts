@@ -42,8 +42,22 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   }
 }
 
+/**
+ * Starts Azurite on the given ports, or on free ones. A free port can be taken by another process
+ * between being found and Azurite listening on it (parallel test suites do this), so on
+ * EADDRINUSE it starts again on fresh ports.
+ */
 export async function startAzurite(ports?: { blob: number; queue: number; table: number }): Promise<Azurite> {
-  const p = ports ?? { blob: await freePort(), queue: await freePort(), table: await freePort() };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(ports ?? { blob: await freePort(), queue: await freePort(), table: await freePort() });
+    } catch (e) {
+      if (ports || attempt >= 5 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startOn(p: { blob: number; queue: number; table: number }): Promise<Azurite> {
   const child = spawn(
     process.execPath,
     [

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
 import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
-import { recentScans, requestScan, runJob } from '../shared/compliance/jobs';
+import { changeSchedule, recentScans, requestScan, runJob } from '../shared/compliance/jobs';
 import { deviceLedger, listDeviceStates } from '../shared/compliance/ledger';
 import { actionMessage, brandingInput, jobMessage, QUEUE_ACTIONS, QUEUE_JOBS, scheduleInput, templateInput, uuid, VARIABLES } from '../shared/compliance/model';
 import { previewTemplate, sendTestMail } from '../shared/compliance/notify';
 import { runAction } from '../shared/compliance/runner';
-import { getPolicy, policiesUsingTemplate, policiesWithSchedules, putSchedule, scheduleOf } from '../shared/compliance/schedules';
+import { getPolicy, policiesUsingTemplate, policiesWithSchedules, scheduleOf } from '../shared/compliance/schedules';
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, replaceTemplate } from '../shared/compliance/templates';
 
 /** Compliance actions for noncompliance: templates, branding, per-policy schedules, detection and the runner. */
@@ -149,9 +149,13 @@ httpFunction('compliancePolicyActionsPut', {
     summary: "Replace a policy's action schedule",
     description: 'Actions: markNoncompliant (required, exactly one), email (templateId, additionalRecipientGroupIds), remoteLock, retire (at most one); each 0 to 365 days after the device became noncompliant.',
     tags,
-    responses: { 200: { description: 'Saved; applies to devices already noncompliant too.' }, 400: { description: 'Invalid; nothing changed.' }, 404: { description: 'No such policy in Intune.' } },
+    responses: {
+      200: { description: 'Saved; applies to devices already noncompliant too: removed actions still pending are cancelled (their count in `cancelled`), added ones are planned by the next scan (POST …/evaluate to run one now).' },
+      400: { description: 'Invalid; nothing changed.' },
+      404: { description: 'No such policy in Intune.' },
+    },
   },
-  handler: async ({ params, body }) => ({ status: 200, body: await putSchedule(params.id, body.actions) }),
+  handler: async ({ params, body }) => ({ status: 200, body: await changeSchedule(params.id, body.actions) }),
 });
 
 httpFunction('compliancePolicyActionsReset', {
@@ -159,7 +163,7 @@ httpFunction('compliancePolicyActionsReset', {
   route: 'admin/compliance/policies/{id}/actions',
   auth,
   doc: { summary: "Reset a policy's schedule to the default (mark noncompliant immediately)", tags, responses: { 200: { description: 'Reset.' } } },
-  handler: async ({ params }) => ({ status: 200, body: await putSchedule(params.id, [{ type: 'markNoncompliant', days: 0 }]) }),
+  handler: async ({ params }) => ({ status: 200, body: await changeSchedule(params.id, [{ type: 'markNoncompliant', days: 0 }]) }),
 });
 
 /* ---------- detection, devices and ledger ---------- */

@@ -161,21 +161,40 @@ const CLOSE_REASON: Record<Exclude<DeviceStatus, 'noncompliant'>, string> = { co
 async function closeEpisode(s: StateRow, now: string, status: Exclude<DeviceStatus, 'noncompliant'>): Promise<number> {
   const reason = CLOSE_REASON[status];
   const prefix = ledgerKey(s.deviceId, s.since!, '');
-  const rows = await tables.devices.list(odata`PartitionKey eq ${s.partitionKey} and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`);
+  const cancelled = await cancelPending(odata`PartitionKey eq ${s.partitionKey} and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`, () => true, reason, now);
+  await tables.devices.upsert({ ...s, status, resolvedAt: now, lastSeenAt: now });
+  return cancelled;
+}
+
+/** Cancels the pending ledger rows the filter finds and `which` picks, with their due rows. */
+async function cancelPending(filter: string, which: (l: LedgerRow) => boolean, reason: string, now: string): Promise<number> {
   let cancelled = 0;
-  for (const r of rows) {
+  for await (const r of tables.devices.query(filter)) {
     const l = r.entity as LedgerRow;
-    if (l.status !== 'pending') continue;
+    if (l.status !== 'pending' || !which(l)) continue;
     try {
       await tables.devices.update({ ...l, status: 'cancelled', reason, updatedAt: now, finishedAt: now }, r.etag);
       await tables.due.delete(duePartition(l.deviceId), dueKey(l.dueAt, l.policyId, l.deviceId, l.episode, l.action));
       cancelled++;
     } catch (e) {
-      // A runner claimed it meanwhile; it re-checks the device and cancels itself.
+      // A runner claimed it meanwhile; it re-checks the device and the schedule and cancels itself.
       if (!(e instanceof ConcurrencyError)) throw e;
     }
   }
-  await tables.devices.upsert({ ...s, status, resolvedAt: now, lastSeenAt: now });
+  return cancelled;
+}
+
+/**
+ * After a schedule edit: the pending actions of open episodes that the new schedule no longer has
+ * are cancelled now (not when they would have fallen due), so the ledger never shows as pending an
+ * action that will not run. Actions the edit added are planned by the next scan.
+ */
+export async function cancelRemovedActions(policyId: string, keep: ScheduledAction[], now = clock.iso()): Promise<number> {
+  const ids = new Set(keep.map((a) => a.id));
+  let cancelled = 0;
+  await forEachLimit(shardPartitions(policyId), CONCURRENCY, async (pk) => {
+    cancelled += await cancelPending(odata`PartitionKey eq ${pk} and RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'pending'}`, (l) => !ids.has(l.action), 'removed from the policy schedule', now);
+  });
   return cancelled;
 }
 

@@ -6,8 +6,9 @@ import { ConcurrencyError, AppError } from '../platform/errors';
 import type { Logger } from '../platform/log';
 import { queues } from '../platform/storage/queues';
 import { newestFirst } from '../platform/storage/tables';
-import { scan } from './detect';
-import { QUEUE_JOBS, tables, type JobMessage, type ScanRow } from './model';
+import { cancelRemovedActions, scan } from './detect';
+import { putSchedule } from './schedules';
+import { QUEUE_JOBS, tables, type ActionInput, type JobMessage, type ScanRow } from './model';
 import { dispatchDue } from './runner';
 
 /**
@@ -23,6 +24,16 @@ export async function requestScan(): Promise<{ runId: string }> {
   const runId = randomUUID();
   await queues.send(QUEUE_JOBS, 'scan', { kind: 'scan', runId } satisfies JobMessage, { key: runId });
   return { runId };
+}
+
+/**
+ * Replaces a policy's schedule: actions it removes are cancelled at once; the next scan plans the
+ * ones it adds for devices already noncompliant (one whose day has passed runs as soon as planned).
+ */
+export async function changeSchedule(policyId: string, actions: ActionInput[]) {
+  const result = await putSchedule(policyId, actions);
+  const cancelled = await cancelRemovedActions(policyId, result.actions);
+  return { ...result, cancelled };
 }
 
 /** Takes the scan lease for `runId`, or records that a scan is wanted after the current one. */

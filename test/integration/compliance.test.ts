@@ -403,3 +403,30 @@ describe('clock skew and devices leaving Intune', () => {
     expect((await c.ledger(d.id)).states[0]).toMatchObject({ status: 'noLongerManaged' });
   });
 });
+
+test('a schedule edited mid-episode: a removed action is cancelled at once, an added one whose day has passed runs once, promptly', async () => {
+  day(90);
+  const android = c.policy('android-baseline');
+  const template = await c.template('Edit checks');
+  expect((await c.call('PUT', `admin/compliance/policies/${android}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 5, templateId: template.id }] })).status).toBe(200);
+  const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'Android' }) });
+  const device = ((await added.json()) as { value: { id: string }[] }).value[0].id;
+  await c.flip(device, 'noncompliant');
+  await c.evaluateUntil(device, (l) => c.status(l, 'email@5') === 'pending', 'email@5 planned');
+  day(92);
+  const edited = await c.call('PUT', `admin/compliance/policies/${android}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'remoteLock', days: 1 }] });
+  expect(edited.status).toBe(200);
+  expect(edited.body.cancelled).toBeGreaterThanOrEqual(1);
+  // The edit itself cancels the removed action; the next scan plans the added one, already due.
+  expect(c.status((await c.ledger(device)).actions, 'email@5')).toBe('cancelled');
+  expect((await c.call('POST', 'admin/compliance/evaluate')).status).toBe(202);
+  let l: Awaited<ReturnType<typeof c.ledger>>['actions'] = [];
+  await eventually(async () => {
+    l = (await c.ledger(device)).actions;
+    return c.status(l, 'remoteLock@1') === 'done';
+  }, 20_000, 'remoteLock@1 done').catch((e: Error) => {
+    throw new Error(`${e.message} Ledger: ${JSON.stringify(l.map((a) => [a.action, a.status, a.reason]))}`);
+  });
+  expect(l.find((a) => a.action === 'email@5')).toMatchObject({ status: 'cancelled', reason: 'removed from the policy schedule' });
+  expect(c.locks(device)).toHaveLength(1);
+});
