@@ -54,7 +54,8 @@ export function startTimer(fn: CapturedFunction, env: NodeJS.ProcessEnv, hostLog
   const run = async (due: Date): Promise<Date> => {
     const started = now();
     // Like the host, the next occurrence counts from the due time or the start, whichever is later,
-    // never from an earlier instant, so the occurrence being run is never announced again.
+    // never from an earlier instant, so the occurrence being run is never announced again. (The host
+    // passes the status stored before the run, whose next is this occurrence; here it is the one after.)
     const at = started > due ? started : due;
     const next = schedule.next(at);
     const timer = { isPastDue: false, scheduleStatus: { last: last.toISOString(), next: next.toISOString(), lastUpdated: started.toISOString() } };
