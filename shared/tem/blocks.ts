@@ -107,7 +107,7 @@ const CONVERGE_ROUNDS = 8;
  * that, so what it writes (a ledger outcome) is never lost to a crash: until it is written the
  * records stay pending and are converged again.
  */
-export async function converge(directoryObjectId: string, kind: Kind, settled?: (member: boolean) => Promise<void>): Promise<boolean> {
+export async function converge(directoryObjectId: string, kind: Kind, settled?: () => Promise<void>): Promise<boolean> {
   const { groupId } = await ensureEnforcement(kind);
   let applied: string | undefined;
   for (let round = 0; round < CONVERGE_ROUNDS; round++) {
@@ -115,7 +115,7 @@ export async function converge(directoryObjectId: string, kind: Kind, settled?: 
     const version = rows.map((r) => `${r.entity.partitionKey}/${r.entity.rowKey}/${r.entity.rev ?? 0}`).sort().join(' ');
     const member = rows.some((r) => r.entity.active);
     if (version === applied) {
-      await settled?.(member);
+      await settled?.();
       for (const r of rows) if (r.entity.pending) await settle(r);
       return member;
     }
