@@ -41,19 +41,21 @@ export function decide(current: Pick<BlockRow, 'active' | 'lastEventAt' | 'lastE
   return { kind: 'record', active: signal.block, changed: signal.block !== (current?.active ?? false) };
 }
 
-export const blockKey = (line: string, kind: Kind) => `${line}|${kind}`;
+const blockKey = (line: string, kind: Kind) => `${line}|${kind}`;
 
 /**
  * Records `signal` on the provider's record for the line and kind, deciding again on the fresh row
  * whenever another writer got there first. Answers the decision and the row as written.
  */
 export async function record(providerId: string, line: LineRow, kind: Kind, signal: Signal, directoryObjectId: () => Promise<string | undefined>): Promise<{ decision: Decision; row?: BlockRow }> {
+  let looked: { id: string | undefined } | undefined;
   for (;;) {
     const current = await tables.blocks.get(providerId, blockKey(line.rowKey, kind));
     const decision = decide(current?.entity, signal);
     if (decision.kind !== 'record') return { decision, row: current?.entity };
     const was = current?.entity;
-    const objectId = was?.directoryObjectId ?? (await directoryObjectId());
+    // Looked up in Graph at most once, however many times the write is retried.
+    const objectId = was?.directoryObjectId ?? (looked ??= { id: await directoryObjectId() }).id;
     const row: BlockRow = {
       partitionKey: providerId,
       rowKey: blockKey(line.rowKey, kind),
