@@ -7,7 +7,11 @@ import { planSync, syncStep } from '../shared/vpp/sync';
 
 /** Apple VPP licences: scheduled and on-demand sync, tokens with health, licences per app. */
 const tags = ['vpp'];
-const queued = z.object({ runId: z.string(), tokens: z.array(z.string()) });
+const queued = z.object({
+  runId: z.string().describe('The sync this request started.'),
+  tokens: z.array(z.string()),
+  runs: z.array(z.object({ tokenId: z.string(), runId: z.string(), joined: z.boolean().describe('The token was already syncing: this request joined that sync.') })),
+});
 const reason = z.object({ severity: z.enum(['warning', 'unhealthy']), reason: z.string(), fix: z.string() });
 const token = z.object({
   id: z.string(),
@@ -21,20 +25,25 @@ const token = z.object({
   lastSnapshotAt: z.string().nullable(),
   lastError: z.string().nullable(),
   nextRetryAt: z.string().nullable(),
+  syncing: z.boolean().describe('A sync of the token is under way.'),
+  removed: z.object({ at: z.string(), reason: z.string() }).nullable().describe('Set when Intune no longer has the token; its licences are then not listed.'),
   health: z.enum(['healthy', 'warning', 'unhealthy']),
   reasons: z.array(reason),
 });
 
 timerFunction('vppScheduledSync', {
   schedule: '%VPP_SYNC_SCHEDULE%',
-  handler: async ({ log }) => log.info('VPP sync planned', await planSync()),
+  handler: async ({ log }) => {
+    const { runId, runs } = await planSync();
+    log.info('VPP sync planned', { runId, tokens: runs.length, joined: runs.filter((r) => r.joined).length });
+  },
 });
 
 httpFunction('vppSyncAll', {
   method: 'POST',
   route: 'admin/vpp/sync',
   auth: 'Connectors.ReadWrite',
-  doc: { summary: 'Sync every VPP token now', tags, responses: { 202: { description: 'One sync queued per token.', schema: queued } } },
+  doc: { summary: 'Sync every VPP token now', tags, responses: { 202: { description: 'One sync per token: started, or joined when the token was already syncing.', schema: queued } } },
   handler: async () => ({ status: 202, body: await planSync() }),
 });
 
@@ -42,7 +51,7 @@ httpFunction('vppSyncToken', {
   method: 'POST',
   route: 'admin/vpp/tokens/{id}/sync',
   auth: 'Connectors.ReadWrite',
-  doc: { summary: 'Sync one VPP token now', tags, responses: { 202: { description: 'Queued.', schema: queued }, 404: { description: 'No such token in Intune.' } } },
+  doc: { summary: 'Sync one VPP token now', tags, responses: { 202: { description: 'Started, or joined when the token was already syncing.', schema: queued }, 404: { description: 'No such token in Intune.' } } },
   handler: async ({ params }) => {
     const r = await planSync(params.id);
     if (!r.tokens.length) throw notFound(`Intune has no VPP token '${params.id}'.`);
@@ -71,7 +80,7 @@ httpFunction('vppLicenseHistory', {
   method: 'GET',
   route: 'admin/vpp/tokens/{tokenId}/licenses/{appId}/history',
   auth: 'Connectors.Read',
-  doc: { summary: "An app's licence counts over time (one row per change)", tags, responses: { 200: { description: 'Newest first.' } } },
+  doc: { summary: "An app's licence counts over time: one entry per change (added, changed, removed)", tags, responses: { 200: { description: 'Newest first.' } } },
   handler: async ({ params }) => ({ status: 200, body: { value: await licenseHistory(params.tokenId, params.appId) } }),
 });
 

@@ -7,9 +7,11 @@ import { KeyedLimiter } from './limiter';
 /**
  * The one Microsoft Graph client. The Graph JS client builds and sends requests; our middleware in
  * its chain adds what Graph's throttling rules need: bounded concurrency (all requests, and 4 per
- * mailbox), and retries that honour Retry-After, back off exponentially with jitter when Intune omits
- * it, and never re-send a write whose outcome is unknown (a write is re-sent only after a 429,
- * which Graph returns before doing anything).
+ * mailbox), a time limit on each attempt (answer included, so a response that stalls mid-body
+ * cannot hang a caller), and retries that honour Retry-After, back off exponentially with jitter
+ * when Intune omits it, and never re-send a write whose outcome is unknown (a write is re-sent only
+ * after a 429, which Graph returns before doing anything). An attempt past its time limit counts as
+ * a 504: a read is retried, a write is not.
  */
 
 export const GRAPH_VERSION = 'v1.0';
@@ -72,6 +74,7 @@ export class ThrottlingMiddleware implements Middleware {
     private readonly policy: RetryPolicy,
     limits: { total: number; perMailbox: number },
     private readonly log: Logger,
+    private readonly timeoutMs = 60_000,
   ) {
     this.limiter = new KeyedLimiter((key) => (key === GLOBAL ? limits.total : limits.perMailbox));
   }
@@ -90,11 +93,16 @@ export class ThrottlingMiddleware implements Middleware {
       const releaseMailbox = mailbox ? await this.limiter.acquire(`mailbox:${mailbox}`) : undefined;
       const releaseAll = await this.limiter.acquire(GLOBAL);
       let networkError: unknown;
+      const signal = AbortSignal.timeout(this.timeoutMs);
       try {
         context.response = undefined;
+        context.options = { ...context.options, signal };
         await this.next!.execute(context);
+        context.response = await buffered(context.response!);
       } catch (e) {
-        networkError = e;
+        // Past the time limit the attempt is answered as Graph answers a gateway timeout.
+        if (signal.aborted) context.response = timeoutResponse(`Microsoft Graph did not answer ${method} ${new URL(url).pathname} within ${this.timeoutMs / 1000} s.`);
+        else networkError = e;
       } finally {
         releaseAll();
         releaseMailbox?.();
@@ -113,6 +121,15 @@ export class ThrottlingMiddleware implements Middleware {
     }
   }
 }
+
+/** The response with its body read, so the time limit covers the whole answer. */
+async function buffered(res: Response): Promise<Response> {
+  const body = res.status === 204 || res.status === 205 || res.status === 304 ? null : await res.arrayBuffer();
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+const timeoutResponse = (message: string) =>
+  new Response(JSON.stringify({ error: { code: 'Timeout', message } }), { status: 504, statusText: 'Gateway Timeout', headers: { 'content-type': 'application/json' } });
 
 /** Client-credentials tokens for Graph from msal-node (cached and refreshed by MSAL). */
 export function msalTokenProvider(cfg: Config): AuthenticationProvider {
@@ -142,6 +159,8 @@ export interface GraphOptions {
   authProvider: AuthenticationProvider;
   retry: RetryPolicy;
   limits: { total: number; perMailbox: number };
+  /** Time limit of one attempt, answer included. */
+  timeoutMs?: number;
   log?: Logger;
 }
 
@@ -185,7 +204,7 @@ export class Graph {
     this.root = `${opts.baseUrl.replace(/\/$/, '')}/${GRAPH_VERSION}`;
     const host = new URL(opts.baseUrl).hostname;
     const auth = new AuthenticationHandler(opts.authProvider);
-    this.throttling = new ThrottlingMiddleware(opts.retry, opts.limits, log);
+    this.throttling = new ThrottlingMiddleware(opts.retry, opts.limits, log, opts.timeoutMs);
     auth.setNext(this.throttling);
     this.throttling.setNext(new HTTPMessageHandler());
     this.client = Client.initWithMiddleware({
@@ -307,6 +326,7 @@ export function graph(): Graph {
       authProvider: msalTokenProvider(cfg),
       retry: { maxRetries: cfg.GRAPH_MAX_RETRIES, baseDelayMs: 500, maxDelayMs: 60_000 },
       limits: { total: cfg.GRAPH_MAX_CONCURRENCY, perMailbox: cfg.GRAPH_MAILBOX_CONCURRENCY },
+      timeoutMs: cfg.GRAPH_TIMEOUT_SECONDS * 1000,
     });
   }
   return instance;

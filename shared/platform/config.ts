@@ -29,6 +29,7 @@ export const settingsSchema = z.object({
   GRAPH_MAX_CONCURRENCY: int(1, 64, 8).describe('Most Graph requests in flight at once from one instance.'),
   GRAPH_MAILBOX_CONCURRENCY: int(1, 4, 4).describe('Most Graph requests in flight at once per mailbox (Outlook allows 4).'),
   GRAPH_MAX_RETRIES: int(0, 10, 6).describe('Retries of a throttled or failed Graph request before it fails.'),
+  GRAPH_TIMEOUT_SECONDS: int(1, 600, 60).describe('How long one Graph request may take, answer included, before it counts as failed like a 5xx.'),
   HTTP_MAX_BODY_BYTES: int(1024, 4 * 1024 * 1024, 1024 * 1024).describe('Largest request body accepted by the HTTP functions.'),
   VPP_SYNC_SCHEDULE: z
     .string()

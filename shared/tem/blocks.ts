@@ -83,19 +83,8 @@ export async function record(providerId: string, line: LineRow, kind: Kind, sign
 }
 
 /** Switches a record off (switch-off), unless it is off already; the event times stay as they are. */
-export async function close(providerId: string, rowKey: string): Promise<BlockRow | undefined> {
-  for (;;) {
-    const current = await tables.blocks.get(providerId, rowKey);
-    if (!current) return undefined;
-    if (!current.entity.active) return current.entity;
-    const row: BlockRow = { ...current.entity, active: false, rev: (current.entity.rev ?? 0) + 1, pending: !!current.entity.directoryObjectId, since: clock.iso(), updatedAt: clock.iso() };
-    try {
-      await tables.blocks.update(row, current.etag);
-      return row;
-    } catch (e) {
-      if (!(e instanceof ConcurrencyError)) throw e;
-    }
-  }
+export function close(providerId: string, rowKey: string): Promise<BlockRow | undefined> {
+  return tables.blocks.modify(providerId, rowKey, (r) => (r?.active ? { ...r, active: false, rev: (r.rev ?? 0) + 1, pending: !!r.directoryObjectId, since: clock.iso(), updatedAt: clock.iso() } : undefined));
 }
 
 /** How many times a device's records may change under one convergence before it is retried later. */

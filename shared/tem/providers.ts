@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { open, seal } from '../platform/auth/secrets';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
-import { ConcurrencyError, notFound } from '../platform/errors';
+import { notFound } from '../platform/errors';
 import { queues } from '../platform/storage/queues';
 import { newSecret, normalizeSecret } from '../platform/webhooks';
 import { reportConnectorStatus } from '../connectors';
@@ -73,17 +73,12 @@ export async function getProvider(id: string): Promise<{ entity: ProviderRow; et
  * (a worker recording a signal, a switch-off step) got there first.
  */
 export async function updateProvider(id: string, change: (row: ProviderRow) => ProviderRow): Promise<ProviderRow> {
-  for (let attempt = 1; ; attempt++) {
-    const { entity, etag } = await getProvider(id);
-    const next = change({ ...entity });
-    try {
-      await tables.providers.update(next, etag);
-      providerCache.delete(id);
-      return next;
-    } catch (e) {
-      if (!(e instanceof ConcurrencyError) || attempt >= 8) throw e;
-    }
-  }
+  const next = await tables.providers.modify(P, id, (row) => {
+    if (!row) throw notFound(`No TEM provider '${id}'.`);
+    return change(row);
+  });
+  providerCache.delete(id);
+  return next!;
 }
 
 export async function createProvider(body: z.infer<typeof createProviderBody>) {

@@ -1,6 +1,6 @@
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
-import type { TokenRow } from './model';
+import { REMOVED_KEEP_DAYS, type TokenRow } from './model';
 
 /**
  * Connector health of a VPP token, after Intune's tenant-status rules: warning when the token
@@ -23,6 +23,10 @@ export function tokenHealth(t: TokenRow, now = clock.now()): HealthReport {
   const expires = t.expirationDateTime ? Date.parse(t.expirationDateTime) : undefined;
   const synced = t.lastSyncDateTime ? Date.parse(t.lastSyncDateTime) : undefined;
   const days = (ms: number) => Math.floor(ms / DAY);
+  if (t.removedAt) {
+    const until = new Date(Date.parse(t.removedAt) + REMOVED_KEEP_DAYS * DAY).toISOString().slice(0, 10);
+    return { health: 'warning', reasons: [{ severity: 'warning', reason: t.removedReason ?? 'Intune no longer has this token.', fix: `Nothing to do if it was retired. If not, upload the token again in Intune (Tenant administration > Connectors and tokens > Apple VPP tokens). Its licence history is kept until ${until}.` }] };
+  }
 
   if (t.state === 'expired' || (expires !== undefined && expires <= now)) reasons.push({ severity: 'unhealthy', reason: `The token expired${expires ? ` on ${new Date(expires).toISOString().slice(0, 10)}` : ''}.`, fix: RENEW });
   else if (expires !== undefined && expires - now <= cfg.VPP_EXPIRY_WARNING_DAYS * DAY) reasons.push({ severity: 'warning', reason: `The token expires on ${new Date(expires).toISOString().slice(0, 10)} (in ${Math.max(0, days(expires - now))} days).`, fix: `Renew it before then. ${RENEW}` });

@@ -1,8 +1,9 @@
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
-import { notFound } from '../platform/errors';
+import { AppError, notFound } from '../platform/errors';
 import { tokenHealth } from './health';
-import { tables } from './model';
+import { readSnapshot, tables, type LicenseRow, type TokenRow } from './model';
+import { running } from './sync';
 
 /** What admins read: tokens with health, licences per app, history and alerts. */
 
@@ -20,6 +21,8 @@ export async function listTokens() {
     lastSnapshotAt: t.lastSnapshotAt ?? null,
     lastError: t.lastError ?? null,
     nextRetryAt: t.nextRetryAt ?? null,
+    syncing: running(t),
+    removed: t.removedAt ? { at: t.removedAt, reason: t.removedReason ?? '' } : null,
     ...tokenHealth(t),
   }));
 }
@@ -33,20 +36,36 @@ export const licenseQuery = z.object({
   skip: z.coerce.number().int().min(0).default(0),
 });
 
+/**
+ * The rows of each token's served snapshot. A snapshot's rows are written before it is served and
+ * deleted only a sync after it was replaced, so a read shorter than the count it was served with
+ * means two syncs finished while it ran: read again.
+ */
+async function servedLicenses(tokenId?: string): Promise<LicenseRow[]> {
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const tokens: TokenRow[] = tokenId ? [(await tables.tokens.get('token', tokenId))?.entity].filter((t) => !!t) : (await tables.tokens.list("PartitionKey eq 'token'")).map((r) => r.entity);
+    const served = tokens.filter((t) => t.snapshotRunId && !t.removedAt);
+    const parts = await Promise.all(served.map((t) => readSnapshot(t.rowKey, t.snapshotRunId!)));
+    if (parts.every((rows, i) => rows.length === served[i].snapshotCount)) return parts.flat();
+  }
+  throw new AppError(503, 'Service Unavailable', 'The licences changed several times while they were read; try again.', {}, { 'Retry-After': '1' });
+}
+
 export async function listLicenses(q: z.infer<typeof licenseQuery>) {
-  const filters = [q.tokenId && odata`PartitionKey eq ${q.tokenId}`, q.kind && odata`kind eq ${q.kind}`].filter(Boolean).join(' and ');
-  const rows = (await tables.licenses.list(filters || undefined)).map(({ entity: l }) => ({
-    tokenId: l.partitionKey,
-    id: l.rowKey,
-    kind: l.kind,
-    name: l.name,
-    bundleId: l.bundleId ?? null,
-    total: l.total,
-    used: l.used,
-    available: l.available,
-    low: l.low,
-    syncedAt: l.syncedAt,
-  }));
+  const rows = (await servedLicenses(q.tokenId))
+    .filter((l) => !q.kind || l.kind === q.kind)
+    .map((l) => ({
+      tokenId: l.partitionKey,
+      id: l.appId,
+      kind: l.kind,
+      name: l.name,
+      bundleId: l.bundleId ?? null,
+      total: l.total,
+      used: l.used,
+      available: l.available,
+      low: l.low,
+      syncedAt: l.syncedAt,
+    }));
   const dir = q.order === 'asc' ? 1 : -1;
   rows.sort((a, b) => {
     const x = a[q.sort];
@@ -59,8 +78,8 @@ export async function listLicenses(q: z.infer<typeof licenseQuery>) {
 export async function licenseHistory(tokenId: string, appId: string) {
   // One partition per token; an app's rows are `<appId>|<newest first>`.
   const rows = await tables.history.list(odata`PartitionKey eq ${tokenId} and RowKey ge ${`${appId}|`} and RowKey lt ${`${appId}|~`}`);
-  if (!rows.length && !(await tables.licenses.get(tokenId, appId))) throw notFound(`No licences of '${appId}' under token '${tokenId}'.`);
-  return rows.map(({ entity: h }) => ({ at: h.at, total: h.total, used: h.used, available: h.available }));
+  if (!rows.length) throw notFound(`No licences of '${appId}' under token '${tokenId}'.`);
+  return rows.map(({ entity: h }) => ({ at: h.at, change: h.change ?? 'changed', total: h.total, used: h.used, available: h.available }));
 }
 
 export async function listAlerts(top: number) {

@@ -1,4 +1,6 @@
-import { mailboxOf, retryDelayMs } from '../../shared/graph/client';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Graph, GraphApiError, mailboxOf, retryDelayMs } from '../../shared/graph/client';
 import { KeyedLimiter } from '../../shared/graph/limiter';
 import { evaluate, parseFilter } from '../../dev/sandbox/graph/odata';
 
@@ -71,4 +73,46 @@ describe('the sandbox $filter', () => {
     expect(() => parseFilter("phones/any(p eq '1')")).toThrow(/expected 'name:'/);
     expect(() => parseFilter("phones(p: p eq '1')")).toThrow(/Unsupported/);
   });
+});
+
+test('a Graph attempt past its time limit, headers or body stalled, counts as a 504: a read is retried, a write is not re-sent', async () => {
+  // A loopback Graph that stalls the first answer to each path: /slow before its headers, /stalled mid-body.
+  const seen: string[] = [];
+  const open = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    const key = `${req.method} ${req.url}`;
+    const first = !seen.includes(key);
+    seen.push(key);
+    open.add(res);
+    res.on('close', () => open.delete(res));
+    if (first && req.url!.includes('/stalled')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.write('{"value":[');
+    }
+    if (first) return; // no answer at all
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ value: [1, 2] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const warnings: unknown[] = [];
+  const logger = { warn: (_m: string, f: unknown) => warnings.push(f), info: () => undefined, error: () => undefined, debug: () => undefined, child: () => logger } as never;
+  const g = new Graph({
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    authProvider: { getAccessToken: async () => 'token' },
+    retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    limits: { total: 4, perMailbox: 4 },
+    timeoutMs: 200,
+    log: logger,
+  });
+  try {
+    await expect(g.get('/slow')).resolves.toEqual({ value: [1, 2] });
+    await expect(g.get('/stalled')).resolves.toEqual({ value: [1, 2] });
+    expect(warnings).toEqual([expect.objectContaining({ method: 'GET', path: '/v1.0/slow', status: 504 }), expect.objectContaining({ method: 'GET', path: '/v1.0/stalled', status: 504 })]);
+    const err = await g.post('/slow-write', { a: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(GraphApiError);
+    expect(err).toMatchObject({ status: 504, code: 'Timeout', transient: true, message: expect.stringMatching(/did not answer POST \/v1\.0\/slow-write within 0\.2 s/) });
+    expect(seen.filter((k) => k.startsWith('POST'))).toHaveLength(1);
+  } finally {
+    for (const res of open) res.destroy();
+    await new Promise((r) => server.close(r));
+  }
 });

@@ -1,5 +1,5 @@
 import { RestError, type TableClient, type TransactionAction } from '@azure/data-tables';
-import { ConcurrencyError, StorageLimitError, conflict } from '../errors';
+import { AppError, ConcurrencyError, StorageLimitError, conflict } from '../errors';
 import { forEachLimit } from '../pool';
 import { storage } from './connection';
 import type { TableName } from './resources';
@@ -177,6 +177,28 @@ export class EntityTable<T extends Entity> {
       if (s === 404) return;
       if (s === 412) throw new ConcurrencyError(`Row (${partitionKey}, ${rowKey}) in '${this.name}' changed since it was read.`);
       throw e;
+    }
+  }
+
+  /**
+   * Read-modify-write under optimistic concurrency: `change` gets the row (undefined when there is
+   * none) and returns the row to write, or undefined to write nothing. When another writer gets in
+   * between, the row is read and `change` run again, so `change` must only compute. Returns the row
+   * as written, or as read when nothing was written.
+   */
+  async modify(partitionKey: string, rowKey: string, change: (row: T | undefined) => T | undefined, attempts = 10): Promise<T | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const got = await this.get(partitionKey, rowKey);
+      const next = change(got ? { ...got.entity } : undefined);
+      if (!next) return got?.entity;
+      try {
+        if (got) await this.update(next, got.etag);
+        else await this.insert(next);
+        return next;
+      } catch (e) {
+        const lost = e instanceof ConcurrencyError || (e instanceof AppError && e.status === 409);
+        if (!lost || attempt >= attempts) throw e;
+      }
     }
   }
 
