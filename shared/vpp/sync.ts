@@ -142,7 +142,7 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
     const holder = await claim(msg.tokenId, msg.runId);
     if (holder !== msg.runId) return log.info('The token is already syncing; this request joined that sync', { ...ctx, holder });
   }
-  const token = (await tables.tokens.get(...tokenKey(msg.tokenId)))!.entity;
+  const token = row.runId === msg.runId ? row : (await tables.tokens.get(...tokenKey(msg.tokenId)))!.entity;
   try {
     if (msg.step === 'start') {
       const why = UNSYNCABLE[token.state];
