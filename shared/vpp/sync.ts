@@ -295,7 +295,7 @@ async function snapshot(token: TokenRow, msg: SyncMessage, log: Logger): Promise
 
 /**
  * Deletes licence rows of a token: those of the snapshots listed (each read by its key range), or of
- * every snapshot `doomed` accepts (the whole partition read).
+ * every snapshot `which` accepts (the whole partition read).
  */
 async function deleteSnapshots(tokenId: string, which: string[] | ((runId: string) => boolean)): Promise<void> {
   const rows = typeof which === 'function' ? (await tables.licenses.list(odata`PartitionKey eq ${tokenId}`)).map((r) => r.entity).filter((l) => which(l.runId)) : (await Promise.all(which.map((r) => readSnapshot(tokenId, r)))).flat();
@@ -307,7 +307,7 @@ async function deleteSnapshots(tokenId: string, which: string[] | ((runId: strin
  * history of each app of its last snapshot with a `removed` entry, and deletes its licence rows.
  * Safe to repeat: a crash midway is finished by the next plan.
  */
-export async function removeToken(tokenId: string, reason: string): Promise<void> {
+async function removeToken(tokenId: string, reason: string): Promise<void> {
   const now = clock.iso();
   const row = await tables.tokens.modify(...tokenKey(tokenId), (t) =>
     t && !t.removedAt ? { ...t, removedAt: now, removedReason: reason, runId: undefined, runStartedAt: undefined, retryRunId: undefined, nextRetryAt: undefined, updatedAt: now } : undefined,
