@@ -7,7 +7,7 @@ import { config } from '../shared/platform/config';
 config();
 
 import './platform';
-import './oauth';
+import './auth';
 import './tem';
 import './vpp';
 import './compliance';

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
 import { queues } from '../shared/platform/storage/queues';
-import { startConnect } from '../shared/tem/connect';
+import { startFlow, startLink } from '../shared/platform/auth/oauth';
+import { confirmConsent, CONSENT_PURPOSE } from '../shared/tem/connect';
 import { acceptEvent, ledgerQuery, processEvent, purgeWebhookIds, revertStep } from '../shared/tem/events';
 import { reconcile } from '../shared/tem/blocks';
 import { ensureEnforcement } from '../shared/tem/enforcement';
@@ -19,6 +20,7 @@ const provider = z.object({
   enabled: z.boolean(),
   connection: z.enum(['notConnected', 'pendingConsent', 'Active', 'failed']),
   connectionDetail: z.string().nullable(),
+  connectionAttempts: z.array(z.object({ at: z.string(), by: z.string().nullable().describe('Object id of the admin who started it.'), outcome: z.enum(['connected', 'failed']), detail: z.string().optional() })).describe('The last 10 tries at connecting, newest first.'),
   lastConnectionAt: z.string().nullable(),
   lastSignalAt: z.string().nullable(),
   alertEmail: z.string().nullable(),
@@ -161,13 +163,16 @@ httpFunction('temReconcile', {
 httpFunction('temConnect', {
   method: 'GET',
   route: 'tem/providers/{id}/connect',
-  auth: 'anonymous',
+  auth: 'Connectors.ReadWrite',
+  changesState: true,
   params: id,
-  doc: { summary: 'Start connecting a provider: redirects the admin to Entra ID admin consent', tags, responses: { 302: { description: 'To Entra ID.' } } },
-  handler: async ({ params }) => {
-    const { location, cookie } = await startConnect(params.id);
-    return { status: 302, headers: { Location: location, 'Set-Cookie': cookie, 'Cache-Control': 'no-store' } };
+  doc: {
+    summary: 'Start connecting a provider through Entra ID admin consent',
+    description: 'In a browser session: redirects to Entra ID. With a bearer token: answers a one-time start link (valid 5 minutes) for the admin to open in the browser that is to give consent. A refused or abandoned consent never downgrades an Active connection; it is listed in connectionAttempts.',
+    tags,
+    responses: { 200: { description: 'Start link (bearer callers).', schema: z.object({ url: z.string(), expiresAt: z.string() }) }, 302: { description: 'To Entra ID (browser session).' }, 429: { description: 'Too many flows started by this admin.' } },
   },
+  handler: async ({ params, principal }) => (principal!.via === 'session' ? startFlow(CONSENT_PURPOSE, params.id, principal) : { status: 200, headers: { 'Cache-Control': 'no-store' }, body: await startLink(CONSENT_PURPOSE, params.id, principal!) }),
 });
 
 httpFunction('temEvents', {
@@ -197,6 +202,7 @@ queueFunction('temJobWorker', {
   schema: jobMessage,
   handler: async ({ data }, { log }) => {
     if (data.job === 'revert') await revertStep(data.providerId, log);
+    else if (data.job === 'confirmConsent') await confirmConsent(data, log);
     else if (data.job === 'reconcile') await reconcile(log);
     else if (data.job === 'syncLines') log.info('Lines synced', await syncLines());
     else {

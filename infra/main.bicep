@@ -59,7 +59,7 @@ var functionAppName = 'func-${resourceToken}'
 var deploymentContainer = 'app-package-${functionAppName}'
 
 // Everything the code reads and writes in Table, Queue and Blob Storage (shared/platform/storage/resources.ts).
-var tables = ['connectors', 'graphcreates', 'oauthstates', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup', 'vpptokens', 'vpplicenses', 'vpphistory', 'vppalerts', 'cmpscans', 'cmptemplates', 'cmpbranding', 'cmpschedules', 'cmpdevices', 'cmpdue']
+var tables = ['connectors', 'graphcreates', 'oauthstates', 'sessions', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup', 'vpptokens', 'vpplicenses', 'vpphistory', 'vppalerts', 'cmpscans', 'cmptemplates', 'cmpbranding', 'cmpschedules', 'cmpdevices', 'cmpdue']
 var queues = ['tem-events', 'tem-events-poison', 'tem-jobs', 'tem-jobs-poison', 'vpp-sync', 'vpp-sync-poison', 'cmp-jobs', 'cmp-jobs-poison', 'cmp-actions', 'cmp-actions-poison']
 var containers = [deploymentContainer, 'cmp-branding']
 

@@ -34,6 +34,23 @@ export interface DemoClient {
   redirectUris: string[];
 }
 
+/** People who sign in to the admin console: one per app role, one with all, one with none. */
+export interface DemoUser {
+  oid: string;
+  name: string;
+  upn: string;
+  roles: string[];
+}
+
+export function demoUsers(): DemoUser[] {
+  const user = (n: number, local: string, name: string, roles: string[]): DemoUser => ({ oid: `aa11bb22-cc33-4d44-8e55-${n.toString(16).padStart(12, '0')}`, name, upn: `${local}@${DEMO.domain}`, roles });
+  return [
+    user(1, 'megan', 'Megan Admin', [...APP_ROLES]),
+    ...APP_ROLES.map((role, i) => user(16 + i, role.toLowerCase().replace('.', '-'), `${role} Admin`, [role])),
+    user(2, 'nora', 'Nora Noroles', []),
+  ];
+}
+
 const guid = (n: number) => `0000${n.toString(16).padStart(4, '0')}-aaaa-4bbb-8ccc-${n.toString(16).padStart(12, '0')}`;
 
 export function demoClients(): DemoClient[] {

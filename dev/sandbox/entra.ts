@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK, type JWTPayload, type KeyLike } from 'jose';
-import { DEMO, type DemoClient } from './demo';
+import { DEMO, demoUsers, type DemoClient, type DemoUser } from './demo';
 import { redirect, sendHtml, sendJson, type SandboxRequest } from './http';
 
 /**
@@ -21,14 +21,13 @@ export interface IssuedToken {
 
 interface PendingCode {
   client: DemoClient;
+  user: DemoUser;
   tenantId: string;
   redirectUri: string;
   scope: string;
   challenge?: string;
   expires: number;
 }
-
-const DEMO_USER = { oid: 'aa11bb22-cc33-4d44-8e55-ff6600778899', name: 'Megan Admin', upn: `megan@${DEMO.domain}` };
 
 export class Entra {
   private privateKey!: KeyLike;
@@ -40,6 +39,7 @@ export class Entra {
   consentDecision: 'grant' | 'deny' = 'grant';
   /** Client ids an admin has consented to, per tenant. */
   readonly consents = new Set<string>();
+  readonly users = demoUsers();
 
   constructor(
     private readonly origin: () => string,
@@ -195,16 +195,19 @@ export class Entra {
         if (createHash('sha256').update(verifier).digest('base64url') !== code.challenge) return sendJson(res, 400, entraError('invalid_grant', 'AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.', 501481));
       }
       const target = this.audienceFor(code.scope) ?? { audience: GRAPH_RESOURCE };
-      const access = await this.sign({ azp: client.clientId, oid: DEMO_USER.oid, sub: DEMO_USER.oid, name: DEMO_USER.name, preferred_username: DEMO_USER.upn, scp: code.scope.split(/\s+/).filter((s) => !s.includes('/')).join(' ') || 'user_impersonation' }, { tenantId, audience: target.audience });
-      const idToken = code.scope.split(/\s+/).includes('openid') ? await this.sign({ oid: DEMO_USER.oid, sub: DEMO_USER.oid, name: DEMO_USER.name, preferred_username: DEMO_USER.upn }, { tenantId, audience: client.clientId }) : undefined;
+      const { user } = code;
+      const person = { oid: user.oid, sub: user.oid, name: user.name, preferred_username: user.upn, idtyp: 'user' };
+      // App roles assigned to the user reach tokens for the app itself (its API), as in Entra ID.
+      const roles = target.audience === client.clientId && user.roles.length ? { roles: user.roles } : {};
+      const access = await this.sign({ azp: client.clientId, ...person, ...roles, scp: code.scope.split(/\s+/).filter((s) => !s.includes('/')).join(' ') || 'user_impersonation' }, { tenantId, audience: target.audience });
+      const idToken = code.scope.split(/\s+/).includes('openid') ? await this.sign({ ...person, ...(user.roles.length ? { roles: user.roles } : {}) }, { tenantId, audience: client.clientId }) : undefined;
       return sendJson(res, 200, { token_type: 'Bearer', scope: code.scope, expires_in: TOKEN_LIFETIME, ext_expires_in: TOKEN_LIFETIME, access_token: access, ...(idToken ? { id_token: idToken } : {}) }, { 'Cache-Control': 'no-store' });
     }
     return sendJson(res, 400, entraError('unsupported_grant_type', `AADSTS70003: The app requested an unsupported grant type '${grant}'.`, 70003));
   }
 
   /** The client and where to send the browser back; an error page (no redirect) when either is wrong, as Entra does. */
-  private redirectTarget(req: SandboxRequest, res: ServerResponse, page: string): { client: DemoClient; target: URL } | undefined {
-    const q = req.url.searchParams;
+  private redirectTarget(q: URLSearchParams, res: ServerResponse, page: string): { client: DemoClient; target: URL } | undefined {
     const client = this.client(q.get('client_id'));
     const redirectUri = q.get('redirect_uri') ?? '';
     if (!client) return void sendHtml(res, 400, page, `AADSTS700016: Application with identifier '${q.get('client_id')}' was not found in the directory.`);
@@ -212,34 +215,49 @@ export class Entra {
     return { client, target: new URL(redirectUri) };
   }
 
+  /**
+   * The sign-in page: GET shows the demo users to pick from (a form that POSTs back here with
+   * `user`); the chosen user gets a code. Parameters may come in the query or the form.
+   */
   private authorize(req: SandboxRequest, res: ServerResponse, tenantId: string): void {
-    const q = req.url.searchParams;
-    const found = this.redirectTarget(req, res, 'Sign in');
+    const q = new URLSearchParams(req.url.searchParams);
+    if (req.method === 'POST') for (const [k, v] of req.form()) q.set(k, v);
+    const found = this.redirectTarget(q, res, 'Sign in');
     if (!found) return;
     const { client, target } = found;
     const redirectUri = q.get('redirect_uri')!;
     const state = q.get('state');
     if (state !== null) target.searchParams.set('state', state);
-    if (q.get('response_type') !== 'code') {
-      target.searchParams.set('error', 'unsupported_response_type');
-      target.searchParams.set('error_description', 'AADSTS700054: response_type must be code.');
-      return redirect(res, target.toString());
-    }
+    const fail = (error: string, description: string) => {
+      target.searchParams.set('error', error);
+      target.searchParams.set('error_description', description);
+      redirect(res, target.toString());
+    };
+    if (q.get('response_type') !== 'code') return fail('unsupported_response_type', 'AADSTS700054: response_type must be code.');
     const challenge = q.get('code_challenge') ?? undefined;
-    if (challenge && q.get('code_challenge_method') !== 'S256') {
-      target.searchParams.set('error', 'invalid_request');
-      target.searchParams.set('error_description', 'AADSTS501491: code_challenge_method must be S256.');
-      return redirect(res, target.toString());
-    }
+    if (challenge && q.get('code_challenge_method') !== 'S256') return fail('invalid_request', 'AADSTS501491: code_challenge_method must be S256.');
+    const chosen = q.get('user');
+    if (chosen === null) return this.signInPage(res, q);
+    if (chosen === 'cancel') return fail('access_denied', 'AADSTS65004: User declined to consent to access the app.');
+    const user = this.users.find((u) => u.upn.toLowerCase() === chosen.toLowerCase());
+    if (!user) return void sendHtml(res, 400, 'Sign in', `AADSTS50034: The user account ${chosen} does not exist in the ${DEMO.domain} directory.`);
     const code = randomBytes(24).toString('base64url');
-    this.codes.set(code, { client, tenantId, redirectUri, scope: q.get('scope') ?? '', challenge, expires: Date.now() + 10 * 60_000 });
+    this.codes.set(code, { client, user, tenantId, redirectUri, scope: q.get('scope') ?? '', challenge, expires: Date.now() + 10 * 60_000 });
     target.searchParams.set('code', code);
     redirect(res, target.toString());
   }
 
+  private signInPage(res: ServerResponse, q: URLSearchParams): void {
+    const esc = (t: string) => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+    const hidden = [...q].map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('');
+    const buttons = this.users.map((u) => `<li><button name="user" value="${esc(u.upn)}">${esc(u.name)}</button> ${esc(u.upn)}: ${esc(u.roles.join(', ') || 'no app role')}</li>`).join('');
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head><body><h1>Sign in to ${esc(DEMO.tenantName)}</h1><form method="post">${hidden}<ul>${buttons}</ul><button name="user" value="cancel">Cancel</button></form></body></html>`);
+  }
+
   private adminConsent(req: SandboxRequest, res: ServerResponse, tenantId: string): void {
     const q = req.url.searchParams;
-    const found = this.redirectTarget(req, res, 'Admin consent');
+    const found = this.redirectTarget(q, res, 'Admin consent');
     if (!found) return;
     const { client, target } = found;
     if (this.consentDecision === 'deny') {

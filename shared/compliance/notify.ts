@@ -37,7 +37,7 @@ export async function readDevice(deviceId: string): Promise<DeviceFacts | undefi
   try {
     return await graph().get<DeviceFacts>(`/deviceManagement/managedDevices/${encodeURIComponent(deviceId)}`, { $select: DEVICE_SELECT });
   } catch (e) {
-    if (e instanceof GraphApiError && e.status === 404) return undefined;
+    if (e instanceof GraphApiError && e.graphStatus === 404) return undefined;
     throw e;
   }
 }
@@ -46,7 +46,7 @@ export async function readUser(userId: string): Promise<UserFacts | undefined> {
   try {
     return await graph().get<UserFacts>(`/users/${encodeURIComponent(userId)}`, { $select: 'id,displayName,mail,userPrincipalName,preferredLanguage' });
   } catch (e) {
-    if (e instanceof GraphApiError && e.status === 404) return undefined;
+    if (e instanceof GraphApiError && e.graphStatus === 404) return undefined;
     throw e;
   }
 }

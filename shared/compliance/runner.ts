@@ -7,7 +7,7 @@ import { config } from '../platform/config';
 import { ConcurrencyError } from '../platform/errors';
 import type { Logger } from '../platform/log';
 import { forEachLimit } from '../platform/pool';
-import { queues } from '../platform/storage/queues';
+import { queues, type Delivery } from '../platform/storage/queues';
 import { devicePartition, dueKey, duePartition, ledgerKey, PARTNER_AGENTS, QUEUE_ACTIONS, stateKey, tables, TERMINAL, type ActionMessage, type DueRow, type LedgerRow, type StateRow } from './model';
 import { groupMailboxes, prepareMail, readDevice, senderMailbox } from './notify';
 import { scheduleOf } from './schedules';
@@ -19,8 +19,6 @@ import { findTemplate } from './templates';
  * before a crash is looked for (the mail in Sent Items, the lock on the device) instead of repeated.
  */
 
-/** host.json maxDequeueCount: on the last delivery a transient failure is recorded, not retried. */
-export const MAX_DELIVERIES = 5;
 const DISPATCH_PAGE = 5000;
 const CLOCK_SLACK_MS = 5 * 60 * 1000;
 /** Management states of a device on its way out of Intune: nothing more to do to it. */
@@ -35,11 +33,6 @@ const actionKey = (m: ActionMessage) => `${m.policyId}|${m.deviceId}|${m.episode
 
 export type RunOutcome = 'done' | 'failed' | 'cancelled' | 'skipped' | 'duplicate' | 'stale' | 'busy' | 'early' | 'deferred';
 
-export interface Delivery {
-  messageId: string;
-  dequeueCount: number;
-  log: Logger;
-}
 
 /** A stable key per action instance: the mail's Sent Items tag. */
 export const instanceTag = (m: ActionMessage) => createHash('sha256').update(`${m.policyId}|${m.deviceId}|${m.episode}|${m.action}`).digest('hex').slice(0, 40);
@@ -142,8 +135,8 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
   } catch (e) {
     if (e instanceof GraphApiError) {
       // Keep the claim and let the queue deliver again, unless this was the last delivery.
-      if (e.transient && d.dequeueCount < MAX_DELIVERIES) throw e;
-      return await finish('failed', { error: `${e.status} ${e.code}: ${e.message}` });
+      if (e.transient && !d.finalDelivery) throw e;
+      return await finish('failed', { error: e.summary });
     }
     throw e;
   }

@@ -33,7 +33,7 @@ export async function getPolicy(id: string): Promise<Policy> {
     const p = await graph().get<GraphPolicy>(`/deviceManagement/deviceCompliancePolicies/${encodeURIComponent(id)}`, { $select: 'id,displayName' });
     return { id: p.id, displayName: p.displayName, platform: platformOf(p['@odata.type']) };
   } catch (e) {
-    if (e instanceof GraphApiError && e.status === 404) throw notFound(`Intune has no compliance policy '${id}'.`);
+    if (e instanceof GraphApiError && e.graphStatus === 404) throw notFound(`Intune has no compliance policy '${id}'.`);
     throw e;
   }
 }
@@ -82,7 +82,7 @@ export async function putSchedule(policyId: string, actions: ActionInput[]): Pro
         try {
           await graph().get(`/groups/${encodeURIComponent(g)}`, { $select: 'id' });
         } catch (e) {
-          if (e instanceof GraphApiError && e.status === 404) problems.push({ field: `actions.${i}.additionalRecipientGroupIds.${j}`, message: `there is no group '${g}' in the tenant` });
+          if (e instanceof GraphApiError && e.graphStatus === 404) problems.push({ field: `actions.${i}.additionalRecipientGroupIds.${j}`, message: `there is no group '${g}' in the tenant` });
           else throw e;
         }
       }

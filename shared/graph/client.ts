@@ -1,7 +1,8 @@
-import { ConfidentialClientApplication } from '@azure/msal-node';
 import { AuthenticationHandler, Client, HTTPMessageHandler, type AuthenticationProvider, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
 import { config, type Config } from '../platform/config';
+import { AppError } from '../platform/errors';
 import { log as rootLog, type Logger } from '../platform/log';
+import { confidentialClient } from '../platform/auth/entra';
 import { KeyedLimiter } from './limiter';
 
 /**
@@ -16,23 +17,47 @@ import { KeyedLimiter } from './limiter';
 
 export const GRAPH_VERSION = 'v1.0';
 
-export class GraphApiError extends Error {
+/** Seconds an admin caller is told to wait when Graph throttled or failed without saying how long. */
+const DEFAULT_RETRY_AFTER_SECONDS = 10;
+
+/**
+ * A Graph request that failed, as an AppError of its own: throttling and outages reach an admin
+ * caller as 503 with Retry-After, a 404 as 404, any other refusal as 502; each names Graph's
+ * status and error code. `graphStatus` is what Graph answered (0: no answer).
+ */
+export class GraphApiError extends AppError {
   constructor(
-    readonly status: number,
+    readonly graphStatus: number,
     readonly code: string,
-    message: string,
+    readonly graphMessage: string,
     readonly requestId?: string,
     readonly retryAfterSeconds?: number,
   ) {
-    super(message);
+    const transient = isTransient(graphStatus);
+    const said = `Microsoft Graph answered ${graphStatus || 'nothing'} ${code}: ${graphMessage}`;
+    const wait = retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+    super(
+      transient ? 503 : graphStatus === 404 ? 404 : 502,
+      transient ? 'Service Unavailable' : graphStatus === 404 ? 'Not Found' : 'Bad Gateway',
+      transient ? `${said}. Try again in ${wait} s.` : `${said}.`,
+      { graphStatus, graphCode: code, ...(requestId ? { graphRequestId: requestId } : {}) },
+      transient ? { 'Retry-After': String(wait) } : {},
+    );
     this.name = 'GraphApiError';
   }
 
   /** True when trying the same request later may succeed. */
   get transient(): boolean {
-    return this.status === 429 || this.status >= 500 || this.status === 0;
+    return isTransient(this.graphStatus);
+  }
+
+  /** Status, code and message, as records and logs show them. */
+  get summary(): string {
+    return `${this.graphStatus} ${this.code}: ${this.graphMessage}`;
   }
 }
+
+const isTransient = (status: number) => status === 429 || status >= 500 || status === 0;
 
 export interface RetryPolicy {
   maxRetries: number;
@@ -133,17 +158,7 @@ const timeoutResponse = (message: string) =>
 
 /** Client-credentials tokens for Graph from msal-node (cached and refreshed by MSAL). */
 export function msalTokenProvider(cfg: Config): AuthenticationProvider {
-  const host = cfg.ENTRA_AUTHORITY_HOST.replace(/\/$/, '');
-  const publicCloud = /^https:\/\/login\.(microsoftonline\.com|microsoftonline\.us|partner\.microsoftonline\.cn)$/i.test(host);
-  const cca = new ConfidentialClientApplication({
-    auth: {
-      clientId: cfg.ENTRA_CLIENT_ID,
-      clientSecret: cfg.ENTRA_CLIENT_SECRET,
-      authority: `${host}/${cfg.ENTRA_TENANT_ID}`,
-      // A host MSAL does not know (the local sandbox) must be declared so MSAL skips cloud discovery.
-      ...(publicCloud ? {} : { knownAuthorities: [new URL(host).host] }),
-    },
-  });
+  const cca = confidentialClient(cfg);
   const scope = `${cfg.GRAPH_BASE_URL.replace(/\/$/, '')}/.default`;
   return {
     getAccessToken: async () => {

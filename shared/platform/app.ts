@@ -1,12 +1,14 @@
 import { app, HttpResponse, type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from '@azure/functions';
 import { z } from 'zod';
-import { authenticate, authorize, type AppRole, type Principal } from './auth/admin';
+import { authorize, type AppRole, type Principal } from './auth/admin';
+import { callerOf } from './auth/session';
 import { config } from './config';
 import { AppError, payloadTooLarge } from './errors';
 import { errorResult, parseOr400, readJsonBody, type HttpResult } from './http';
 import { createLogger, type Logger } from './log';
-import { decodeMessage, queues, type Envelope } from './storage/queues';
+import { decodeMessage, queues, type Delivery, type Envelope } from './storage/queues';
 import type { QUEUES } from './storage/resources';
+import hostJson from '../../host.json';
 
 /**
  * The one place that talks to @azure/functions. Function files declare what they accept and who
@@ -32,11 +34,17 @@ export interface OperationDoc {
   headers?: Record<string, string>;
 }
 
+/**
+ * Who may call: an app role (bearer token or browser session holding it), 'signedIn' for any
+ * signed-in admin, or 'anonymous' for public endpoints (webhooks, OAuth callbacks).
+ */
+export type Auth = AppRole | 'signedIn' | 'anonymous';
+
 export interface HttpOperation {
   name: string;
   method: string;
   route: string;
-  auth: AppRole | 'anonymous';
+  auth: Auth;
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
@@ -61,13 +69,14 @@ export interface HttpInput<P, Q, B> {
 interface HttpSpec<P, Q, B> {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   route: string;
-  /** The app role the caller needs, or 'anonymous' for public endpoints (webhooks, OAuth). */
-  auth: AppRole | 'anonymous';
+  auth: Auth;
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   /** JSON body schema; omit for no JSON body. With `rawBody`, the body is not parsed here. */
   body?: z.ZodType<B>;
   rawBody?: boolean;
+  /** Whether the call changes state (default: every method but GET); such calls made with the session cookie must be same-origin. */
+  changesState?: boolean;
   doc: OperationDoc;
   handler: (input: HttpInput<P, Q, B>) => Promise<HttpResult>;
 }
@@ -104,8 +113,8 @@ export function httpFunction<P = Record<string, string>, Q = Record<string, stri
         if (declared > maxBytes) throw payloadTooLarge(`The body is ${declared} bytes; the limit is ${maxBytes}.`);
         let principal: Principal | undefined;
         if (spec.auth !== 'anonymous') {
-          principal = await authenticate(request.headers.get('authorization'));
-          authorize(principal, spec.auth);
+          principal = await callerOf(spec.method, request.headers as unknown as Headers, spec.changesState ?? spec.method !== 'GET');
+          if (spec.auth !== 'signedIn') authorize(principal, spec.auth);
         }
         const params = spec.params ? parseOr400(spec.params, request.params, 'path') : (request.params as P);
         const query = spec.query ? parseOr400(spec.query, Object.fromEntries(request.query.entries()), 'query string') : (Object.fromEntries(request.query.entries()) as Q);
@@ -140,12 +149,10 @@ export function timerFunction(name: string, spec: { schedule: string; runOnStart
   });
 }
 
-export interface QueueInput {
-  /** The queue message's id: the same on every delivery of that message. */
-  messageId: string;
-  dequeueCount: number;
-  log: Logger;
-}
+/** host.json's queue retry limit: the host moves a message to `<queue>-poison` after this many failed deliveries. */
+export const MAX_DEQUEUE_COUNT = hostJson.extensions.queues.maxDequeueCount;
+
+export type QueueInput = Delivery;
 
 /**
  * A queue-triggered function over the app's message envelope. A message that cannot be decoded is
@@ -169,7 +176,7 @@ export function queueFunction<T>(name: string, spec: { queue: (typeof QUEUES)[nu
         return;
       }
       const messageId = String(context.triggerMetadata?.id ?? '');
-      await spec.handler(message, { messageId, dequeueCount, log: log.child({ type: message.type, key: message.key }) });
+      await spec.handler(message, { messageId, dequeueCount, finalDelivery: dequeueCount >= MAX_DEQUEUE_COUNT, log: log.child({ type: message.type, key: message.key }) });
     },
   });
 }

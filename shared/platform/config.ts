@@ -31,6 +31,9 @@ export const settingsSchema = z.object({
   GRAPH_MAX_RETRIES: int(0, 10, 6).describe('Retries of a throttled or failed Graph request before it fails.'),
   GRAPH_TIMEOUT_SECONDS: int(1, 600, 60).describe('How long one Graph request may take, answer included, before it counts as failed like a 5xx.'),
   HTTP_MAX_BODY_BYTES: int(1024, 4 * 1024 * 1024, 1024 * 1024).describe('Largest request body accepted by the HTTP functions.'),
+  SESSION_IDLE_MINUTES: int(5, 1440, 60).describe('An admin browser session unused this long ends; the admin signs in again.'),
+  SESSION_MAX_HOURS: int(1, 168, 12).describe('An admin browser session ends this long after sign-in, however active.'),
+  CONSENT_WAIT_SECONDS: int(0, 3600, 600).describe('After admin consent, how long to keep checking (with backoff) that Entra ID applied it before the connection counts as failed.'),
   VPP_SYNC_SCHEDULE: z
     .string()
     .regex(/^\S+( \S+){5}$/, 'a six-field NCRONTAB schedule, e.g. "0 0 3 * * *" for 03:00 UTC daily')

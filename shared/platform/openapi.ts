@@ -46,7 +46,8 @@ export function buildOpenApi(operations: HttpOperation[], info: { title: string;
       };
     }
     const errorStatuses = ['400', ...(op.auth === 'anonymous' ? [] : ['401', '403']), '500'];
-    for (const s of errorStatuses) responses[s] ??= { description: s === '401' ? 'Missing or invalid bearer token.' : s === '403' ? `The caller lacks the app role ${op.auth}.` : 'Problem details.', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+    const forbidden = op.auth === 'signedIn' ? 'A state-changing request with the session cookie that did not come from this app.' : `The caller lacks the app role ${op.auth}, or a state-changing request with the session cookie did not come from this app.`;
+    for (const s of errorStatuses) responses[s] ??= { description: s === '401' ? 'No valid bearer token or session.' : s === '403' ? forbidden : 'Problem details.', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
     (paths[path] ??= {})[op.method.toLowerCase()] = {
       operationId: op.name,
       summary: op.doc.summary,
@@ -55,17 +56,20 @@ export function buildOpenApi(operations: HttpOperation[], info: { title: string;
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body, 'input') } } } } : {}),
       responses,
-      ...(op.auth === 'anonymous' ? { security: [] } : { security: [{ entra: [] }], 'x-app-role': op.auth }),
+      ...(op.auth === 'anonymous' ? { security: [] } : { security: [{ entra: [] }, { session: [] }], ...(op.auth === 'signedIn' ? {} : { 'x-app-role': op.auth }) }),
     };
   }
   return {
     openapi: '3.1.0',
-    info: { title: info.title, version: info.version, description: 'Admin API, webhooks and OAuth endpoints of the Intune connector back ends. Admin calls need an Entra ID v2 access token for the app (scope api://<client-id>/.default) holding the app role named by x-app-role.' },
+    info: { title: info.title, version: info.version, description: 'Admin API, webhooks and OAuth endpoints of the Intune connector back ends. Admin calls need an Entra ID v2 access token for the app (scope api://<client-id>/.default), or a browser session from /api/auth/signin, holding the app role named by x-app-role.' },
     ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     paths,
     components: {
       schemas: { Problem: problemSchema },
-      securitySchemes: { entra: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Entra ID v2 access token; audience = the app client id.' } },
+      securitySchemes: {
+        entra: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Entra ID v2 access token; audience = the app client id.' },
+        session: { type: 'apiKey', in: 'cookie', name: 'connector_session', description: 'Browser session from GET /api/auth/signin (named __Host-session when served over https); state-changing requests must come from the app origin.' },
+      },
     },
   };
 }

@@ -156,7 +156,7 @@ export async function reconcile(log: Logger): Promise<Reconciliation> {
     } catch (e) {
       if (!(e instanceof GraphApiError) || e.transient) throw e;
       out.failed++;
-      log.warn('TEM reconciliation could not repair a device', { device, kind, error: `${e.status} ${e.code}: ${e.message}` });
+      log.warn('TEM reconciliation could not repair a device', { device, kind, error: e.summary });
       return undefined;
     }
   };

@@ -90,7 +90,7 @@ export async function addMember(groupId: string, objectId: string): Promise<void
     await graph().post(`/groups/${groupId}/members/$ref`, { '@odata.id': `https://graph.microsoft.com/v1.0/directoryObjects/${objectId}` });
   } catch (e) {
     // Already a member: an earlier attempt got there first.
-    if (e instanceof GraphApiError && e.status === 400 && /already exist/i.test(e.message)) return;
+    if (e instanceof GraphApiError && e.graphStatus === 400 && /already exist/i.test(e.graphMessage)) return;
     throw e;
   }
 }
@@ -100,7 +100,7 @@ export async function removeMember(groupId: string, objectId: string): Promise<v
     await graph().delete(`/groups/${groupId}/members/${objectId}/$ref`);
   } catch (e) {
     // Not a member any more: an earlier attempt removed it.
-    if (e instanceof GraphApiError && e.status === 404) return;
+    if (e instanceof GraphApiError && e.graphStatus === 404) return;
     throw e;
   }
 }

@@ -181,7 +181,7 @@ async function applyToLine(provider: ProviderRow, line: LineRow, kind: Kind, eve
   } catch (e) {
     if (e instanceof GraphApiError) {
       // The record keeps the decision (pending): a retry, a switch-off step or the reconciliation settles it.
-      await note({ status: 'failed', error: `${e.status} ${e.code}: ${e.message}` });
+      await note({ status: 'failed', error: e.summary });
       if (e.transient) throw e;
       return;
     }

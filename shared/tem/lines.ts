@@ -65,7 +65,7 @@ export async function addLine(body: z.infer<typeof addLineBody>): Promise<LineRo
   try {
     device = await graph().get<ManagedDevice>(`/deviceManagement/managedDevices/${encodeURIComponent(body.managedDeviceId)}`, { $select: SELECT });
   } catch (e) {
-    if (e instanceof GraphApiError && e.status === 404) throw badRequest(`No managed device '${body.managedDeviceId}' in Intune.`);
+    if (e instanceof GraphApiError && e.graphStatus === 404) throw badRequest(`No managed device '${body.managedDeviceId}' in Intune.`);
     throw e;
   }
   if (device.managedDeviceOwnerType !== 'company') throw badRequest(`Device '${device.deviceName ?? device.id}' is ${device.managedDeviceOwnerType ?? 'of unknown ownership'}; only company-owned devices can have corporate lines.`);

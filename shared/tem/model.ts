@@ -19,11 +19,21 @@ export const REVERT_BATCH = 25;
 export type Connection = 'notConnected' | 'pendingConsent' | 'Active' | 'failed';
 export type RevertState = 'idle' | 'reverting' | 'done';
 
+/** One try at connecting a provider: who started it (object id), when, and how it ended. */
+export interface ConnectionAttempt {
+  at: string;
+  by: string | null;
+  outcome: 'connected' | 'failed';
+  detail?: string;
+}
+
 export interface ProviderRow extends Entity {
   name: string;
   enabled: boolean;
   connection: Connection;
   connectionDetail?: string;
+  /** JSON: ConnectionAttempt[], newest first. */
+  attempts?: string;
   lastConnectionAt?: string;
   lastSignalAt?: string;
   /** Sealed JSON: [{ secret, createdAt, expiresAt? }]; an expiresAt marks a retired secret in its overlap window. */
@@ -174,6 +184,7 @@ export const jobMessage = z.discriminatedUnion('job', [
   z.object({ job: z.literal('syncLines') }),
   z.object({ job: z.literal('revert'), providerId: z.string() }),
   z.object({ job: z.literal('reconcile') }),
+  z.object({ job: z.literal('confirmConsent'), providerId: z.string(), admin: z.string().optional(), startedAt: z.number(), attempt: z.number().int().min(1) }),
 ]);
 export type JobMessage = z.infer<typeof jobMessage>;
 

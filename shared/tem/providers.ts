@@ -8,7 +8,7 @@ import { notFound } from '../platform/errors';
 import { queues } from '../platform/storage/queues';
 import { newSecret, normalizeSecret } from '../platform/webhooks';
 import { reportConnectorStatus } from '../connectors';
-import { QUEUE_JOBS, tables, type ProviderRow } from './model';
+import { QUEUE_JOBS, tables, type ConnectionAttempt, type ProviderRow } from './model';
 
 /** TEM providers: registration, webhook secrets with rotation, the service switch. */
 
@@ -60,6 +60,10 @@ export async function cachedProvider(id: string): Promise<ProviderRow | undefine
   if (row) providerCache.set(id, { row, at: clock.now() });
   else providerCache.delete(id);
   return row;
+}
+
+export function connectionAttempts(row: ProviderRow): ConnectionAttempt[] {
+  return row.attempts ? (JSON.parse(row.attempts) as ConnectionAttempt[]) : [];
 }
 
 export async function getProvider(id: string): Promise<{ entity: ProviderRow; etag: string }> {
@@ -158,6 +162,7 @@ export async function describeProvider(id: string) {
     connection: entity.connection,
     connectionDetail: entity.connectionDetail ?? null,
     lastConnectionAt: entity.lastConnectionAt ?? null,
+    connectionAttempts: connectionAttempts(entity),
     lastSignalAt: entity.lastSignalAt ?? null,
     alertEmail: entity.alertEmail ?? null,
     corporateLines: lines.length,

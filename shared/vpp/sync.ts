@@ -151,7 +151,7 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
         await graph().post(`/deviceAppManagement/vppTokens/${encodeURIComponent(msg.tokenId)}/syncLicenses`);
       } catch (e) {
         // Intune runs one sync per token; one already under way (started in the portal, say) is waited on.
-        if (!(e instanceof GraphApiError && e.status === 409)) throw e;
+        if (!(e instanceof GraphApiError && e.graphStatus === 409)) throw e;
         log.info('Intune is already syncing this token with Apple; waiting for that sync', ctx);
       }
       await ownRun(msg, (t) => ({ ...t, lastAttemptAt: clock.iso(), lastSyncStatus: 'inProgress' }));
@@ -171,11 +171,11 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
     await snapshot(fresh, msg, log);
   } catch (e) {
     if (!(e instanceof GraphApiError)) throw e; // storage trouble: let the queue retry the step
-    if (e.status === 404) {
+    if (e.graphStatus === 404) {
       log.info('Intune no longer has the token; marked removed', ctx);
       return await removeToken(msg.tokenId, `${GONE} Intune answered 404 during a sync on ${clock.iso()}.`);
     }
-    await failed(token, msg, `Microsoft Graph answered ${e.status} ${e.code}: ${e.message}`, true, log);
+    await failed(token, msg, `Microsoft Graph answered ${e.summary}`, true, log);
   }
 }
 

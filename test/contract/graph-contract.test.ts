@@ -63,8 +63,8 @@ describe('the sandbox enforces the contract over HTTP', () => {
   afterAll(() => env?.stop());
 
   test('a request outside the subset is refused with 400 and recorded as a violation', async () => {
-    await expect(graph().get('/me')).rejects.toMatchObject({ status: 400 });
-    await expect(graph().post('/deviceManagement/managedDevices/x/remoteLock', { now: true })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/takes no body/) });
+    await expect(graph().get('/me')).rejects.toMatchObject({ graphStatus: 400 });
+    await expect(graph().post('/deviceManagement/managedDevices/x/remoteLock', { now: true })).rejects.toMatchObject({ graphStatus: 400, graphMessage: expect.stringMatching(/takes no body/) });
     expect(env.sandbox.graph.violations).toEqual([
       'request: GET /me is not in the Graph v1.0 subset',
       'request: POST /deviceManagement/managedDevices/{managedDevice-id}/remoteLock takes no body',

@@ -6,9 +6,11 @@ import { adminCaller, eventually, type TestEnv } from './env';
 export function temDriver(env: TestEnv, api: string) {
   const call = adminCaller(env, api);
 
-  /** Walks the browser through connect → Entra admin consent → callback, carrying the cookie. */
+  /** As an admin script: asks for a start link, then walks the browser through it → Entra admin consent → callback, carrying the cookie. */
   const connect = async (providerId: string) => {
-    const start = await fetch(`${api}/tem/providers/${providerId}/connect`, { redirect: 'manual' });
+    const link = await call('GET', `tem/providers/${providerId}/connect`);
+    expect(link.status).toBe(200);
+    const start = await fetch(link.body.url as string, { redirect: 'manual' });
     const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0];
     const consent = await fetch(start.headers.get('location')!, { redirect: 'manual' });
     const callback = consent.headers.get('location')!;

@@ -42,22 +42,32 @@ test('bad client credentials and scopes get Entra-style errors', async () => {
   expect(await tenant.json()).toMatchObject({ error: 'invalid_tenant' });
 });
 
-test('authorization code with PKCE: authorize redirects back with code and state; the verifier is checked', async () => {
+test('authorization code with PKCE: the sign-in page lists the demo users; the chosen one is sent back with code and state; the verifier is checked', async () => {
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const redirectUri = 'http://localhost:7071/api/oauth/callback';
   const authorize = new URL(`${sandbox.origin}/${DEMO.tenantId}/oauth2/v2.0/authorize`);
   Object.entries({ client_id: DEMO.app.clientId, response_type: 'code', redirect_uri: redirectUri, scope: 'openid offline_access', state: 's-123', code_challenge: challenge, code_challenge_method: 'S256' }).forEach(([k, v]) => authorize.searchParams.set(k, v));
-  const res = await fetch(authorize, { redirect: 'manual' });
+  const page = await fetch(authorize, { redirect: 'manual' });
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  expect(html).toMatch(/megan@contoso-demo\.example/);
+  expect(html).toMatch(/nora@contoso-demo\.example/);
+  const form = { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' } } as const;
+  const unknown = await fetch(authorize, { ...form, body: 'user=nobody@contoso-demo.example' });
+  expect(unknown.status).toBe(400);
+  const cancelled = new URL((await fetch(authorize, { ...form, body: 'user=cancel' })).headers.get('location')!);
+  expect(Object.fromEntries(cancelled.searchParams)).toMatchObject({ error: 'access_denied', state: 's-123' });
+  const res = await fetch(authorize, { ...form, body: 'user=megan@contoso-demo.example' });
   expect(res.status).toBe(302);
   const back = new URL(res.headers.get('location')!);
   expect(`${back.origin}${back.pathname}`).toBe(redirectUri);
   expect(back.searchParams.get('state')).toBe('s-123');
   const code = back.searchParams.get('code')!;
-  const form = { grant_type: 'authorization_code', client_id: DEMO.app.clientId, client_secret: DEMO.app.clientSecret, code, redirect_uri: redirectUri };
-  expect(await (await token(DEMO.tenantId, { ...form, code_verifier: 'wrong-verifier' })).json()).toMatchObject({ error: 'invalid_grant' });
+  const grant = { grant_type: 'authorization_code', client_id: DEMO.app.clientId, client_secret: DEMO.app.clientSecret, code, redirect_uri: redirectUri };
+  expect(await (await token(DEMO.tenantId, { ...grant, code_verifier: 'wrong-verifier' })).json()).toMatchObject({ error: 'invalid_grant' });
   // The failed attempt consumed the code, as Entra does.
-  const reuse = await token(DEMO.tenantId, { ...form, code_verifier: verifier });
+  const reuse = await token(DEMO.tenantId, { ...grant, code_verifier: verifier });
   expect(reuse.status).toBe(400);
 });
 

@@ -45,14 +45,14 @@ test('$filter works as Graph applies it', async () => {
 test('errors become GraphApiError with Graph status and code', async () => {
   const err = await graph().get(`/users/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`).catch((e) => e);
   expect(err).toBeInstanceOf(GraphApiError);
-  expect(err).toMatchObject({ status: 404, code: 'Request_ResourceNotFound', transient: false });
+  expect(err).toMatchObject({ graphStatus: 404, code: 'Request_ResourceNotFound', transient: false, status: 404 });
 });
 
 test('the sandbox enforces application permissions: a client without them gets 403', async () => {
   const other = demoClients().find((c) => c.name === 'admin-all-roles')!;
   const cfg = loadConfig({ ...process.env, ENTRA_CLIENT_ID: other.clientId, ENTRA_CLIENT_SECRET: other.clientSecret });
   const g = client({ authProvider: msalTokenProvider(cfg) });
-  await expect(g.get('/deviceManagement/managedDevices')).rejects.toMatchObject({ status: 403, code: 'Authorization_RequestDenied' });
+  await expect(g.get('/deviceManagement/managedDevices')).rejects.toMatchObject({ graphStatus: 403, code: 'Authorization_RequestDenied' });
 });
 
 test('with 30% of calls throttled (429, with and without Retry-After), every call still lands, and each POST once', async () => {
@@ -81,7 +81,7 @@ test('a write whose outcome is unknown (504 after the effect) is not re-sent by 
   const err = await client()
     .post('/groups', { '@odata.type': '#microsoft.graph.group', displayName: 'Ambiguous', mailNickname: 'ambiguous', mailEnabled: false, securityEnabled: true })
     .catch((e) => e);
-  expect(err).toMatchObject({ status: 504, transient: true });
+  expect(err).toMatchObject({ graphStatus: 504, transient: true, status: 503 });
   expect(env.sandbox.store.table('groups').size).toBe(before + 1);
 });
 
@@ -96,7 +96,7 @@ test('createOnce: retrying a create after an ambiguous failure finds the object 
     idOf: (x: { id: string }) => x.id,
   };
   env.sandbox.graph.setFaults([{ method: 'POST', path: '^/groups$', count: 1, status: 504, afterEffect: true }]);
-  await expect(ledger.createOnce('groups', 'block-roaming', op)).rejects.toMatchObject({ status: 504 });
+  await expect(ledger.createOnce('groups', 'block-roaming', op)).rejects.toMatchObject({ graphStatus: 504 });
   const second = await ledger.createOnce('groups', 'block-roaming', op);
   const third = await ledger.createOnce('groups', 'block-roaming', op);
   const matching = [...env.sandbox.store.table('groups').values()].filter((x) => x.mailNickname === nickname);

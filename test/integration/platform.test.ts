@@ -11,7 +11,8 @@ let env: TestEnv;
 let api: string;
 
 beforeAll(async () => {
-  env = await startEnv({ entry: 'dist/functions/index.js' });
+  // One Graph retry, so a persistent 429 reaches the caller quickly.
+  env = await startEnv({ entry: 'dist/functions/index.js', settings: { GRAPH_MAX_RETRIES: '1' } });
   api = `${env.host!.url}/api`;
 });
 afterAll(async () => {
@@ -20,6 +21,16 @@ afterAll(async () => {
 });
 
 const get = (path: string, token?: string) => fetch(`${api}/${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+
+const expectProblem = async (res: Response, status: number, detail: RegExp) => {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toBe('application/problem+json');
+  const body = (await res.json()) as { status: number; detail: string; title: string };
+  expect(body.status).toBe(status);
+  expect(body.detail).toMatch(detail);
+  if (status === 401) expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
+  return body;
+};
 
 test('GET /api/health answers 200 with storage reachable and every registered function', async () => {
   const res = await get('health');
@@ -62,14 +73,6 @@ describe('admin API authentication', () => {
     expect((await get('admin/connectors', await env.token('admin-connectors-readwrite'))).status).toBe(200);
   });
 
-  const expectProblem = async (res: Response, status: number, detail: RegExp) => {
-    expect(res.status).toBe(status);
-    expect(res.headers.get('content-type')).toBe('application/problem+json');
-    const body = (await res.json()) as { status: number; detail: string; title: string };
-    expect(body.status).toBe(status);
-    expect(body.detail).toMatch(detail);
-    if (status === 401) expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
-  };
 
   test('no token → 401', async () => expectProblem(await get('admin/connectors'), 401, /Authorization header/));
   test('a token without the role → 403', async () => expectProblem(await get('admin/connectors', await env.token('admin-no-role')), 403, /Connectors\.Read/));
@@ -115,4 +118,57 @@ describe('admin API authentication', () => {
   });
 
   test('a malformed token → 401', async () => expectProblem(await get('admin/connectors', 'not.a.jwt'), 401, /well-formed/));
+
+  test('5 minutes of clock skew are allowed, as in Microsoft\'s own libraries; more is refused', async () => {
+    const at = (skewSeconds: number) => env.sandbox.entra.sign({ roles: ['Connectors.Read'] }, { tenantId: DEMO.tenantId, audience: DEMO.app.clientId, issuedAt: Math.floor(Date.now() / 1000) + skewSeconds });
+    expect((await get('admin/connectors', await at(240))).status).toBe(200);
+    await expectProblem(await get('admin/connectors', await at(420)), 401, /not valid yet/);
+    const expiredLately = await env.sandbox.entra.sign({ roles: ['Connectors.Read'] }, { tenantId: DEMO.tenantId, audience: DEMO.app.clientId, issuedAt: Math.floor(Date.now() / 1000) - 3600 - 240 });
+    expect((await get('admin/connectors', expiredLately)).status).toBe(200);
+  });
+
+  test('a token claiming a tenant off the allow-list is refused for its signature first, and for its tenant only once the signature holds', async () => {
+    const { privateKey } = await generateKeyPair('RS256');
+    const forged = await new SignJWT({ tid: DEMO.otherTenantId, roles: ['Connectors.Read'] })
+      .setProtectedHeader({ alg: 'RS256', kid: env.sandbox.entra.kid })
+      .setIssuer(`${env.sandbox.origin}/${DEMO.otherTenantId}/v2.0`)
+      .setAudience(DEMO.app.clientId)
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    await expectProblem(await get('admin/connectors', forged), 401, /signature/);
+    await expectProblem(await get('admin/connectors', await env.token('other-tenant-admin')), 401, /tenant/);
+  });
+});
+
+describe('one error family', () => {
+  const addLine = async () =>
+    fetch(`${api}/admin/tem/lines`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${await env.token('admin-all-roles')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ phoneNumber: '+447700900999', managedDeviceId: '11111111-2222-4333-8444-555555555555' }),
+    });
+  const lines = async () => ((await (await get('admin/tem/lines', await env.token('admin-all-roles'))).json()) as { value: { phoneNumber: string }[] }).value.map((l) => l.phoneNumber);
+  afterEach(() => env.sandbox.graph.setFaults([]));
+
+  test('Graph throttling during an admin call → 503 with Retry-After, naming Graph\'s status and code; nothing changes', async () => {
+    env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices/[^/]+$', status: 429, code: 'TooManyRequests', count: 100, retryAfter: 1 }]);
+    const res = await addLine();
+    const body = await expectProblem(res, 503, /TooManyRequests.*Try again in 1 s/);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(body).toMatchObject({ graphStatus: 429, graphCode: 'TooManyRequests' });
+    expect(await lines()).not.toContain('+447700900999');
+  });
+
+  test('a Graph outage → 503; a Graph refusal → 502 naming Graph\'s code; a Graph 404 the domain expects → its own 400', async () => {
+    env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices/[^/]+$', status: 503, code: 'ServiceUnavailable', count: 100, retryAfter: null }]);
+    const outage = await addLine();
+    await expectProblem(outage, 503, /ServiceUnavailable/);
+    expect(Number(outage.headers.get('retry-after'))).toBeGreaterThan(0);
+    env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices/[^/]+$', status: 403, code: 'Authorization_RequestDenied', count: 100 }]);
+    expect(await expectProblem(await addLine(), 502, /403 Authorization_RequestDenied/)).toMatchObject({ graphStatus: 403, graphCode: 'Authorization_RequestDenied' });
+    env.sandbox.graph.setFaults([]);
+    await expectProblem(await addLine(), 400, /No managed device/);
+    expect(await lines()).not.toContain('+447700900999');
+  });
 });

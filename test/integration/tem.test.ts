@@ -11,7 +11,7 @@ let api: string;
 let tem: ReturnType<typeof temDriver>;
 
 beforeAll(async () => {
-  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json') });
+  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'), settings: { CONSENT_WAIT_SECONDS: '3' } });
   api = `${env.host!.url}/api`;
   tem = temDriver(env, api);
 });
@@ -139,7 +139,8 @@ test('the same event sent 50 times (20 at once) has exactly one effect', async (
 test('connect: replayed, forged, expired-looking, foreign-browser and missing states change nothing', async () => {
   const p = await tem.register('Datalert state');
   const before = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
-  const start = await fetch(`${api}/tem/providers/${p.id}/connect`, { redirect: 'manual' });
+  const link = await tem.call('GET', `tem/providers/${p.id}/connect`);
+  const start = await fetch(link.body.url as string, { redirect: 'manual' });
   const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0];
   const consent = await fetch(start.headers.get('location')!, { redirect: 'manual' });
   const callback = new URL(consent.headers.get('location')!);
@@ -152,13 +153,17 @@ test('connect: replayed, forged, expired-looking, foreign-browser and missing st
     [missing, { cookie }, /no state/],
     [forged, { cookie }, /unknown/],
     [callback, {}, /another browser/],
-    [callback, { cookie: 'connector_oauth=someone-else' }, /another browser/],
+    [callback, { cookie: `${cookie.split('=')[0]}=someone-else` }, /another browser/],
   ] as const) {
     const res = await fetch(url, { headers });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(reason);
   }
   expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toEqual(before);
+  // The start link was used once: opening it again starts nothing.
+  const again = await fetch(link.body.url as string, { redirect: 'manual' });
+  expect(again.status).toBe(400);
+  expect(await again.text()).toMatch(/already used/);
   const ok = await fetch(callback, { headers: { cookie } });
   expect(ok.status).toBe(200);
   const replay = await fetch(callback, { headers: { cookie } });
@@ -176,12 +181,20 @@ test('connect: a declined consent and a failed Graph probe leave the provider no
   expect(declined.page).toMatch(/not granted/);
   expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'failed', connectionDetail: expect.stringMatching(/declined/) });
 
-  // Only the consent probe ($top=1), not a line sync running in the background.
-  env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices$', query: '\\$top=1(&|$)', status: 403, code: 'Forbidden', count: 1 }]);
+  // Only the consent probe ($top=1), not a line sync running in the background. Entra ID may take
+  // minutes to apply a consent: the probe is retried for CONSENT_WAIT_SECONDS (3 s here), shown as
+  // pendingConsent, then failed with the reason.
+  env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices$', query: '\\$top=1(&|$)', status: 403, code: 'Forbidden', count: 1000 }]);
   const probe = await tem.connect(p.id);
+  expect(probe.done.status).toBe(200);
+  expect(probe.page).toMatch(/few minutes/);
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'pendingConsent', connectionDetail: expect.stringMatching(/refused the app/) });
+  await eventually(async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.connection === 'failed', 15_000, 'consent wait over');
   env.sandbox.graph.setFaults([]);
-  expect(probe.done.status).toBe(400);
-  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'failed', connectionDetail: expect.stringMatching(/refused the app/) });
+  const failed = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
+  expect(failed.connectionDetail).toMatch(/refused the app.*still refused/);
+  expect(failed.connectionAttempts.map((a: { outcome: string }) => a.outcome)).toEqual(['failed', 'failed']);
+  expect(env.sandbox.graph.stats.byRoute['GET /deviceManagement/managedDevices']).toBeGreaterThan(2);
   // A signal for a provider that is not connected is recorded and ignored.
   const s = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'roaming' });
   await eventually(async () => (await tem.ledger(p.id)).some((r) => r.eventId === s.webhookId && /not connected/.test(r.reason ?? '')), 10_000, 'ignored: not connected');

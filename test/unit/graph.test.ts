@@ -109,7 +109,7 @@ test('a Graph attempt past its time limit, headers or body stalled, counts as a 
     expect(warnings).toEqual([expect.objectContaining({ method: 'GET', path: '/v1.0/slow', status: 504 }), expect.objectContaining({ method: 'GET', path: '/v1.0/stalled', status: 504 })]);
     const err = await g.post('/slow-write', { a: 1 }).catch((e) => e);
     expect(err).toBeInstanceOf(GraphApiError);
-    expect(err).toMatchObject({ status: 504, code: 'Timeout', transient: true, message: expect.stringMatching(/did not answer POST \/v1\.0\/slow-write within 0\.2 s/) });
+    expect(err).toMatchObject({ graphStatus: 504, code: 'Timeout', transient: true, graphMessage: expect.stringMatching(/did not answer POST \/v1\.0\/slow-write within 0\.2 s/) });
     expect(seen.filter((k) => k.startsWith('POST'))).toHaveLength(1);
   } finally {
     for (const res of open) res.destroy();

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { MAX_DEQUEUE_COUNT } from '../../shared/platform/app';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, resolveStorageConnection } from '../../shared/platform/config';
 import { createLogger, redact } from '../../shared/platform/log';
@@ -109,7 +112,7 @@ describe('HTTP input', () => {
   });
 
   test('roles: Connectors.ReadWrite implies Connectors.Read, nothing else is implied', () => {
-    const p = (roles: string[]) => ({ tenantId: 't', roles });
+    const p = (roles: string[]) => ({ tenantId: 't', roles, via: 'bearer' as const });
     expect(() => authorize(p(['Connectors.ReadWrite']), 'Connectors.Read')).not.toThrow();
     expect(() => authorize(p(['Connectors.Read']), 'Connectors.ReadWrite')).toThrow(expect.objectContaining({ status: 403 }));
     expect(() => authorize(p(['RemoteAssistance.Manage']), 'RemoteAssistance.Request')).toThrow(expect.objectContaining({ status: 403 }));
@@ -127,4 +130,10 @@ test("the README's settings table lists exactly the settings the schema reads", 
   const documented = [...section.matchAll(/^\| `([A-Za-z_]+)` \|/gm)].map((m) => m[1]).sort();
   const { settingsSchema } = require('../../shared/platform/config') as typeof import('../../shared/platform/config');
   expect(documented).toEqual(['AzureWebJobsStorage', ...Object.keys(settingsSchema.shape)].sort());
+});
+
+test('the queue layer knows the host\'s retry limit: the test host uses the same one', () => {
+  const fixture = JSON.parse(readFileSync(resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'host.json'), 'utf8')) as { extensions: { queues: { maxDequeueCount: number } } };
+  expect(MAX_DEQUEUE_COUNT).toBe(5);
+  expect(fixture.extensions.queues.maxDequeueCount).toBe(MAX_DEQUEUE_COUNT);
 });

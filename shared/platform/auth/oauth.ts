@@ -1,53 +1,96 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { badRequest } from '../errors';
 import { clock } from '../clock';
+import { config } from '../config';
+import { AppError, badRequest, ConcurrencyError, notFound } from '../errors';
+import type { HttpResult } from '../http';
+import type { Logger } from '../log';
 import { EntityTable, type Entity } from '../storage/tables';
-import { ConcurrencyError } from '../errors';
+import { authorize, type AppRole, type Principal } from './admin';
+import { open, seal } from './secrets';
 
 /**
- * OAuth `state` for browser redirects: random, single-use, valid for 10 minutes and bound to the
- * browser that started the flow by a cookie whose hash is stored with the state. PKCE (S256)
- * verifiers are kept with the state for authorization-code flows.
+ * Browser redirect flows (admin sign-in, connector consent, connector OAuth), one mechanism for all:
+ *
+ * - A flow starts only for a signed-in admin holding the flow's role (sign-in itself excepted). In a
+ *   browser session the answer is the redirect; a bearer caller gets a one-time start link instead,
+ *   which the admin opens in the browser that is to finish the flow.
+ * - `state` is random, single-use, valid for 10 minutes, and bound to that browser by a cookie named
+ *   after the flow, so flows started side by side in one browser each complete.
+ * - The callback is checked before any storage is touched (one of each parameter, each within its
+ *   size), and a refused callback consumes nothing.
+ * - Rows are purged once used or expired (`purgeFlows`, on the housekeeping timer), and each admin may
+ *   start a bounded number of flows per window.
  */
 export const STATE_TTL_MS = 10 * 60 * 1000;
-export const STATE_COOKIE = 'connector_oauth';
+export const LINK_TTL_MS = 5 * 60 * 1000;
+/** Flows one admin may start per window; sign-ins (no admin yet) share one larger allowance. */
+export const START_LIMIT = { window: 10 * 60 * 1000, perAdmin: 100, signIns: 1000 } as const;
 
-interface StateRow extends Entity {
+export interface FlowCompletion {
+  subject: string;
+  /** Object id of the admin who started the flow (none for sign-in). */
+  admin?: string;
+  /** PKCE verifier, when the flow uses PKCE. */
+  verifier?: string;
+  query: URLSearchParams;
+  log: Logger;
+  /** Whether cookies this response sets must be Secure (the app is served over https). */
+  secure: boolean;
+}
+
+/** Where the admin ends up: an outcome page, or a redirect (sign-in) with the cookie it sets. */
+export type FlowOutcome = { ok: boolean; title: string; message: string } | { redirect: string; cookie: string };
+
+export interface OAuthFlow {
+  purpose: string;
+  /** The app role an admin needs to start the flow; undefined only for sign-in. */
+  role: AppRole | undefined;
+  pkce: boolean;
+  /** The subject must exist (e.g. the provider being connected); throw a 404 otherwise. */
+  check?(subject: string): Promise<void>;
+  /** The authorization server's URL for this state (and PKCE challenge). */
+  authorizeUrl(p: { state: string; challenge?: string; subject: string }): Promise<string> | string;
+  /** Completes the flow after its state was consumed. */
+  complete(c: FlowCompletion): Promise<FlowOutcome>;
+}
+
+const flows = new Map<string, OAuthFlow>();
+
+/** Declares a flow; each connector registers its own at load. */
+export function registerFlow(flow: OAuthFlow): void {
+  flows.set(flow.purpose, flow);
+}
+
+interface FlowRow extends Entity {
   purpose: string;
   subject: string;
-  browser: string;
+  admin?: string;
+  /** Hash of the browser-binding cookie's value ('state' rows). */
+  browser?: string;
+  /** Name of that cookie ('state' rows). */
+  cookieName?: string;
+  /** PKCE verifier, sealed. */
   verifier?: string;
+  /** Start-link and rate-limit rows: how many times used / counted. */
+  count?: number;
   expiresAt: number;
   used: boolean;
 }
 
-export interface OAuthStart {
-  state: string;
-  /** Set-Cookie value binding the state to this browser. */
-  cookie: string;
-  /** PKCE code challenge (S256), when asked for. */
-  challenge?: string;
-}
-
-export interface OAuthState {
-  purpose: string;
-  subject: string;
-  verifier?: string;
-}
-
+const table = new EntityTable<FlowRow>('oauthstates');
 const hash = (s: string) => createHash('sha256').update(s).digest('base64url');
-const table = new EntityTable<StateRow>('oauthstates');
+const token = (bytes = 32) => randomBytes(bytes).toString('base64url');
+const secure = () => config().PUBLIC_BASE_URL.startsWith('https:');
 
-export async function startOAuth(purpose: string, subject: string, opts: { pkce?: boolean; secureCookie: boolean }): Promise<OAuthStart> {
-  const state = randomBytes(32).toString('base64url');
-  const browser = randomBytes(32).toString('base64url');
-  const verifier = opts.pkce ? randomBytes(48).toString('base64url') : undefined;
-  await table.insert({ partitionKey: 'state', rowKey: hash(state), purpose, subject, browser: hash(browser), verifier, expiresAt: clock.now() + STATE_TTL_MS, used: false });
-  const cookie = `${STATE_COOKIE}=${browser}; Path=/api/; HttpOnly; SameSite=Lax; Max-Age=${STATE_TTL_MS / 1000}${opts.secureCookie ? '; Secure' : ''}`;
-  return { state, cookie, challenge: verifier ? createHash('sha256').update(verifier).digest('base64url') : undefined };
+/** A flow's browser cookie: `__Host-` prefixed on https (Path=/ is then required). */
+function flowCookie(name: string, value: string, maxAgeSeconds: number): string {
+  return secure()
+    ? `__Host-${name}=${value}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=${maxAgeSeconds}`
+    : `${name}=${value}; Path=/api/oauth/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}`;
 }
+const cookieName = (name: string) => (secure() ? `__Host-${name}` : name);
 
-export function cookieValue(header: string | null, name = STATE_COOKIE): string | undefined {
+export function cookieValue(header: string | null, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
     if (k === name) return v.join('=');
@@ -55,26 +98,164 @@ export function cookieValue(header: string | null, name = STATE_COOKIE): string 
   return undefined;
 }
 
+function flowOf(purpose: string): OAuthFlow {
+  const flow = flows.get(purpose);
+  if (!flow) throw notFound(`No flow '${purpose}' is registered.`);
+  return flow;
+}
+
+/** Counts one start against the admin's (or the sign-ins') allowance; 429 past it. */
+async function countStart(admin: string | undefined): Promise<void> {
+  const now = clock.now();
+  const window = Math.floor(now / START_LIMIT.window);
+  const limit = admin ? START_LIMIT.perAdmin : START_LIMIT.signIns;
+  const rowKey = `${admin ?? 'sign-in'}|${window}`;
+  const row = await table.modify('limit', rowKey, (r) => ({ partitionKey: 'limit', rowKey, purpose: 'limit', subject: '', count: (r?.count ?? 0) + 1, expiresAt: (window + 1) * START_LIMIT.window, used: false }));
+  if ((row?.count ?? 0) > limit) {
+    const retryAfter = Math.max(1, Math.ceil(((window + 1) * START_LIMIT.window - now) / 1000));
+    throw new AppError(429, 'Too Many Requests', `${admin ? 'This admin has' : 'Sign-ins have'} started ${limit} flows in the last ${START_LIMIT.window / 60000} minutes; try again in ${retryAfter} s.`, {}, { 'Retry-After': String(retryAfter) });
+  }
+}
+
+function checkStarter(flow: OAuthFlow, admin: Principal | undefined): void {
+  if (!flow.role) return;
+  if (!admin) throw new AppError(401, 'Unauthorized', 'Sign in as an admin to start this flow.');
+  authorize(admin, flow.role);
+}
+
+/** Writes the state and answers the redirect to the authorization server with the cookie that binds the flow to this browser. */
+async function begin(flow: OAuthFlow, subject: string, admin: string | undefined): Promise<HttpResult> {
+  const state = token();
+  const browser = token();
+  const name = `oauth_${token(6)}`;
+  const verifier = flow.pkce ? token(48) : undefined;
+  const rowKey = hash(state);
+  await table.insert({
+    partitionKey: 'state',
+    rowKey,
+    purpose: flow.purpose,
+    subject,
+    admin,
+    browser: hash(browser),
+    cookieName: name,
+    verifier: verifier ? seal(verifier, `oauthstate:${rowKey}`) : undefined,
+    expiresAt: clock.now() + STATE_TTL_MS,
+    used: false,
+  });
+  const location = await flow.authorizeUrl({ state, subject, challenge: verifier ? createHash('sha256').update(verifier).digest('base64url') : undefined });
+  return { status: 302, headers: { Location: location, 'Set-Cookie': flowCookie(name, browser, STATE_TTL_MS / 1000), 'Cache-Control': 'no-store' } };
+}
+
 /**
- * Consumes a state exactly once. A missing, unknown, expired, replayed or foreign-browser state is
- * a 400 and changes nothing else.
+ * Starts a flow from a browser session: the redirect to the authorization server. Sign-in passes no
+ * admin; every other flow needs one holding the flow's role.
  */
-export async function consumeOAuth(state: string | null, cookieHeader: string | null): Promise<OAuthState> {
-  if (!state) throw badRequest('The sign-in response has no state. Start the connection again from the admin page.');
-  const row = await table.get('state', hash(state));
-  if (!row) throw badRequest('The sign-in state is unknown. Start the connection again.');
-  if (row.entity.used) throw badRequest('This sign-in response was already used. Start the connection again.');
-  if (row.entity.expiresAt < clock.now()) throw badRequest('The sign-in took longer than 10 minutes and expired. Start the connection again.');
-  const browser = cookieValue(cookieHeader);
-  if (!browser || hash(browser) !== row.entity.browser) throw badRequest('This sign-in was started in another browser. Start the connection again in this one.');
+export async function startFlow(purpose: string, subject: string, admin: Principal | undefined): Promise<HttpResult> {
+  const flow = flowOf(purpose);
+  checkStarter(flow, admin);
+  await flow.check?.(subject);
+  await countStart(admin?.objectId ?? (flow.role ? 'unknown' : undefined));
+  return begin(flow, subject, admin?.objectId);
+}
+
+/**
+ * Starts a flow for a bearer caller (a script cannot hold the browser cookie): a link, valid for five
+ * minutes and usable once, that the admin opens in a browser to go on.
+ */
+export async function startLink(purpose: string, subject: string, admin: Principal): Promise<{ url: string; expiresAt: string }> {
+  const flow = flowOf(purpose);
+  checkStarter(flow, admin);
+  await flow.check?.(subject);
+  await countStart(admin.objectId ?? 'unknown');
+  const ticket = token();
+  const expiresAt = clock.now() + LINK_TTL_MS;
+  await table.insert({ partitionKey: 'link', rowKey: hash(ticket), purpose, subject, admin: admin.objectId, expiresAt, used: false });
+  return { url: `${config().PUBLIC_BASE_URL.replace(/\/$/, '')}/api/oauth/start?ticket=${ticket}`, expiresAt: new Date(expiresAt).toISOString() };
+}
+
+/** Opens a start link once: the browser gets the flow's cookie and goes on to the authorization server. */
+export async function redeemLink(ticket: string | null): Promise<HttpResult> {
+  if (!ticket || ticket.length > 64) throw badRequest('This start link is incomplete. Start the flow again from the admin page or API.');
+  const row = await table.get('link', hash(ticket));
+  if (!row) throw badRequest('This start link is unknown. Start the flow again.');
+  if (row.entity.used) throw badRequest('This start link was already used. Start the flow again.');
+  if (row.entity.expiresAt < clock.now()) throw badRequest('This start link is older than 5 minutes and expired. Start the flow again.');
   try {
     await table.update({ ...row.entity, used: true }, row.etag);
   } catch (e) {
-    if (e instanceof ConcurrencyError) throw badRequest('This sign-in response was already used. Start the connection again.');
+    if (e instanceof ConcurrencyError) throw badRequest('This start link was already used. Start the flow again.');
     throw e;
   }
-  return { purpose: row.entity.purpose, subject: row.entity.subject, verifier: row.entity.verifier };
+  return begin(flowOf(row.entity.purpose), row.entity.subject, row.entity.admin);
 }
 
-/** Clears the browser-binding cookie. */
-export const clearStateCookie = `${STATE_COOKIE}=; Path=/api/; HttpOnly; SameSite=Lax; Max-Age=0`;
+/** Callback parameters and the longest value each may have; anything longer is refused unread. */
+const CALLBACK_LIMITS: Record<string, number> = {
+  state: 64,
+  code: 4096,
+  error: 128,
+  error_description: 2048,
+  error_uri: 2048,
+  error_subcode: 128,
+  admin_consent: 8,
+  tenant: 64,
+  scope: 2048,
+  session_state: 256,
+  client_info: 2048,
+  trace_id: 64,
+  correlation_id: 64,
+};
+
+/** 400 when a parameter is repeated or too long: checked before any storage is touched. */
+export function checkCallback(query: URLSearchParams): void {
+  const seen = new Set<string>();
+  for (const [name, value] of query) {
+    if (seen.has(name)) throw badRequest(`The sign-in response repeats '${name}'; nothing was used. Start again if this page was not reached by a redirect.`);
+    seen.add(name);
+    const max = CALLBACK_LIMITS[name] ?? 2048;
+    if (value.length > max) throw badRequest(`The sign-in response's '${name}' is ${value.length} characters; at most ${max} are accepted. Nothing was used.`);
+  }
+}
+
+/**
+ * Completes a flow from its callback: checks the parameters, consumes the state exactly once (a
+ * missing, unknown, expired, replayed or foreign-browser state is a 400 that consumes nothing) and
+ * hands over to the flow.
+ */
+export async function completeFlow(query: URLSearchParams, cookieHeader: string | null, log: Logger): Promise<FlowOutcome & { clearCookie?: string }> {
+  checkCallback(query);
+  const state = query.get('state');
+  if (!state) throw badRequest('The sign-in response has no state. Start again from the admin page.');
+  const row = await table.get('state', hash(state));
+  if (!row) throw badRequest('The sign-in state is unknown. Start again.');
+  if (row.entity.used) throw badRequest('This sign-in response was already used. Start again.');
+  if (row.entity.expiresAt < clock.now()) throw badRequest('The sign-in took longer than 10 minutes and expired. Start again.');
+  const name = row.entity.cookieName ?? '';
+  const browser = cookieValue(cookieHeader, cookieName(name));
+  if (!browser || hash(browser) !== row.entity.browser) throw badRequest('This sign-in was started in another browser. Start again in this one.');
+  const flow = flows.get(row.entity.purpose);
+  if (!flow) throw badRequest('This sign-in does not belong to a flow of this app.');
+  try {
+    await table.update({ ...row.entity, used: true }, row.etag);
+  } catch (e) {
+    if (e instanceof ConcurrencyError) throw badRequest('This sign-in response was already used. Start again.');
+    throw e;
+  }
+  const verifier = row.entity.verifier ? open(row.entity.verifier, `oauthstate:${row.entity.rowKey}`) : undefined;
+  const outcome = await flow.complete({ subject: row.entity.subject, admin: row.entity.admin, verifier, query, log, secure: secure() });
+  return { ...outcome, clearCookie: flowCookie(name, '', 0) };
+}
+
+/** Deletes used and expired states, start links and rate-limit counters. */
+export async function purgeFlows(): Promise<number> {
+  const now = clock.now();
+  let purged = 0;
+  // expiresAt is stored as Edm.Double (it exceeds Int32), so compare with a double literal.
+  for await (const row of table.query(`expiresAt lt ${now}.0 or used eq true`)) {
+    await table.delete(row.entity.partitionKey, row.entity.rowKey, row.etag).catch((e) => {
+      if (!(e instanceof ConcurrencyError)) throw e;
+    });
+    purged++;
+  }
+  return purged;
+}

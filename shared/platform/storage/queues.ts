@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import type { Logger } from '../log';
 import { StorageLimitError, badRequest } from '../errors';
 import { storage, type StorageAccount } from './connection';
 import type { QueueName } from './resources';
@@ -19,6 +20,16 @@ export const envelopeSchema = z.object({
   data: z.unknown(),
 });
 export type Envelope<T = unknown> = Omit<z.infer<typeof envelopeSchema>, 'data'> & { data: T };
+
+/** One delivery of a queue message, as the queue layer hands it to a handler. */
+export interface Delivery {
+  /** The queue message's id: the same on every delivery of that message. */
+  messageId: string;
+  dequeueCount: number;
+  /** The host's last delivery of this message: a failure now goes to poison, so record it instead of throwing. */
+  finalDelivery: boolean;
+  log: Logger;
+}
 
 export interface SendOptions {
   /** Idempotency key: handlers use it to apply the message's effect once. Defaults to a new UUID. */

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { httpFunction, timerFunction } from '../shared/platform/app';
+import { completeFlow, purgeFlows, redeemLink } from '../shared/platform/auth/oauth';
+import { purgeSessions, signOut, startSignIn } from '../shared/platform/auth/session';
+import { AppError } from '../shared/platform/errors';
+import { htmlPage, type HttpResult } from '../shared/platform/http';
+
+/** Admin sign-in and the browser redirect flows of every connector. */
+const tags = ['auth'];
+
+/** Browser-facing endpoints answer a refusal with a page, not JSON. */
+async function page(work: () => Promise<HttpResult>): Promise<HttpResult> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof AppError) return htmlPage(e.status, 'Not completed', e.detail, e.headers);
+    throw e;
+  }
+}
+
+httpFunction('signIn', {
+  method: 'GET',
+  route: 'auth/signin',
+  auth: 'anonymous',
+  query: z.object({ returnTo: z.string().max(512).optional().describe('A path of this app to land on after sign-in (default /api/auth/me).') }),
+  doc: { summary: 'Sign in with Entra ID (authorization code flow with PKCE): redirects to Entra ID', tags, responses: { 302: { description: 'To Entra ID.' }, 429: { description: 'Too many sign-ins started.' } } },
+  handler: ({ query }) => page(() => startSignIn(query.returnTo)),
+});
+
+httpFunction('signOut', {
+  method: 'POST',
+  route: 'auth/signout',
+  auth: 'signedIn',
+  doc: { summary: 'End the browser session', tags, responses: { 200: { description: 'Signed out; the session cookie is cleared.' } } },
+  handler: async ({ headers, log }) => ({ status: 200, headers: { 'Set-Cookie': await signOut(headers.get('cookie'), log), 'Cache-Control': 'no-store' }, body: { signedOut: true } }),
+});
+
+httpFunction('whoAmI', {
+  method: 'GET',
+  route: 'auth/me',
+  auth: 'signedIn',
+  doc: {
+    summary: 'Who is signed in: name, object id, app roles, and whether by bearer token or browser session',
+    tags,
+    responses: { 200: { description: 'The caller.', schema: z.object({ name: z.string().nullable(), objectId: z.string().nullable(), tenantId: z.string(), roles: z.array(z.string()), via: z.enum(['bearer', 'session']) }) } },
+  },
+  handler: async ({ principal }) => ({
+    status: 200,
+    headers: { 'Cache-Control': 'no-store' },
+    body: { name: principal!.name ?? null, objectId: principal!.objectId ?? null, tenantId: principal!.tenantId, roles: principal!.roles, via: principal!.via },
+  }),
+});
+
+httpFunction('oauthStart', {
+  method: 'GET',
+  route: 'oauth/start',
+  auth: 'anonymous',
+  doc: { summary: 'Opens a one-time start link an admin was given by the API: binds the flow to this browser and redirects to the authorization server', tags, responses: { 302: { description: 'To the authorization server.' }, 400: { description: 'Unknown, used or expired link.' } } },
+  handler: ({ url }) => page(() => redeemLink(url.searchParams.get('ticket'))),
+});
+
+/** The one redirect URI registered with Entra ID; each flow is told apart by its state. */
+httpFunction('entraCallback', {
+  method: 'GET',
+  route: 'oauth/entra/callback',
+  auth: 'anonymous',
+  doc: {
+    summary: 'Entra ID redirect target for sign-in (code, state) and admin consent (admin_consent, tenant, state or error)',
+    tags,
+    responses: { 200: { description: 'Outcome page.' }, 302: { description: 'Signed in: to the page sign-in started from.' }, 400: { description: 'Repeated or oversized parameters, or a missing, unknown, expired, replayed or foreign state: nothing changed.' } },
+  },
+  handler: ({ url, headers, log }) =>
+    page(async () => {
+      const outcome = await completeFlow(url.searchParams, headers.get('cookie'), log);
+      if ('redirect' in outcome) return { status: 302, headers: { Location: outcome.redirect, 'Set-Cookie': outcome.cookie, 'Cache-Control': 'no-store' } };
+      return htmlPage(outcome.ok ? 200 : 400, outcome.title, outcome.message, outcome.clearCookie ? { 'Set-Cookie': outcome.clearCookie } : {});
+    }),
+});
+
+timerFunction('authHousekeeping', {
+  schedule: '0 */10 * * * *',
+  handler: async ({ log }) => {
+    log.info('Used and expired sign-in states and sessions purged', { states: await purgeFlows(), sessions: await purgeSessions() });
+  },
+});
