@@ -1,7 +1,16 @@
 import { TableClient, type TransactionAction } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { planPolicy } from '../shared/compliance/detect';
-import { actionId, allDuePartitions, DAY_MS, devicePartition, duePartition, QUEUE_ACTIONS, type ActionInput, type ObservedDevice } from '../shared/compliance/model';
+import {
+  actionId,
+  allDuePartitions,
+  DAY_MS,
+  devicePartition,
+  duePartition,
+  QUEUE_ACTIONS,
+  type ActionInput,
+  type ObservedDevice,
+} from '../shared/compliance/model';
 import { dispatchDue } from '../shared/compliance/runner';
 import { setClock } from '../shared/platform/clock';
 import { resetConfig } from '../shared/platform/config';
@@ -40,7 +49,9 @@ export async function benchCompliance(world: World, devices = Number(process.env
   try {
     // The floor first, into two scratch tables shaped like ours (device rows; due rows), so it
     // meets the same partition sizes and an Azurite not yet loaded by our rows.
-    const rawDevices = TableClient.fromConnectionString(world.azurite.connectionString, 'benchrawdevices', { allowInsecureConnection: true });
+    const rawDevices = TableClient.fromConnectionString(world.azurite.connectionString, 'benchrawdevices', {
+      allowInsecureConnection: true,
+    });
     const rawDue = TableClient.fromConnectionString(world.azurite.connectionString, 'benchrawdue', { allowInsecureConnection: true });
     await Promise.all([rawDevices.createTable(), rawDue.createTable()]);
     const batches: [TableClient, TransactionAction[]][] = [];
@@ -57,10 +68,44 @@ export async function benchCompliance(world: World, devices = Number(process.env
     };
     const since = new Date(t0).toISOString();
     for (const d of observed) {
-      add(rawDevices, devicePartition(policy.id, d.deviceId), { rowKey: `s|${d.deviceId}`, policyId: policy.id, policyName: policy.displayName, deviceId: d.deviceId, deviceName: d.deviceName, userId: d.userId, userPrincipalName: d.userPrincipalName, operatingSystem: 'iOS', osVersion: '17.5', managementAgent: 'mdm', status: 'noncompliant', since, graceUntil: since, planned: scheduled.map((a) => a.id).join(','), lastSeenAt: since });
+      add(rawDevices, devicePartition(policy.id, d.deviceId), {
+        rowKey: `s|${d.deviceId}`,
+        policyId: policy.id,
+        policyName: policy.displayName,
+        deviceId: d.deviceId,
+        deviceName: d.deviceName,
+        userId: d.userId,
+        userPrincipalName: d.userPrincipalName,
+        operatingSystem: 'iOS',
+        osVersion: '17.5',
+        managementAgent: 'mdm',
+        status: 'noncompliant',
+        since,
+        graceUntil: since,
+        planned: scheduled.map((a) => a.id).join(','),
+        lastSeenAt: since,
+      });
       for (const a of scheduled) {
-        add(rawDevices, devicePartition(policy.id, d.deviceId), { rowKey: `a|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id, type: a.type, days: a.days, dueAt: since, status: 'pending', attempts: 0, updatedAt: since });
-        add(rawDue, duePartition(d.deviceId), { rowKey: `${since}|${policy.id}|${d.deviceId}|${since}|${a.id}`, policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id });
+        add(rawDevices, devicePartition(policy.id, d.deviceId), {
+          rowKey: `a|${d.deviceId}|${since}|${a.id}`,
+          policyId: policy.id,
+          deviceId: d.deviceId,
+          episode: since,
+          action: a.id,
+          type: a.type,
+          days: a.days,
+          dueAt: since,
+          status: 'pending',
+          attempts: 0,
+          updatedAt: since,
+        });
+        add(rawDue, duePartition(d.deviceId), {
+          rowKey: `${since}|${policy.id}|${d.deviceId}|${since}|${a.id}`,
+          policyId: policy.id,
+          deviceId: d.deviceId,
+          episode: since,
+          action: a.id,
+        });
       }
     }
     for (const [key, list] of byPartition) if (list.length) batches.push([key.startsWith('benchrawdue/') ? rawDue : rawDevices, list]);
@@ -88,14 +133,35 @@ export async function benchCompliance(world: World, devices = Number(process.env
     const queued = (await new QueueClient(world.azurite.connectionString, QUEUE_ACTIONS).getProperties()).approximateMessagesCount ?? 0;
 
     table(`Compliance: ${devices.toLocaleString('en')} noncompliant devices × ${actions.length} actions`, [
-      { step: 'plan (detect → state, ledger, due rows)', items: `${devices} devices`, rows: rows, seconds: fmt(planMs / 1000), rate: `${fmt(devices / (planMs / 1000), 0)} devices/s, ${fmt(rows / (planMs / 1000), 0)} rows/s` },
-      { step: 'dispatch (due rows → one message each)', items: `${sent} actions`, rows: sent, seconds: fmt(dispatchMs / 1000), rate: `${fmt(sent / (dispatchMs / 1000), 0)} actions/s` },
-      { step: 'floor: raw batched table writes', items: `${batches.length} batches`, rows: rawRows, seconds: fmt(rawMs / 1000), rate: `${fmt(rawRows / (rawMs / 1000), 0)} rows/s` },
+      {
+        step: 'plan (detect → state, ledger, due rows)',
+        items: `${devices} devices`,
+        rows: rows,
+        seconds: fmt(planMs / 1000),
+        rate: `${fmt(devices / (planMs / 1000), 0)} devices/s, ${fmt(rows / (planMs / 1000), 0)} rows/s`,
+      },
+      {
+        step: 'dispatch (due rows → one message each)',
+        items: `${sent} actions`,
+        rows: sent,
+        seconds: fmt(dispatchMs / 1000),
+        rate: `${fmt(sent / (dispatchMs / 1000), 0)} actions/s`,
+      },
+      {
+        step: 'floor: raw batched table writes',
+        items: `${batches.length} batches`,
+        rows: rawRows,
+        seconds: fmt(rawMs / 1000),
+        rate: `${fmt(rawRows / (rawMs / 1000), 0)} rows/s`,
+      },
     ]);
     console.log(`planning / raw writes of the same ${rawRows} rows: ratio ${fmt(rawMs / planMs, 2)} (1.0 = as fast as the floor)`);
-    console.log(`planning + dispatch end to end: ${fmt((planMs + dispatchMs) / 1000)} s, ${fmt(devices / ((planMs + dispatchMs) / 1000), 0)} devices/s, ${fmt(sent / ((planMs + dispatchMs) / 1000), 0)} actions/s; ratio to the raw writes ${fmt(rawMs / (planMs + dispatchMs), 2)}`);
+    console.log(
+      `planning + dispatch end to end: ${fmt((planMs + dispatchMs) / 1000)} s, ${fmt(devices / ((planMs + dispatchMs) / 1000), 0)} devices/s, ${fmt(sent / ((planMs + dispatchMs) / 1000), 0)} actions/s; ratio to the raw writes ${fmt(rawMs / (planMs + dispatchMs), 2)}`,
+    );
     console.log(`check: ${plan.planned} actions planned, ${sent} dispatched, ${queued} messages on ${QUEUE_ACTIONS}`);
-    if (sent !== devices * actions.length || queued !== sent) throw new Error(`expected ${devices * actions.length} actions dispatched and queued, got ${sent} and ${queued}`);
+    if (sent !== devices * actions.length || queued !== sent)
+      throw new Error(`expected ${devices * actions.length} actions dispatched and queued, got ${sent} and ${queued}`);
   } finally {
     setClock();
   }

@@ -16,8 +16,24 @@ export async function benchHealth(world: World, connections = 32, seconds = 5): 
     const ours = await load({ url: `http://127.0.0.1:${host.port}/api/health`, connections, seconds });
     const floor = await load({ url: `http://127.0.0.1:${bare.port}/`, connections, seconds });
     table(`GET /api/health through the local host vs a bare 202 server (${connections} connections, ${seconds} s each)`, [
-      { server: 'local host /api/health', 'req/s': fmt(ours.rps, 0), 'p50 ms': ours.p50, 'p99 ms': ours.p99, requests: ours.requests, 'non-2xx': ours.non2xx, errors: ours.errors },
-      { server: 'bare node 202', 'req/s': fmt(floor.rps, 0), 'p50 ms': floor.p50, 'p99 ms': floor.p99, requests: floor.requests, 'non-2xx': floor.non2xx, errors: floor.errors },
+      {
+        server: 'local host /api/health',
+        'req/s': fmt(ours.rps, 0),
+        'p50 ms': ours.p50,
+        'p99 ms': ours.p99,
+        requests: ours.requests,
+        'non-2xx': ours.non2xx,
+        errors: ours.errors,
+      },
+      {
+        server: 'bare node 202',
+        'req/s': fmt(floor.rps, 0),
+        'p50 ms': floor.p50,
+        'p99 ms': floor.p99,
+        requests: floor.requests,
+        'non-2xx': floor.non2xx,
+        errors: floor.errors,
+      },
     ]);
     console.log(`ratio (ours / bare): ${fmt(ours.rps / floor.rps, 3)} of the throughput (health re-probes storage at most every 2 s).`);
   } finally {
@@ -36,7 +52,10 @@ export function benchEntryLoad(world: World, runs = 7): void {
     const started = performance.now();
     const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ...world.settings }, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
-    samples.push({ ...JSON.parse(r.stdout), wallMs: performance.now() - started });
+    samples.push({
+      ...(JSON.parse(r.stdout) as { loadMs: number; sinceStartMs: number; functions: number }),
+      wallMs: performance.now() - started,
+    });
   }
   table(`Loading the app's entry module in a fresh process (median of ${runs})`, [
     {

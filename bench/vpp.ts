@@ -9,12 +9,26 @@ export async function benchVppSync(world: World, tokens = 20, appsPerToken = 500
   const store = world.sandbox.store;
   for (const t of ['vppTokens', 'mobileApps', 'managedEBooks']) store.table(t).clear();
   for (let i = 0; i < tokens; i++) {
-    addVppToken(store, { key: `bench-${i}`, organizationName: `Bench ${i}`, expiresInDays: 365, lastSyncDaysAgo: 0.5, apps: Array.from({ length: appsPerToken }, (_, j) => [`App ${i}-${j}`, 100 + (j % 50), j % 100] as [string, number, number]) });
+    addVppToken(store, {
+      key: `bench-${i}`,
+      organizationName: `Bench ${i}`,
+      expiresInDays: 365,
+      lastSyncDaysAgo: 0.5,
+      apps: Array.from({ length: appsPerToken }, (_, j) => [`App ${i}-${j}`, 100 + (j % 50), j % 100] as [string, number, number]),
+    });
   }
-  const host = await startProcess(['dist/dev/host/cli.js'], { ...world.settings, VPP_POLL_SECONDS: '1' }, (p) => `http://127.0.0.1:${p}/api/health`);
+  const host = await startProcess(
+    ['dist/dev/host/cli.js'],
+    { ...world.settings, VPP_POLL_SECONDS: '1' },
+    (p) => `http://127.0.0.1:${p}/api/health`,
+  );
   try {
     const admin = world.sandbox.entra.clients.find((c) => c.name === 'admin-all-roles')!;
-    const issued = await world.sandbox.entra.clientCredentialsToken(admin, admin.tenantId, `api://${world.settings.ENTRA_CLIENT_ID}/.default`);
+    const issued = await world.sandbox.entra.clientCredentialsToken(
+      admin,
+      admin.tenantId,
+      `api://${world.settings.ENTRA_CLIENT_ID}/.default`,
+    );
     if (!('access_token' in issued)) throw new Error(issued.description);
     const auth = { Authorization: `Bearer ${issued.access_token}` };
     world.sandbox.graph.resetStats();
@@ -22,15 +36,22 @@ export async function benchVppSync(world: World, tokens = 20, appsPerToken = 500
     const res = await fetch(`http://127.0.0.1:${host.port}/api/admin/vpp/sync`, { method: 'POST', headers: auth });
     if (res.status !== 202) throw new Error(`sync answered ${res.status}`);
     for (;;) {
-      const list = (await (await fetch(`http://127.0.0.1:${host.port}/api/admin/vpp/tokens`, { headers: auth })).json()) as { value: { lastSnapshotAt: string | null; lastError: string | null }[] };
+      const list = (await (await fetch(`http://127.0.0.1:${host.port}/api/admin/vpp/tokens`, { headers: auth })).json()) as {
+        value: { lastSnapshotAt: string | null; lastError: string | null }[];
+      };
       if (list.value.length === tokens && list.value.every((t) => t.lastSnapshotAt)) break;
       if (performance.now() - started > 600_000) throw new Error('VPP sync did not finish in 10 minutes');
       await new Promise((r) => setTimeout(r, 250));
     }
     const wallMs = performance.now() - started;
-    const count = (await (await fetch(`http://127.0.0.1:${host.port}/api/admin/vpp/licenses?top=1`, { headers: auth })).json()) as { count: number };
+    const count = (await (await fetch(`http://127.0.0.1:${host.port}/api/admin/vpp/licenses?top=1`, { headers: auth })).json()) as {
+      count: number;
+    };
     const routes = world.sandbox.graph.stats.byRoute;
-    const sum = (re: RegExp) => Object.entries(routes).filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v, 0);
+    const sum = (re: RegExp) =>
+      Object.entries(routes)
+        .filter(([k]) => re.test(k))
+        .reduce((a, [, v]) => a + v, 0);
     const pages = Math.ceil(appsPerToken / 1000);
     const rows = [
       { requests: 'token list', made: sum(/^GET \/deviceAppManagement\/vppTokens$/), minimum: 1 },
@@ -43,7 +64,9 @@ export async function benchVppSync(world: World, tokens = 20, appsPerToken = 500
     const minimum = rows.reduce((a, r) => a + r.minimum, 0);
     rows.push({ requests: 'total', made, minimum });
     table(`VPP sync of ${tokens} tokens × ${appsPerToken} apps: Graph requests (pages of 1,000)`, rows);
-    console.log(`wall time ${fmt(wallMs / 1000, 1)} s for ${count.count} licences (${fmt(count.count / (wallMs / 1000), 0)} apps/s); requests made / minimum: ${fmt(made / minimum, 2)}; Graph total incl. anything else: ${world.sandbox.graph.stats.requests}`);
+    console.log(
+      `wall time ${fmt(wallMs / 1000, 1)} s for ${count.count} licences (${fmt(count.count / (wallMs / 1000), 0)} apps/s); requests made / minimum: ${fmt(made / minimum, 2)}; Graph total incl. anything else: ${world.sandbox.graph.stats.requests}`,
+    );
   } finally {
     await host.stop();
   }

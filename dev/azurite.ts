@@ -66,9 +66,18 @@ async function startOn(p: { blob: number; queue: number; table: number }): Promi
       '--skipApiVersionCheck',
       '--disableTelemetry',
       '--silent',
-      '--blobHost', '127.0.0.1', '--blobPort', String(p.blob),
-      '--queueHost', '127.0.0.1', '--queuePort', String(p.queue),
-      '--tableHost', '127.0.0.1', '--tablePort', String(p.table),
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(p.blob),
+      '--queueHost',
+      '127.0.0.1',
+      '--queuePort',
+      String(p.queue),
+      '--tableHost',
+      '127.0.0.1',
+      '--tablePort',
+      String(p.table),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -78,7 +87,7 @@ async function startOn(p: { blob: number; queue: number; table: number }): Promi
     await Promise.all([waitForPort(p.blob, child, 30_000), waitForPort(p.queue, child, 30_000), waitForPort(p.table, child, 30_000)]);
   } catch (e) {
     child.kill('SIGKILL');
-    throw new Error(`${(e as Error).message}\n${stderr}`);
+    throw new Error(`${(e as Error).message}\n${stderr}`, { cause: e });
   }
   return {
     connectionString: azuriteConnectionString(p),

@@ -20,6 +20,7 @@ export function azuriteConnectionString(ports: { blob: number; queue: number; ta
 }
 
 export function azuritePorts(connectionString: string): { blob: number; queue: number; table: number } {
-  const port = (name: string, dflt: number) => Number(new RegExp(`${name}Endpoint=https?://[^:/;]+:(\\d+)`).exec(connectionString)?.[1] ?? dflt);
+  const port = (name: string, dflt: number) =>
+    Number(new RegExp(`${name}Endpoint=https?://[^:/;]+:(\\d+)`).exec(connectionString)?.[1] ?? dflt);
   return { blob: port('Blob', 10000), queue: port('Queue', 10001), table: port('Table', 10002) };
 }

@@ -16,7 +16,9 @@ async function main() {
   const azurite = usesAzurite ? await startAzurite(azuritePorts(settings.AzureWebJobsStorage)) : undefined;
   const sandboxPort = Number(new URL(settings.ENTRA_AUTHORITY_HOST ?? 'https://localhost:7072').port || 7072);
   const usesSandbox = /localhost|127\.0\.0\.1/.test(settings.ENTRA_AUTHORITY_HOST ?? '');
-  const sandbox = usesSandbox ? await startSandbox({ port: sandboxPort, log: process.env.SANDBOX_LOG ? (l) => console.log(`[sandbox] ${l}`) : undefined }) : undefined;
+  const sandbox = usesSandbox
+    ? await startSandbox({ port: sandboxPort, log: process.env.SANDBOX_LOG ? (l) => console.log(`[sandbox] ${l}`) : undefined })
+    : undefined;
 
   const host = spawn(process.execPath, [join(__dirname, 'host', 'cli.js')], {
     stdio: 'inherit',
@@ -49,7 +51,9 @@ async function main() {
       sandbox ? `  Sandbox demo      ${sandbox.controlUrl}/_sandbox/demo   (tenant, client ids and secrets)` : '',
       sandbox ? `  Entra authority   ${sandbox.origin}/${settings.ENTRA_TENANT_ID}` : '',
       sandbox ? `  Graph             ${sandbox.origin}/v1.0` : '',
-      azurite ? `  Azurite           blob ${azurite.ports.blob}, queue ${azurite.ports.queue}, table ${azurite.ports.table} (in memory)` : '',
+      azurite
+        ? `  Azurite           blob ${azurite.ports.blob}, queue ${azurite.ports.queue}, table ${azurite.ports.table} (in memory)`
+        : '',
       '',
       'Press Ctrl+C to stop.',
     ]

@@ -22,8 +22,14 @@ httpFunction('signIn', {
   method: 'GET',
   route: 'auth/signin',
   auth: 'anonymous',
-  query: z.object({ returnTo: z.string().max(512).optional().describe('A path of this app to land on after sign-in (default /api/auth/me).') }),
-  doc: { summary: 'Sign in with Entra ID (authorization code flow with PKCE): redirects to Entra ID', tags, responses: { 302: { description: 'To Entra ID.' }, 429: { description: 'Too many sign-ins started.' } } },
+  query: z.object({
+    returnTo: z.string().max(512).optional().describe('A path of this app to land on after sign-in (default /api/auth/me).'),
+  }),
+  doc: {
+    summary: 'Sign in with Entra ID (authorization code flow with PKCE): redirects to Entra ID',
+    tags,
+    responses: { 302: { description: 'To Entra ID.' }, 429: { description: 'Too many sign-ins started.' } },
+  },
   handler: ({ query }) => page(() => startSignIn(query.returnTo)),
 });
 
@@ -32,7 +38,11 @@ httpFunction('signOut', {
   route: 'auth/signout',
   auth: 'signedIn',
   doc: { summary: 'End the browser session', tags, responses: { 200: { description: 'Signed out; the session cookie is cleared.' } } },
-  handler: async ({ headers, log }) => ({ status: 200, headers: { 'Set-Cookie': await signOut(headers.get('cookie'), log), 'Cache-Control': 'no-store' }, body: { signedOut: true } }),
+  handler: async ({ headers, log }) => ({
+    status: 200,
+    headers: { 'Set-Cookie': await signOut(headers.get('cookie'), log), 'Cache-Control': 'no-store' },
+    body: { signedOut: true },
+  }),
 });
 
 httpFunction('whoAmI', {
@@ -42,12 +52,29 @@ httpFunction('whoAmI', {
   doc: {
     summary: 'Who is signed in: name, object id, app roles, and whether by bearer token or browser session',
     tags,
-    responses: { 200: { description: 'The caller.', schema: z.object({ name: z.string().nullable(), objectId: z.string().nullable(), tenantId: z.string(), roles: z.array(z.string()), via: z.enum(['bearer', 'session']) }) } },
+    responses: {
+      200: {
+        description: 'The caller.',
+        schema: z.object({
+          name: z.string().nullable(),
+          objectId: z.string().nullable(),
+          tenantId: z.string(),
+          roles: z.array(z.string()),
+          via: z.enum(['bearer', 'session']),
+        }),
+      },
+    },
   },
-  handler: async ({ principal }) => ({
+  handler: ({ principal }) => ({
     status: 200,
     headers: { 'Cache-Control': 'no-store' },
-    body: { name: principal!.name ?? null, objectId: principal!.objectId ?? null, tenantId: principal!.tenantId, roles: principal!.roles, via: principal!.via },
+    body: {
+      name: principal!.name ?? null,
+      objectId: principal!.objectId ?? null,
+      tenantId: principal!.tenantId,
+      roles: principal!.roles,
+      via: principal!.via,
+    },
   }),
 });
 
@@ -55,7 +82,12 @@ httpFunction('oauthStart', {
   method: 'GET',
   route: 'oauth/start',
   auth: 'anonymous',
-  doc: { summary: 'Opens a one-time start link an admin was given by the API: binds the flow to this browser and redirects to the authorization server', tags, responses: { 302: { description: 'To the authorization server.' }, 400: { description: 'Unknown, used or expired link.' } } },
+  doc: {
+    summary:
+      'Opens a one-time start link an admin was given by the API: binds the flow to this browser and redirects to the authorization server',
+    tags,
+    responses: { 302: { description: 'To the authorization server.' }, 400: { description: 'Unknown, used or expired link.' } },
+  },
   handler: ({ url }) => page(() => redeemLink(url.searchParams.get('ticket'))),
 });
 
@@ -67,13 +99,23 @@ httpFunction('entraCallback', {
   doc: {
     summary: 'Entra ID redirect target for sign-in (code, state) and admin consent (admin_consent, tenant, state or error)',
     tags,
-    responses: { 200: { description: 'Outcome page.' }, 302: { description: 'Signed in: to the page sign-in started from.' }, 400: { description: 'Repeated or oversized parameters, or a missing, unknown, expired, replayed or foreign state: nothing changed.' } },
+    responses: {
+      200: { description: 'Outcome page.' },
+      302: { description: 'Signed in: to the page sign-in started from.' },
+      400: { description: 'Repeated or oversized parameters, or a missing, unknown, expired, replayed or foreign state: nothing changed.' },
+    },
   },
   handler: ({ url, headers, log }) =>
     page(async () => {
       const outcome = await completeFlow(url.searchParams, headers.get('cookie'), log);
-      if ('redirect' in outcome) return { status: 302, headers: { Location: outcome.redirect, 'Set-Cookie': outcome.cookie, 'Cache-Control': 'no-store' } };
-      return htmlPage(outcome.ok ? 200 : 400, outcome.title, outcome.message, outcome.clearCookie ? { 'Set-Cookie': outcome.clearCookie } : {});
+      if ('redirect' in outcome)
+        return { status: 302, headers: { Location: outcome.redirect, 'Set-Cookie': outcome.cookie, 'Cache-Control': 'no-store' } };
+      return htmlPage(
+        outcome.ok ? 200 : 400,
+        outcome.title,
+        outcome.message,
+        outcome.clearCookie ? { 'Set-Cookie': outcome.clearCookie } : {},
+      );
     }),
 });
 

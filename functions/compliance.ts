@@ -3,7 +3,17 @@ import { httpFunction, queueFunction, timerFunction } from '../shared/platform/a
 import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
 import { changeSchedule, recentScans, requestScan, runJob } from '../shared/compliance/jobs';
 import { deviceLedger, listDeviceStates } from '../shared/compliance/ledger';
-import { actionMessage, brandingInput, jobMessage, QUEUE_ACTIONS, QUEUE_JOBS, scheduleInput, templateInput, uuid, VARIABLES } from '../shared/compliance/model';
+import {
+  actionMessage,
+  brandingInput,
+  jobMessage,
+  QUEUE_ACTIONS,
+  QUEUE_JOBS,
+  scheduleInput,
+  templateInput,
+  uuid,
+  VARIABLES,
+} from '../shared/compliance/model';
 import { previewTemplate, sendTestMail } from '../shared/compliance/notify';
 import { runAction } from '../shared/compliance/runner';
 import { getPolicy, policiesUsingTemplate, policiesWithSchedules, scheduleOf } from '../shared/compliance/schedules';
@@ -20,7 +30,10 @@ httpFunction('complianceVariables', {
   route: 'admin/compliance/variables',
   auth,
   doc: { summary: 'The {{variables}} a template may use', tags, responses: { 200: { description: 'Name and meaning of each variable.' } } },
-  handler: async () => ({ status: 200, body: { value: Object.entries(VARIABLES).map(([name, description]) => ({ name: `{{${name}}}`, description })) } }),
+  handler: () => ({
+    status: 200,
+    body: { value: Object.entries(VARIABLES).map(([name, description]) => ({ name: `{{${name}}}`, description })) },
+  }),
 });
 
 httpFunction('complianceTemplates', {
@@ -36,7 +49,14 @@ httpFunction('complianceTemplateCreate', {
   route: 'admin/compliance/templates',
   auth,
   body: templateInput,
-  doc: { summary: 'Create a notification template (name, branding toggles, localized messages with one default)', tags, responses: { 201: { description: 'Created.' }, 400: { description: 'Invalid: lengths, locales, variables or defaults; nothing stored.' } } },
+  doc: {
+    summary: 'Create a notification template (name, branding toggles, localized messages with one default)',
+    tags,
+    responses: {
+      201: { description: 'Created.' },
+      400: { description: 'Invalid: lengths, locales, variables or defaults; nothing stored.' },
+    },
+  },
   handler: async ({ body }) => ({ status: 201, body: await createTemplate(body) }),
 });
 
@@ -44,7 +64,11 @@ httpFunction('complianceTemplateGet', {
   method: 'GET',
   route: 'admin/compliance/templates/{id}',
   auth,
-  doc: { summary: 'One notification template', tags, responses: { 200: { description: 'The template.' }, 404: { description: 'No such template.' } } },
+  doc: {
+    summary: 'One notification template',
+    tags,
+    responses: { 200: { description: 'The template.' }, 404: { description: 'No such template.' } },
+  },
   handler: async ({ params }) => ({ status: 200, body: await getTemplate(params.id) }),
 });
 
@@ -53,7 +77,15 @@ httpFunction('complianceTemplateReplace', {
   route: 'admin/compliance/templates/{id}',
   auth,
   body: templateInput,
-  doc: { summary: 'Replace a notification template', tags, responses: { 200: { description: 'Replaced.' }, 400: { description: 'Invalid; nothing changed.' }, 404: { description: 'No such template.' } } },
+  doc: {
+    summary: 'Replace a notification template',
+    tags,
+    responses: {
+      200: { description: 'Replaced.' },
+      400: { description: 'Invalid; nothing changed.' },
+      404: { description: 'No such template.' },
+    },
+  },
   handler: async ({ params, body }) => ({ status: 200, body: await replaceTemplate(params.id, body) }),
 });
 
@@ -61,7 +93,11 @@ httpFunction('complianceTemplateDelete', {
   method: 'DELETE',
   route: 'admin/compliance/templates/{id}',
   auth,
-  doc: { summary: 'Delete a notification template no schedule uses', tags, responses: { 204: { description: 'Deleted.' }, 409: { description: 'Still used by an email action.' } } },
+  doc: {
+    summary: 'Delete a notification template no schedule uses',
+    tags,
+    responses: { 204: { description: 'Deleted.' }, 409: { description: 'Still used by an email action.' } },
+  },
   handler: async ({ params }) => {
     await deleteTemplate(params.id, await policiesUsingTemplate(params.id));
     return { status: 204 };
@@ -72,9 +108,18 @@ httpFunction('complianceTemplatePreview', {
   method: 'POST',
   route: 'admin/compliance/templates/{id}/preview',
   auth,
-  body: z.object({ deviceId: z.string().min(1), policyName: z.string().max(200).optional(), locale: z.string().max(35).optional() }).strict(),
-  doc: { summary: "Render a template with a real device's values (from Intune), in the user's or a given locale", tags, responses: { 200: { description: 'Subject, HTML and locale.' }, 404: { description: 'No such template or device.' } } },
-  handler: async ({ params, body }) => ({ status: 200, body: await previewTemplate(params.id, body.deviceId, body.policyName, body.locale) }),
+  body: z
+    .object({ deviceId: z.string().min(1), policyName: z.string().max(200).optional(), locale: z.string().max(35).optional() })
+    .strict(),
+  doc: {
+    summary: "Render a template with a real device's values (from Intune), in the user's or a given locale",
+    tags,
+    responses: { 200: { description: 'Subject, HTML and locale.' }, 404: { description: 'No such template or device.' } },
+  },
+  handler: async ({ params, body }) => ({
+    status: 200,
+    body: await previewTemplate(params.id, body.deviceId, body.policyName, body.locale),
+  }),
 });
 
 httpFunction('complianceTemplateTest', {
@@ -82,7 +127,11 @@ httpFunction('complianceTemplateTest', {
   route: 'admin/compliance/templates/{id}/test',
   auth,
   body: z.object({ to: z.email('an email address'), deviceId: z.string().min(1).optional() }).strict(),
-  doc: { summary: 'Send a test mail of a template in its default locale (sample values, or a real device)', tags, responses: { 202: { description: 'Sent.' }, 400: { description: 'No sender mailbox configured, or bad input.' } } },
+  doc: {
+    summary: 'Send a test mail of a template in its default locale (sample values, or a real device)',
+    tags,
+    responses: { 202: { description: 'Sent.' }, 400: { description: 'No sender mailbox configured, or bad input.' } },
+  },
   handler: async ({ params, body }) => ({ status: 202, body: await sendTestMail(params.id, body.to, body.deviceId) }),
 });
 
@@ -101,7 +150,11 @@ httpFunction('complianceBrandingPut', {
   route: 'admin/compliance/branding',
   auth,
   body: brandingInput,
-  doc: { summary: 'Set the company name and contact information', tags, responses: { 200: { description: 'Saved.' }, 400: { description: 'Invalid; nothing changed.' } } },
+  doc: {
+    summary: 'Set the company name and contact information',
+    tags,
+    responses: { 200: { description: 'Saved.' }, 400: { description: 'Invalid; nothing changed.' } },
+  },
   handler: async ({ body }) => ({ status: 200, body: await putBranding(body) }),
 });
 
@@ -110,7 +163,11 @@ httpFunction('complianceLogoPut', {
   route: 'admin/compliance/branding/logo',
   auth,
   rawBody: true,
-  doc: { summary: 'Upload the company logo (PNG or JPEG, at most 256 KiB), shown in the mail header', tags, responses: { 200: { description: 'Saved.' }, 413: { description: 'Too large.' }, 415: { description: 'Not PNG or JPEG.' } } },
+  doc: {
+    summary: 'Upload the company logo (PNG or JPEG, at most 256 KiB), shown in the mail header',
+    tags,
+    responses: { 200: { description: 'Saved.' }, 413: { description: 'Too large.' }, 415: { description: 'Not PNG or JPEG.' } },
+  },
   handler: async ({ rawBody, headers }) => ({ status: 200, body: await putLogo(rawBody, headers.get('content-type')) }),
 });
 
@@ -128,7 +185,11 @@ httpFunction('compliancePolicies', {
   method: 'GET',
   route: 'admin/compliance/policies',
   auth,
-  doc: { summary: "The tenant's compliance policies (from Intune) with their action schedules", tags, responses: { 200: { description: 'Policies.' } } },
+  doc: {
+    summary: "The tenant's compliance policies (from Intune) with their action schedules",
+    tags,
+    responses: { 200: { description: 'Policies.' } },
+  },
   handler: async () => ({ status: 200, body: { value: await policiesWithSchedules() } }),
 });
 
@@ -136,7 +197,11 @@ httpFunction('compliancePolicyActions', {
   method: 'GET',
   route: 'admin/compliance/policies/{id}/actions',
   auth,
-  doc: { summary: "A policy's action schedule", tags, responses: { 200: { description: 'The schedule.' }, 404: { description: 'No such policy in Intune.' } } },
+  doc: {
+    summary: "A policy's action schedule",
+    tags,
+    responses: { 200: { description: 'The schedule.' }, 404: { description: 'No such policy in Intune.' } },
+  },
   handler: async ({ params }) => ({ status: 200, body: { policy: await getPolicy(params.id), ...(await scheduleOf(params.id)) } }),
 });
 
@@ -147,10 +212,14 @@ httpFunction('compliancePolicyActionsPut', {
   body: scheduleInput,
   doc: {
     summary: "Replace a policy's action schedule",
-    description: 'Actions: markNoncompliant (required, exactly one), email (templateId, additionalRecipientGroupIds), remoteLock, retire (at most one); each 0 to 365 days after the device became noncompliant.',
+    description:
+      'Actions: markNoncompliant (required, exactly one), email (templateId, additionalRecipientGroupIds), remoteLock, retire (at most one); each 0 to 365 days after the device became noncompliant.',
     tags,
     responses: {
-      200: { description: 'Saved; applies to devices already noncompliant too: removed actions still pending are cancelled (their count in `cancelled`), added ones are planned by the next scan (POST …/evaluate to run one now).' },
+      200: {
+        description:
+          'Saved; applies to devices already noncompliant too: removed actions still pending are cancelled (their count in `cancelled`), added ones are planned by the next scan (POST …/evaluate to run one now).',
+      },
       400: { description: 'Invalid; nothing changed.' },
       404: { description: 'No such policy in Intune.' },
     },
@@ -162,7 +231,11 @@ httpFunction('compliancePolicyActionsReset', {
   method: 'DELETE',
   route: 'admin/compliance/policies/{id}/actions',
   auth,
-  doc: { summary: "Reset a policy's schedule to the default (mark noncompliant immediately)", tags, responses: { 200: { description: 'Reset.' } } },
+  doc: {
+    summary: "Reset a policy's schedule to the default (mark noncompliant immediately)",
+    tags,
+    responses: { 200: { description: 'Reset.' } },
+  },
   handler: async ({ params }) => ({ status: 200, body: await changeSchedule(params.id, [{ type: 'markNoncompliant', days: 0 }]) }),
 });
 
@@ -172,7 +245,11 @@ httpFunction('complianceEvaluate', {
   method: 'POST',
   route: 'admin/compliance/evaluate',
   auth,
-  doc: { summary: 'Run detection now (as the timer does), then dispatch due actions', tags, responses: { 202: { description: 'Queued.' } } },
+  doc: {
+    summary: 'Run detection now (as the timer does), then dispatch due actions',
+    tags,
+    responses: { 202: { description: 'Queued.' } },
+  },
   handler: async () => ({ status: 202, body: await requestScan() }),
 });
 
@@ -181,7 +258,12 @@ httpFunction('complianceScans', {
   route: 'admin/compliance/scans',
   auth,
   query: z.object({ top: z.coerce.number().int().min(1).max(100).default(20) }),
-  doc: { summary: 'Recent detection runs, newest first: per policy, devices newly noncompliant, actions planned, devices resolved or removed from Intune, actions cancelled, lost actions sent again', tags, responses: { 200: { description: 'Runs.' } } },
+  doc: {
+    summary:
+      'Recent detection runs, newest first: per policy, devices newly noncompliant, actions planned, devices resolved or removed from Intune, actions cancelled, lost actions sent again',
+    tags,
+    responses: { 200: { description: 'Runs.' } },
+  },
   handler: async ({ query }) => ({ status: 200, body: { value: await recentScans(query.top) } }),
 });
 
@@ -189,8 +271,15 @@ httpFunction('complianceDevices', {
   method: 'GET',
   route: 'admin/compliance/devices',
   auth,
-  query: z.object({ status: z.enum(['noncompliant', 'compliant', 'noLongerManaged']).optional(), top: z.coerce.number().int().min(1).max(1000).default(100) }),
-  doc: { summary: 'Device states per policy: noncompliant since, grace period, marked, skipped', tags, responses: { 200: { description: 'States.' } } },
+  query: z.object({
+    status: z.enum(['noncompliant', 'compliant', 'noLongerManaged']).optional(),
+    top: z.coerce.number().int().min(1).max(1000).default(100),
+  }),
+  doc: {
+    summary: 'Device states per policy: noncompliant since, grace period, marked, skipped',
+    tags,
+    responses: { 200: { description: 'States.' } },
+  },
   handler: async ({ query }) => ({ status: 200, body: { value: await listDeviceStates(query.status, query.top) } }),
 });
 
@@ -199,7 +288,11 @@ httpFunction('complianceDevice', {
   route: 'admin/compliance/devices/{deviceId}',
   auth,
   params: z.object({ deviceId: uuid }),
-  doc: { summary: "A device's state per policy and its action ledger (pending, running, done, failed, cancelled, skipped)", tags, responses: { 200: { description: 'State and ledger.' }, 400: { description: 'Not a device id.' } } },
+  doc: {
+    summary: "A device's state per policy and its action ledger (pending, running, done, failed, cancelled, skipped)",
+    tags,
+    responses: { 200: { description: 'State and ledger.' }, 400: { description: 'Not a device id.' } },
+  },
   handler: async ({ params }) => ({ status: 200, body: await deviceLedger(params.deviceId) }),
 });
 
@@ -215,6 +308,7 @@ queueFunction('complianceRunner', {
   schema: actionMessage,
   handler: async ({ data }, delivery) => {
     const outcome = await runAction(data, delivery);
-    if (outcome === 'busy' || outcome === 'duplicate' || outcome === 'stale' || outcome === 'early' || outcome === 'deferred') delivery.log.info('Compliance action message had nothing to do', { ...data, outcome });
+    if (outcome === 'busy' || outcome === 'duplicate' || outcome === 'stale' || outcome === 'early' || outcome === 'deferred')
+      delivery.log.info('Compliance action message had nothing to do', { ...data, outcome });
   },
 });

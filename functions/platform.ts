@@ -6,9 +6,21 @@ import { buildOpenApi } from '../shared/platform/openapi';
 import { storageHealth } from '../shared/platform/storage';
 import { version } from '../package.json';
 
-const functionSchema = z.object({ name: z.string(), trigger: z.enum(['http', 'timer', 'queue']), route: z.string().optional(), methods: z.array(z.string()).optional(), schedule: z.string().optional(), queue: z.string().optional() });
+const functionSchema = z.object({
+  name: z.string(),
+  trigger: z.enum(['http', 'timer', 'queue']),
+  route: z.string().optional(),
+  methods: z.array(z.string()).optional(),
+  schedule: z.string().optional(),
+  queue: z.string().optional(),
+});
 const serviceSchema = z.object({ ok: z.boolean(), error: z.string().optional() });
-const healthSchema = z.object({ status: z.enum(['healthy', 'unhealthy']), version: z.string(), storage: z.object({ tables: serviceSchema, queues: serviceSchema, blobs: serviceSchema }), functions: z.array(functionSchema) });
+const healthSchema = z.object({
+  status: z.enum(['healthy', 'unhealthy']),
+  version: z.string(),
+  storage: z.object({ tables: serviceSchema, queues: serviceSchema, blobs: serviceSchema }),
+  functions: z.array(functionSchema),
+});
 
 httpFunction('health', {
   method: 'GET',
@@ -17,12 +29,19 @@ httpFunction('health', {
   doc: {
     summary: 'Health: storage reachability (probed at most every 2 s) and the registered functions',
     tags: ['platform'],
-    responses: { 200: { description: 'Healthy.', schema: healthSchema }, 503: { description: 'Storage is not reachable.', schema: healthSchema } },
+    responses: {
+      200: { description: 'Healthy.', schema: healthSchema },
+      503: { description: 'Storage is not reachable.', schema: healthSchema },
+    },
   },
   handler: async () => {
     const storage = await storageHealth();
     const ok = storage.tables.ok && storage.queues.ok && storage.blobs.ok;
-    return { status: ok ? 200 : 503, headers: { 'Cache-Control': 'no-store' }, body: { status: ok ? 'healthy' : 'unhealthy', version, storage, functions: registry.functions } };
+    return {
+      status: ok ? 200 : 503,
+      headers: { 'Cache-Control': 'no-store' },
+      body: { status: ok ? 'healthy' : 'unhealthy', version, storage, functions: registry.functions },
+    };
   },
 });
 
@@ -30,16 +49,34 @@ httpFunction('openapi', {
   method: 'GET',
   route: 'openapi.json',
   auth: 'anonymous',
-  doc: { summary: 'OpenAPI 3.1 description of every HTTP function of the app', tags: ['platform'], responses: { 200: { description: 'The OpenAPI document.' } } },
-  handler: async () => ({ status: 200, body: buildOpenApi(registry.operations, { title: 'Intune connector back ends', version, serverUrl: config().PUBLIC_BASE_URL }) }),
+  doc: {
+    summary: 'OpenAPI 3.1 description of every HTTP function of the app',
+    tags: ['platform'],
+    responses: { 200: { description: 'The OpenAPI document.' } },
+  },
+  handler: () => ({
+    status: 200,
+    body: buildOpenApi(registry.operations, { title: 'Intune connector back ends', version, serverUrl: config().PUBLIC_BASE_URL }),
+  }),
 });
 
-const connectorSchema = z.object({ id: z.string(), name: z.string(), description: z.string(), state: z.enum(['notConfigured', 'active', 'disabled', 'warning', 'error']), detail: z.string().nullable(), updatedAt: z.string().nullable() });
+const connectorSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  state: z.enum(['notConfigured', 'active', 'disabled', 'warning', 'error']),
+  detail: z.string().nullable(),
+  updatedAt: z.string().nullable(),
+});
 
 httpFunction('listConnectors', {
   method: 'GET',
   route: 'admin/connectors',
   auth: 'Connectors.Read',
-  doc: { summary: 'Each connector with its state', tags: ['admin'], responses: { 200: { description: 'The connectors.', schema: z.object({ value: z.array(connectorSchema) }) } } },
+  doc: {
+    summary: 'Each connector with its state',
+    tags: ['admin'],
+    responses: { 200: { description: 'The connectors.', schema: z.object({ value: z.array(connectorSchema) }) } },
+  },
   handler: async () => ({ status: 200, body: { value: await listConnectorStatus() } }),
 });

@@ -8,7 +8,17 @@ import { reconcile } from '../shared/tem/blocks';
 import { ensureEnforcement } from '../shared/tem/enforcement';
 import { addLine, addLineBody, listLines, removeLine, syncLines } from '../shared/tem/lines';
 import { eventMessage, eventSchema, jobMessage, QUEUE_EVENTS, QUEUE_JOBS, WEBHOOK_MAX_BYTES } from '../shared/tem/model';
-import { createProvider, createProviderBody, describeProvider, listProviders, patchProvider, patchProviderBody, providerLog, rotateSecret, rotateSecretBody } from '../shared/tem/providers';
+import {
+  createProvider,
+  createProviderBody,
+  describeProvider,
+  listProviders,
+  patchProvider,
+  patchProviderBody,
+  providerLog,
+  rotateSecret,
+  rotateSecretBody,
+} from '../shared/tem/providers';
 
 /** Telecom expense management: providers, lines, the signed webhook and the workers behind it. */
 
@@ -20,25 +30,47 @@ const provider = z.object({
   enabled: z.boolean(),
   connection: z.enum(['notConnected', 'pendingConsent', 'Active', 'failed']),
   connectionDetail: z.string().nullable(),
-  connectionAttempts: z.array(z.object({ at: z.string(), by: z.string().nullable().describe('Object id of the admin who started it.'), outcome: z.enum(['connected', 'failed']), detail: z.string().optional() })).describe('The last 10 tries at connecting, newest first.'),
+  connectionAttempts: z
+    .array(
+      z.object({
+        at: z.string(),
+        by: z.string().nullable().describe('Object id of the admin who started it.'),
+        outcome: z.enum(['connected', 'failed']),
+        detail: z.string().optional(),
+      }),
+    )
+    .describe('The last 10 tries at connecting, newest first.'),
   lastConnectionAt: z.string().nullable(),
   lastSignalAt: z.string().nullable(),
   alertEmail: z.string().nullable(),
   corporateLines: z.number(),
   activeBlocks: z.number(),
   pendingChanges: z.number().describe('Blocks and unblocks decided but not yet confirmed in the Entra ID groups.'),
-  switchOff: z.object({ state: z.enum(['idle', 'reverting', 'done']), startedAt: z.string().nullable(), finishedAt: z.string().nullable(), reverted: z.number(), remaining: z.number() }),
+  switchOff: z.object({
+    state: z.enum(['idle', 'reverting', 'done']),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    reverted: z.number(),
+    remaining: z.number(),
+  }),
   webhookUrl: z.string(),
   connectUrl: z.string(),
 });
-const secretResult = z.object({ id: z.string(), secret: z.string().describe('Shown once. Give it to the provider; it signs events with it.') });
+const secretResult = z.object({
+  id: z.string(),
+  secret: z.string().describe('Shown once. Give it to the provider; it signs events with it.'),
+});
 
 httpFunction('temCreateProvider', {
   method: 'POST',
   route: 'admin/tem/providers',
   auth: 'Connectors.ReadWrite',
   body: createProviderBody,
-  doc: { summary: 'Register a TEM provider; returns its webhook URL and signing secret once', tags, responses: { 201: { description: 'Registered.', schema: secretResult.extend({ webhookUrl: z.string(), connectUrl: z.string() }) } } },
+  doc: {
+    summary: 'Register a TEM provider; returns its webhook URL and signing secret once',
+    tags,
+    responses: { 201: { description: 'Registered.', schema: secretResult.extend({ webhookUrl: z.string(), connectUrl: z.string() }) } },
+  },
   handler: async ({ body }) => ({ status: 201, body: await createProvider(body) }),
 });
 
@@ -46,7 +78,11 @@ httpFunction('temListProviders', {
   method: 'GET',
   route: 'admin/tem/providers',
   auth: 'Connectors.Read',
-  doc: { summary: 'TEM providers with connection state, last signal, lines and active blocks', tags, responses: { 200: { description: 'Providers.', schema: z.object({ value: z.array(provider) }) } } },
+  doc: {
+    summary: 'TEM providers with connection state, last signal, lines and active blocks',
+    tags,
+    responses: { 200: { description: 'Providers.', schema: z.object({ value: z.array(provider) }) } },
+  },
   handler: async () => ({ status: 200, body: { value: await listProviders() } }),
 });
 
@@ -55,7 +91,11 @@ httpFunction('temGetProvider', {
   route: 'admin/tem/providers/{id}',
   auth: 'Connectors.Read',
   params: id,
-  doc: { summary: 'One TEM provider, with switch-off progress', tags, responses: { 200: { description: 'The provider.', schema: provider }, 404: { description: 'No such provider.' } } },
+  doc: {
+    summary: 'One TEM provider, with switch-off progress',
+    tags,
+    responses: { 200: { description: 'The provider.', schema: provider }, 404: { description: 'No such provider.' } },
+  },
   handler: async ({ params }) => ({ status: 200, body: await describeProvider(params.id) }),
 });
 
@@ -79,7 +119,13 @@ httpFunction('temRotateSecret', {
   auth: 'Connectors.ReadWrite',
   params: id,
   body: rotateSecretBody,
-  doc: { summary: 'Rotate the webhook secret; the previous one keeps verifying for overlapHours', tags, responses: { 200: { description: 'The new secret, shown once.', schema: secretResult.extend({ previousSecretsValidUntil: z.array(z.string()) }) } } },
+  doc: {
+    summary: 'Rotate the webhook secret; the previous one keeps verifying for overlapHours',
+    tags,
+    responses: {
+      200: { description: 'The new secret, shown once.', schema: secretResult.extend({ previousSecretsValidUntil: z.array(z.string()) }) },
+    },
+  },
   handler: async ({ params, body }) => ({ status: 200, body: await rotateSecret(params.id, body) }),
 });
 
@@ -89,7 +135,11 @@ httpFunction('temLedger', {
   auth: 'Connectors.Read',
   params: id,
   query: ledgerQuery,
-  doc: { summary: 'Every action, revert and ignored signal for the provider, newest first', tags, responses: { 200: { description: 'Ledger rows.' } } },
+  doc: {
+    summary: 'Every action, revert and ignored signal for the provider, newest first',
+    tags,
+    responses: { 200: { description: 'Ledger rows.' } },
+  },
   handler: async ({ params, query }) => ({ status: 200, body: { value: await providerLog(params.id, 'ledger', query.top) } }),
 });
 
@@ -99,7 +149,11 @@ httpFunction('temAlerts', {
   auth: 'Connectors.Read',
   params: id,
   query: ledgerQuery,
-  doc: { summary: 'Alerts raised for the provider, newest first, with their email status', tags, responses: { 200: { description: 'Alerts.' } } },
+  doc: {
+    summary: 'Alerts raised for the provider, newest first, with their email status',
+    tags,
+    responses: { 200: { description: 'Alerts.' } },
+  },
   handler: async ({ params, query }) => ({ status: 200, body: { value: await providerLog(params.id, 'alerts', query.top) } }),
 });
 
@@ -107,7 +161,11 @@ httpFunction('temListLines', {
   method: 'GET',
   route: 'admin/tem/lines',
   auth: 'Connectors.Read',
-  doc: { summary: 'Lines known from Intune and added by hand, whether each is monitored, and its active blocks', tags, responses: { 200: { description: 'Lines.' } } },
+  doc: {
+    summary: 'Lines known from Intune and added by hand, whether each is monitored, and its active blocks',
+    tags,
+    responses: { 200: { description: 'Lines.' } },
+  },
   handler: async () => ({ status: 200, body: { value: await listLines() } }),
 });
 
@@ -150,7 +208,8 @@ httpFunction('temReconcile', {
   route: 'admin/tem/reconcile',
   auth: 'Connectors.ReadWrite',
   doc: {
-    summary: 'Compare every block record with the block groups in Entra ID now and repair each difference (ledger rows with status repaired)',
+    summary:
+      'Compare every block record with the block groups in Entra ID now and repair each difference (ledger rows with status repaired)',
     tags,
     responses: { 202: { description: 'Queued.' } },
   },
@@ -168,11 +227,19 @@ httpFunction('temConnect', {
   params: id,
   doc: {
     summary: 'Start connecting a provider through Entra ID admin consent',
-    description: 'In a browser session: redirects to Entra ID. With a bearer token: answers a one-time start link (valid 5 minutes) for the admin to open in the browser that is to give consent. A refused or abandoned consent never downgrades an Active connection; it is listed in connectionAttempts.',
+    description:
+      'In a browser session: redirects to Entra ID. With a bearer token: answers a one-time start link (valid 5 minutes) for the admin to open in the browser that is to give consent. A refused or abandoned consent never downgrades an Active connection; it is listed in connectionAttempts.',
     tags,
-    responses: { 200: { description: 'Start link (bearer callers).', schema: z.object({ url: z.string(), expiresAt: z.string() }) }, 302: { description: 'To Entra ID (browser session).' }, 429: { description: 'Too many flows started by this admin.' } },
+    responses: {
+      200: { description: 'Start link (bearer callers).', schema: z.object({ url: z.string(), expiresAt: z.string() }) },
+      302: { description: 'To Entra ID (browser session).' },
+      429: { description: 'Too many flows started by this admin.' },
+    },
   },
-  handler: async ({ params, principal }) => (principal!.via === 'session' ? startFlow(CONSENT_PURPOSE, params.id, principal) : { status: 200, headers: { 'Cache-Control': 'no-store' }, body: await startLink(CONSENT_PURPOSE, params.id, principal!) }),
+  handler: async ({ params, principal }) =>
+    principal!.via === 'session'
+      ? startFlow(CONSENT_PURPOSE, params.id, principal)
+      : { status: 200, headers: { 'Cache-Control': 'no-store' }, body: await startLink(CONSENT_PURPOSE, params.id, principal!) },
 });
 
 httpFunction('temEvents', {
@@ -186,8 +253,17 @@ httpFunction('temEvents', {
     summary: 'Provider webhook (Standard Webhooks v1): threshold exceeded or cleared, billing-cycle reset',
     description: `Signed with the provider secret: webhook-signature = "v1,<base64 HMAC-SHA256 of id.timestamp.body>" (several, space-separated, during rotation); webhook-timestamp within 5 minutes. 202 once durably queued; a webhook-id received before is answered 202 again and applied once; 400 bad headers or body; 401 bad signature or stale timestamp; 413 over ${WEBHOOK_MAX_BYTES} bytes; 415 not JSON. Retry on 5xx and timeouts with the same webhook-id.`,
     tags,
-    headers: { 'webhook-id': 'Unique per event; reuse it on retries.', 'webhook-timestamp': 'Unix seconds when signed.', 'webhook-signature': 'v1,<signature> [v1,<signature> …]' },
-    responses: { 202: { description: 'Queued (a repeated webhook-id is accepted again and has no second effect).' }, 401: { description: 'Signature or timestamp rejected.' }, 413: { description: 'Too large.' }, 415: { description: 'Not JSON.' } },
+    headers: {
+      'webhook-id': 'Unique per event; reuse it on retries.',
+      'webhook-timestamp': 'Unix seconds when signed.',
+      'webhook-signature': 'v1,<signature> [v1,<signature> …]',
+    },
+    responses: {
+      202: { description: 'Queued (a repeated webhook-id is accepted again and has no second effect).' },
+      401: { description: 'Signature or timestamp rejected.' },
+      413: { description: 'Too large.' },
+      415: { description: 'Not JSON.' },
+    },
   },
   handler: async ({ params, headers, rawBody }) => {
     const r = await acceptEvent(params.id, headers, rawBody);
@@ -226,4 +302,3 @@ timerFunction('temDaily', {
     log.info('Expired webhook ids forgotten', { count: await purgeWebhookIds() });
   },
 });
-

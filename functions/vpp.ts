@@ -10,7 +10,13 @@ const tags = ['vpp'];
 const queued = z.object({
   runId: z.string().describe('The sync this request started.'),
   tokens: z.array(z.string()),
-  runs: z.array(z.object({ tokenId: z.string(), runId: z.string(), joined: z.boolean().describe('The token was already syncing: this request joined that sync.') })),
+  runs: z.array(
+    z.object({
+      tokenId: z.string(),
+      runId: z.string(),
+      joined: z.boolean().describe('The token was already syncing: this request joined that sync.'),
+    }),
+  ),
 });
 const reason = z.object({ severity: z.enum(['warning', 'unhealthy']), reason: z.string(), fix: z.string() });
 const token = z.object({
@@ -26,7 +32,10 @@ const token = z.object({
   lastError: z.string().nullable(),
   nextRetryAt: z.string().nullable(),
   syncing: z.boolean().describe('A sync of the token is under way.'),
-  removed: z.object({ at: z.string(), reason: z.string() }).nullable().describe('Set when Intune no longer has the token; its licences are then not listed.'),
+  removed: z
+    .object({ at: z.string(), reason: z.string() })
+    .nullable()
+    .describe('Set when Intune no longer has the token; its licences are then not listed.'),
   health: z.enum(['healthy', 'warning', 'unhealthy']),
   reasons: z.array(reason),
 });
@@ -43,7 +52,11 @@ httpFunction('vppSyncAll', {
   method: 'POST',
   route: 'admin/vpp/sync',
   auth: 'Connectors.ReadWrite',
-  doc: { summary: 'Sync every VPP token now', tags, responses: { 202: { description: 'One sync per token: started, or joined when the token was already syncing.', schema: queued } } },
+  doc: {
+    summary: 'Sync every VPP token now',
+    tags,
+    responses: { 202: { description: 'One sync per token: started, or joined when the token was already syncing.', schema: queued } },
+  },
   handler: async () => ({ status: 202, body: await planSync() }),
 });
 
@@ -51,7 +64,14 @@ httpFunction('vppSyncToken', {
   method: 'POST',
   route: 'admin/vpp/tokens/{id}/sync',
   auth: 'Connectors.ReadWrite',
-  doc: { summary: 'Sync one VPP token now', tags, responses: { 202: { description: 'Started, or joined when the token was already syncing.', schema: queued }, 404: { description: 'No such token in Intune.' } } },
+  doc: {
+    summary: 'Sync one VPP token now',
+    tags,
+    responses: {
+      202: { description: 'Started, or joined when the token was already syncing.', schema: queued },
+      404: { description: 'No such token in Intune.' },
+    },
+  },
   handler: async ({ params }) => {
     const r = await planSync(params.id);
     if (!r.tokens.length) throw notFound(`Intune has no VPP token '${params.id}'.`);
@@ -63,7 +83,11 @@ httpFunction('vppTokens', {
   method: 'GET',
   route: 'admin/vpp/tokens',
   auth: 'Connectors.Read',
-  doc: { summary: 'VPP tokens with state, expiry, last sync and connector health (reasons and fixes)', tags, responses: { 200: { description: 'Tokens.', schema: z.object({ value: z.array(token) }) } } },
+  doc: {
+    summary: 'VPP tokens with state, expiry, last sync and connector health (reasons and fixes)',
+    tags,
+    responses: { 200: { description: 'Tokens.', schema: z.object({ value: z.array(token) }) } },
+  },
   handler: async () => ({ status: 200, body: { value: await listTokens() } }),
 });
 
@@ -72,7 +96,11 @@ httpFunction('vppLicenses', {
   route: 'admin/vpp/licenses',
   auth: 'Connectors.Read',
   query: licenseQuery,
-  doc: { summary: 'Licences per app and eBook: total, used, available (filter by token, sort, page)', tags, responses: { 200: { description: 'A page of licences and the total count.' } } },
+  doc: {
+    summary: 'Licences per app and eBook: total, used, available (filter by token, sort, page)',
+    tags,
+    responses: { 200: { description: 'A page of licences and the total count.' } },
+  },
   handler: async ({ query }) => ({ status: 200, body: await listLicenses(query) }),
 });
 
@@ -80,7 +108,11 @@ httpFunction('vppLicenseHistory', {
   method: 'GET',
   route: 'admin/vpp/tokens/{tokenId}/licenses/{appId}/history',
   auth: 'Connectors.Read',
-  doc: { summary: "An app's licence counts over time: one entry per change (added, changed, removed)", tags, responses: { 200: { description: 'Newest first.' } } },
+  doc: {
+    summary: "An app's licence counts over time: one entry per change (added, changed, removed)",
+    tags,
+    responses: { 200: { description: 'Newest first.' } },
+  },
   handler: async ({ params }) => ({ status: 200, body: { value: await licenseHistory(params.tokenId, params.appId) } }),
 });
 

@@ -2,11 +2,27 @@ import { EntityTable, type Entity } from './platform/storage/tables';
 
 /** The app's connectors and the state each reports, for the tenant status page. */
 export const CONNECTORS = [
-  { id: 'tem', name: 'Telecom expense management', description: 'Blocks cellular data or roaming on corporate lines when the TEM provider reports a threshold.' },
-  { id: 'compliance', name: 'Compliance actions for noncompliance', description: 'Notification templates and per-policy action schedules, run on devices that stay noncompliant.' },
-  { id: 'vpp', name: 'Apple VPP licences', description: 'Daily and on-demand sync of VPP tokens and per-app licence counts, with connector health.' },
+  {
+    id: 'tem',
+    name: 'Telecom expense management',
+    description: 'Blocks cellular data or roaming on corporate lines when the TEM provider reports a threshold.',
+  },
+  {
+    id: 'compliance',
+    name: 'Compliance actions for noncompliance',
+    description: 'Notification templates and per-policy action schedules, run on devices that stay noncompliant.',
+  },
+  {
+    id: 'vpp',
+    name: 'Apple VPP licences',
+    description: 'Daily and on-demand sync of VPP tokens and per-app licence counts, with connector health.',
+  },
   { id: 'archive', name: 'O2 network archive', description: 'Nightly import of SMS and voice call records into users\u2019 mailboxes.' },
-  { id: 'remote-assistance', name: 'Remote assistance (TeamViewer)', description: 'TeamViewer connection and remote-assistance sessions for supported devices.' },
+  {
+    id: 'remote-assistance',
+    name: 'Remote assistance (TeamViewer)',
+    description: 'TeamViewer connection and remote-assistance sessions for supported devices.',
+  },
 ] as const;
 
 export type ConnectorId = (typeof CONNECTORS)[number]['id'];
@@ -26,7 +42,12 @@ export async function listConnectorStatus() {
   const rows = new Map((await connectorStatusTable.list(`PartitionKey eq '${PARTITION}'`)).map((r) => [r.entity.rowKey, r.entity]));
   return CONNECTORS.map((c) => {
     const row = rows.get(c.id);
-    return { ...c, state: row?.state ?? ('notConfigured' as ConnectorState), detail: row?.detail ?? null, updatedAt: row?.updatedAt ?? null };
+    return {
+      ...c,
+      state: row?.state ?? 'notConfigured',
+      detail: row?.detail ?? null,
+      updatedAt: row?.updatedAt ?? null,
+    };
   });
 }
 

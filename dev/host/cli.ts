@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startHost } from './host';
 
 /** `node dist/dev/host/cli.js [entry]`: runs the app's functions on http://localhost:7071. */
 async function main() {
-  const pkg = require(resolve('package.json')) as { main: string };
+  const pkg = JSON.parse(readFileSync(resolve('package.json'), 'utf8')) as { main: string };
   const entry = process.argv[2] ?? pkg.main;
   const port = Number(process.env.FUNCTIONS_HTTPWORKER_PORT ?? process.env.PORT ?? 7071);
   // LOCAL_HOST_TRIGGERS=http serves the HTTP functions only (no timers, no queue listeners).
@@ -19,8 +20,8 @@ async function main() {
     await host.stop();
     process.exit(0);
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
 }
 
 main().catch((e: Error) => {

@@ -23,7 +23,8 @@ export function clockControl(entry: string): HostControl | undefined {
       } catch {
         days = undefined;
       }
-      if (typeof days !== 'number' || !Number.isFinite(days) || days < 0 || days > 3650) return { status: 400, body: { error: 'Send {"offsetDays": n} with n from 0 to 3650 (fractions allowed).' } };
+      if (typeof days !== 'number' || !Number.isFinite(days) || days < 0 || days > 3650)
+        return { status: 400, body: { error: 'Send {"offsetDays": n} with n from 0 to 3650 (fractions allowed).' } };
       offsetMs = days * 24 * 60 * 60 * 1000;
       app.setClock(offsetMs ? () => Date.now() + offsetMs : undefined);
     } else if (method !== 'GET') return { status: 405, body: { error: 'GET or PUT.' } };

@@ -37,7 +37,10 @@ export class Disposable {
   }
 }
 
-export function registerFunction(metadata: { name: string; bindings: Record<string, BindingInfo> }, handler: (...args: unknown[]) => unknown): Disposable {
+export function registerFunction(
+  metadata: { name: string; bindings: Record<string, BindingInfo> },
+  handler: (...args: unknown[]) => unknown,
+): Disposable {
   if (functions.some((f) => f.name.toLowerCase() === metadata.name.toLowerCase())) {
     throw new Error(`A function named '${metadata.name}' is already registered; function names must be unique.`);
   }
@@ -59,7 +62,7 @@ export function registerHook(name: string, callback: (...args: unknown[]) => unk
   let list = hooks.get(name);
   if (!list) hooks.set(name, (list = []));
   list.push(callback);
-  return new Disposable(() => list!.splice(list!.indexOf(callback), 1));
+  return new Disposable(() => list.splice(list.indexOf(callback), 1));
 }
 
 export function hooksFor(name: string): Array<(...args: unknown[]) => unknown> {

@@ -40,7 +40,9 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require(resolve(opts.entry));
   const fns = [...core.functions];
-  for (const f of fns) if (!['httpTrigger', 'timerTrigger', 'queueTrigger'].includes(f.trigger.type)) throw new Error(`Function '${f.name}' uses a ${f.trigger.type}, which the local host does not run.`);
+  for (const f of fns)
+    if (!['httpTrigger', 'timerTrigger', 'queueTrigger'].includes(f.trigger.type))
+      throw new Error(`Function '${f.name}' uses a ${f.trigger.type}, which the local host does not run.`);
 
   const server = createHttpServer(fns, settings.routePrefix, hostLog, clockControl(opts.entry));
   await new Promise<void>((ok, fail) => {

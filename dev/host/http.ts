@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { HttpRequest, HttpResponse, type HttpResponseInit } from '@azure/functions';
+import { HttpRequest, HttpResponse } from '@azure/functions';
 import type { HostControl } from './clock';
 import type { CapturedFunction } from './core';
 import { invoke, type HostLog } from './invoke';
@@ -79,7 +79,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 async function send(res: ServerResponse, result: unknown): Promise<void> {
-  const response = result instanceof HttpResponse ? result : new HttpResponse((result ?? {}) as HttpResponseInit);
+  const response = result instanceof HttpResponse ? result : new HttpResponse(result ?? {});
   const body = Buffer.from(await response.arrayBuffer());
   const headers: Record<string, string> = {};
   response.headers.forEach((v, k) => (headers[k] = v));
@@ -90,11 +90,12 @@ async function send(res: ServerResponse, result: unknown): Promise<void> {
 export function createHttpServer(fns: CapturedFunction[], routePrefix: string, hostLog: HostLog, control?: HostControl): Server {
   const routes = httpRoutes(fns);
   const prefix = routePrefix ? `/${routePrefix.replace(/^\/|\/$/g, '')}` : '';
-  return createServer(async (req, res) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
       const path = url.pathname;
-      const controlled = control && path.startsWith('/_host/') ? control((req.method ?? 'GET').toUpperCase(), path, await readBody(req)) : undefined;
+      const controlled =
+        control && path.startsWith('/_host/') ? control((req.method ?? 'GET').toUpperCase(), path, await readBody(req)) : undefined;
       if (controlled) {
         res.writeHead(controlled.status, { 'content-type': 'application/json' }).end(JSON.stringify(controlled.body));
         return;
@@ -142,5 +143,6 @@ export function createHttpServer(fns: CapturedFunction[], routePrefix: string, h
       if (!res.headersSent) res.writeHead(500);
       res.end();
     }
-  });
+  };
+  return createServer((req, res) => void serve(req, res));
 }

@@ -8,7 +8,12 @@ export type HostLog = (line: string) => void;
  * Runs one invocation the way the worker does (handler(trigger input, context)) and logs it with
  * its function name, outcome and duration.
  */
-export async function invoke(fn: CapturedFunction, input: unknown, triggerMetadata: Record<string, unknown>, hostLog: HostLog): Promise<unknown> {
+export async function invoke(
+  fn: CapturedFunction,
+  input: unknown,
+  triggerMetadata: Record<string, unknown>,
+  hostLog: HostLog,
+): Promise<unknown> {
   const invocationId = randomUUID();
   const context = new InvocationContext({
     invocationId,
@@ -16,7 +21,7 @@ export async function invoke(fn: CapturedFunction, input: unknown, triggerMetada
     triggerMetadata,
     logHandler: (level, ...args) => {
       if (level === 'trace' || level === 'debug') return;
-      hostLog(args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.stack ?? a.message : JSON.stringify(a))).join(' '));
+      hostLog(args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? (a.stack ?? a.message) : JSON.stringify(a))).join(' '));
     },
   });
   const started = performance.now();
@@ -25,7 +30,9 @@ export async function invoke(fn: CapturedFunction, input: unknown, triggerMetada
     hostLog(`Executed 'Functions.${fn.name}' (Succeeded, Id=${invocationId}, Duration=${Math.round(performance.now() - started)}ms)`);
     return result;
   } catch (e) {
-    hostLog(`Executed 'Functions.${fn.name}' (Failed, Id=${invocationId}, Duration=${Math.round(performance.now() - started)}ms) ${(e as Error)?.stack ?? String(e)}`);
+    hostLog(
+      `Executed 'Functions.${fn.name}' (Failed, Id=${invocationId}, Duration=${Math.round(performance.now() - started)}ms) ${(e as Error)?.stack ?? String(e)}`,
+    );
     throw e;
   }
 }

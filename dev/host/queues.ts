@@ -27,7 +27,8 @@ export interface QueueListener {
 export function decodeQueueText(text: string, encoding: 'base64' | 'none'): { input: unknown; text: string } {
   let decoded = text;
   if (encoding === 'base64') {
-    if (text.length % 4 !== 0 || !BASE64.test(text)) throw new Error('The message is not base64-encoded, as host.json messageEncoding requires.');
+    if (text.length % 4 !== 0 || !BASE64.test(text))
+      throw new Error('The message is not base64-encoded, as host.json messageEncoding requires.');
     decoded = Buffer.from(text, 'base64').toString('utf8');
   }
   try {
@@ -37,7 +38,12 @@ export function decodeQueueText(text: string, encoding: 'base64' | 'none'): { in
   }
 }
 
-export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv, settings: HostSettings['queues'], hostLog: HostLog): QueueListener {
+export function startQueueListener(
+  fn: CapturedFunction,
+  env: NodeJS.ProcessEnv,
+  settings: HostSettings['queues'],
+  hostLog: HostLog,
+): QueueListener {
   const queueName = resolveSettingExpression(String(fn.trigger.queueName ?? ''), env).toLowerCase();
   const connectionName = String(fn.trigger.connection || 'AzureWebJobsStorage');
   const conn = resolveStorageConnection(env, connectionName);
@@ -56,14 +62,17 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
     const lease = leaseSeconds();
     // Renewals run one after another; settling waits for the last, so it uses the current pop receipt.
     let renewing: Promise<unknown> = Promise.resolve();
-    const renew = setInterval(() => {
-      renewing = renewing.then(() =>
-        q
-          .updateMessage(m.messageId, popReceipt, undefined, lease)
-          .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
-          .catch((e) => hostLog(`Lease renewal of message ${m.messageId} on '${queueName}' failed: ${(e as Error).message}`)),
-      );
-    }, (lease * 1000) / 3);
+    const renew = setInterval(
+      () => {
+        renewing = renewing.then(() =>
+          q
+            .updateMessage(m.messageId, popReceipt, undefined, lease)
+            .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
+            .catch((e) => hostLog(`Lease renewal of message ${m.messageId} on '${queueName}' failed: ${(e as Error).message}`)),
+        );
+      },
+      (lease * 1000) / 3,
+    );
     const metadata = {
       id: m.messageId,
       popReceipt: m.popReceipt,
@@ -81,7 +90,8 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
         await invoke(fn, input, metadata, hostLog);
       } catch (e) {
         failed = true;
-        if (!metadata.queueTrigger || metadata.queueTrigger === m.messageText) hostLog(`Message ${m.messageId} on '${queueName}': ${(e as Error).message}`);
+        if (!metadata.queueTrigger || metadata.queueTrigger === m.messageText)
+          hostLog(`Message ${m.messageId} on '${queueName}': ${(e as Error).message}`);
       }
       clearInterval(renew);
       await renewing;
@@ -108,7 +118,8 @@ export function startQueueListener(fn: CapturedFunction, env: NodeJS.ProcessEnv,
       }
       let messages: DequeuedMessageItem[];
       try {
-        messages = (await queue.receiveMessages({ numberOfMessages: Math.min(32, settings.batchSize), visibilityTimeout: leaseSeconds() })).receivedMessageItems;
+        messages = (await queue.receiveMessages({ numberOfMessages: Math.min(32, settings.batchSize), visibilityTimeout: leaseSeconds() }))
+          .receivedMessageItems;
       } catch (e) {
         if (stopped) break;
         hostLog(`Queue '${queueName}' poll failed: ${(e as Error).message}`);

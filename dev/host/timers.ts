@@ -18,7 +18,8 @@ export function parseSchedule(expression: string): Schedule {
     return { next: (after) => new Date(after.getTime() + every) };
   }
   const fields = expression.trim().split(/\s+/);
-  if (fields.length !== 6) throw new Error(`Timer schedule '${expression}' must have six NCRONTAB fields: {second} {minute} {hour} {day} {month} {day-of-week}.`);
+  if (fields.length !== 6)
+    throw new Error(`Timer schedule '${expression}' must have six NCRONTAB fields: {second} {minute} {hour} {day} {month} {day-of-week}.`);
   CronExpressionParser.parse(expression, { tz: 'UTC' }); // throws on a bad expression
   return { next: (after) => CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: after }).next().toDate() };
 }
@@ -42,7 +43,12 @@ const NEVER = new Date('0001-01-01T00:00:00Z');
  * the host's stored schedule status; this host keeps none), and `scheduleStatus` with `last` (the
  * previous run's occurrence, or its start if that was later), `next` (the occurrence after this one) and `lastUpdated`.
  */
-export function startTimer(fn: CapturedFunction, env: NodeJS.ProcessEnv, hostLog: HostLog, now: () => Date = () => new Date()): TimerRunner {
+export function startTimer(
+  fn: CapturedFunction,
+  env: NodeJS.ProcessEnv,
+  hostLog: HostLog,
+  now: () => Date = () => new Date(),
+): TimerRunner {
   const expression = resolveSettingExpression(String(fn.trigger.schedule ?? ''), env);
   const schedule = parseSchedule(expression);
   let stopped = false;
@@ -58,7 +64,10 @@ export function startTimer(fn: CapturedFunction, env: NodeJS.ProcessEnv, hostLog
     // passes the status stored before the run, whose next is this occurrence; here it is the one after.)
     const at = started > due ? started : due;
     const next = schedule.next(at);
-    const timer = { isPastDue: false, scheduleStatus: { last: last.toISOString(), next: next.toISOString(), lastUpdated: started.toISOString() } };
+    const timer = {
+      isPastDue: false,
+      scheduleStatus: { last: last.toISOString(), next: next.toISOString(), lastUpdated: started.toISOString() },
+    };
     last = at;
     try {
       await invoke(fn, timer, { timer }, hostLog);

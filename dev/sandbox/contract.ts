@@ -39,7 +39,10 @@ export function segmentMatches(template: string, part: string): boolean {
 }
 
 export class GraphContract {
-  private readonly doc: Json & { paths: Record<string, Record<string, Json>>; components: { schemas: Record<string, Json>; responses: Record<string, Json>; parameters: Record<string, Json> } };
+  private readonly doc: Json & {
+    paths: Record<string, Record<string, Json>>;
+    components: { schemas: Record<string, Json>; responses: Record<string, Json>; parameters: Record<string, Json> };
+  };
   private readonly ajv: Ajv;
   private readonly validators = new Map<string, ValidateFunction>();
   private readonly templates: { segments: string[]; template: string }[];
@@ -47,15 +50,18 @@ export class GraphContract {
   readonly undefinedSchemas = new Set<string>();
 
   constructor(path = SUBSET_PATH, extensions: string | null = EXTENSIONS_PATH) {
-    this.doc = JSON.parse(readFileSync(path, 'utf8'));
+    this.doc = JSON.parse(readFileSync(path, 'utf8')) as typeof this.doc;
     if (extensions) {
-      const ext = JSON.parse(readFileSync(extensions, 'utf8')) as { paths: Record<string, Record<string, Json>>; components: { schemas: Record<string, Json> } };
+      const ext = JSON.parse(readFileSync(extensions, 'utf8')) as {
+        paths: Record<string, Record<string, Json>>;
+        components: { schemas: Record<string, Json> };
+      };
       Object.assign(this.doc.paths, ext.paths);
       Object.assign(this.doc.components.schemas, ext.components.schemas);
     }
     const schemas = this.doc.components.schemas;
     const missing = new Set<string>();
-    JSON.stringify(this.doc, (_k, v) => {
+    JSON.stringify(this.doc, (_k, v: unknown) => {
       if (typeof v === 'string' && v.startsWith(REF) && !schemas[v.slice(REF.length)]) missing.add(v.slice(REF.length));
       return v;
     });
@@ -79,14 +85,20 @@ export class GraphContract {
 
   /** The operation for a request path (relative to /v1.0) and method, or undefined. */
   find(method: string, path: string): Operation | undefined {
-    const parts = path.split('?')[0].split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+    const parts = path
+      .split('?')[0]
+      .split('/')
+      .filter(Boolean)
+      .map((s) => decodeURIComponent(s));
     for (const t of this.templates) {
       if (t.segments.length !== parts.length) continue;
       if (!t.segments.every((s, i) => segmentMatches(s, parts[i]))) continue;
       const item = this.doc.paths[t.template];
       const op = item[method.toLowerCase()] as Json | undefined;
       if (!op) continue;
-      const parameters = [...((item.parameters as unknown as Json[]) ?? []), ...((op.parameters as unknown as Json[]) ?? [])].map((p) => this.deref(p));
+      const parameters = [...((item.parameters as unknown as Json[]) ?? []), ...((op.parameters as Json[]) ?? [])].map((p) =>
+        this.deref(p),
+      );
       return {
         template: t.template,
         parameters,
@@ -114,7 +126,7 @@ export class GraphContract {
   /** The mapping from @odata.type to schema name declared on a schema (or its allOf parts). */
   private mapping(schemaName: string): Record<string, string> {
     const s = this.doc.components.schemas[schemaName];
-    const parts = [s, ...(((s?.allOf as Json[]) ?? []) as Json[])];
+    const parts = [s, ...((s?.allOf as Json[]) ?? [])];
     const out: Record<string, string> = {};
     for (const p of parts) {
       const m = (p?.discriminator as { mapping?: Record<string, string> } | undefined)?.mapping;
@@ -148,11 +160,12 @@ export class GraphContract {
       if (mapped) name = mapped;
     }
     const v = this.validator(name);
-    if (!v(body)) problems.push(...(v.errors ?? []).slice(0, 5).map((e) => `${where} ${e.instancePath || '(root)'} ${e.message} (schema ${name})`));
+    if (!v(body))
+      problems.push(...(v.errors ?? []).slice(0, 5).map((e) => `${where} ${e.instancePath || '(root)'} ${e.message} (schema ${name})`));
     if (strictProperties && body && typeof body === 'object' && !Array.isArray(body)) {
       const known = this.properties(name);
       const refBody = this.doc.components.schemas[name]?.additionalProperties !== undefined;
-      for (const key of Object.keys(body as Json)) {
+      for (const key of Object.keys(body)) {
         if (key.includes('@odata.') || key.startsWith('@') || refBody) continue;
         if (!known.has(key)) problems.push(`${where} has property '${key}', which ${name} does not define`);
       }
@@ -160,13 +173,14 @@ export class GraphContract {
     // Collections: check each item against its own derived type too.
     const value = (body as Json | null)?.value;
     const itemRef = this.collectionItem(name);
-    if (Array.isArray(value) && itemRef) value.forEach((item, i) => problems.push(...this.validateBody(item, itemRef, `${where} value[${i}]`, false)));
+    if (Array.isArray(value) && itemRef)
+      value.forEach((item, i) => problems.push(...this.validateBody(item, itemRef, `${where} value[${i}]`, false)));
     return problems;
   }
 
   private collectionItem(schemaName: string): string | undefined {
     const s = this.doc.components.schemas[schemaName];
-    for (const part of [s, ...(((s?.allOf as Json[]) ?? []) as Json[])]) {
+    for (const part of [s, ...((s?.allOf as Json[]) ?? [])]) {
       const items = ((part?.properties as Json | undefined)?.value as Json | undefined)?.items as Json | undefined;
       if (items?.$ref) return (items.$ref as string).slice(REF.length);
     }
@@ -185,12 +199,13 @@ export class GraphContract {
     const problems: string[] = [];
     const allowed = new Set(op.parameters.filter((p) => p.in === 'query').map((p) => String(p.name).toLowerCase()));
     if (allowed.size) allowed.add('$skiptoken');
-    for (const key of query.keys()) if (!allowed.has(key.toLowerCase())) problems.push(`${method} ${op.template} does not take query option '${key}'`);
+    for (const key of query.keys())
+      if (!allowed.has(key.toLowerCase())) problems.push(`${method} ${op.template} does not take query option '${key}'`);
     if (op.requestBody) {
       const name = GraphContract.schemaOf(this.deref(op.requestBody).content as Json);
       if (body === undefined && this.deref(op.requestBody).required) problems.push(`${method} ${op.template} needs a JSON body`);
       else if (name && body !== undefined) problems.push(...this.validateBody(body, name, `${method} ${op.template} body`, true));
-    } else if (body !== undefined && body !== null && !(typeof body === 'object' && Object.keys(body as Json).length === 0)) {
+    } else if (body !== undefined && body !== null && !(typeof body === 'object' && Object.keys(body).length === 0)) {
       problems.push(`${method} ${op.template} takes no body`);
     }
     return problems;
@@ -203,7 +218,12 @@ export class GraphContract {
     if (!key) return [`${method} ${op.template} answered ${status}, which the subset does not list`];
     const response = this.deref(op.responses[key]);
     const name = GraphContract.schemaOf(response.content as Json);
-    if (!name) return body === undefined || body === null || body === '' ? [] : status >= 400 ? this.validateBody(body, 'microsoft.graph.ODataErrors.ODataError', `${status} body`, false) : [];
+    if (!name)
+      return body === undefined || body === null || body === ''
+        ? []
+        : status >= 400
+          ? this.validateBody(body, 'microsoft.graph.ODataErrors.ODataError', `${status} body`, false)
+          : [];
     if (body === undefined) return [`${method} ${op.template} answered ${status} without the JSON body the subset describes (${name})`];
     return this.validateBody(body, name, `${method} ${op.template} ${status} body`, false);
   }
@@ -212,6 +232,8 @@ export class GraphContract {
   permissionsFor(method: string, path: string): string[] | undefined {
     const text = this.find(method, path)?.permissions;
     if (!text) return undefined;
-    return [...text.matchAll(/\b([A-Z][A-Za-z]+(?:\.[A-Za-z]+)+)\b/g)].map((m) => m[1]).filter((p) => /\.(All|Read|ReadWrite|Send)$/.test(p) || /\.All$/.test(p));
+    return [...text.matchAll(/\b([A-Z][A-Za-z]+(?:\.[A-Za-z]+)+)\b/g)]
+      .map((m) => m[1])
+      .filter((p) => /\.(All|Read|ReadWrite|Send)$/.test(p) || /\.All$/.test(p));
   }
 }

@@ -1,4 +1,5 @@
 import { GRAPH_PERMISSIONS as APP_GRAPH_PERMISSIONS } from '../../shared/graph/permissions';
+import { APP_ROLES } from '../../shared/platform/auth/admin';
 /**
  * The seeded demo tenant. Identifiers are fixed so local settings, the README and tests can name
  * them; the sandbox accepts these credentials only.
@@ -16,8 +17,6 @@ export const DEMO = {
     displayName: 'Intune connectors',
   },
 } as const;
-
-export const APP_ROLES = ['Connectors.Read', 'Connectors.ReadWrite', 'Compliance.ReadWrite', 'RemoteAssistance.Request', 'RemoteAssistance.Manage'] as const;
 
 /** Microsoft Graph application permissions granted to the app in the demo tenant: exactly what the app declares. */
 export const GRAPH_PERMISSIONS = Object.keys(APP_GRAPH_PERMISSIONS) as (keyof typeof APP_GRAPH_PERMISSIONS)[];
@@ -43,7 +42,12 @@ export interface DemoUser {
 }
 
 export function demoUsers(): DemoUser[] {
-  const user = (n: number, local: string, name: string, roles: string[]): DemoUser => ({ oid: `aa11bb22-cc33-4d44-8e55-${n.toString(16).padStart(12, '0')}`, name, upn: `${local}@${DEMO.domain}`, roles });
+  const user = (n: number, local: string, name: string, roles: string[]): DemoUser => ({
+    oid: `aa11bb22-cc33-4d44-8e55-${n.toString(16).padStart(12, '0')}`,
+    name,
+    upn: `${local}@${DEMO.domain}`,
+    roles,
+  });
   return [
     user(1, 'megan', 'Megan Admin', [...APP_ROLES]),
     ...APP_ROLES.map((role, i) => user(16 + i, role.toLowerCase().replace('.', '-'), `${role} Admin`, [role])),
@@ -64,7 +68,15 @@ export function demoClients(): DemoClient[] {
     redirectUris: [],
   });
   return [
-    { name: 'app', clientId: DEMO.app.clientId, clientSecret: DEMO.app.clientSecret, tenantId: DEMO.tenantId, roles: [], graphPermissions: [...GRAPH_PERMISSIONS], redirectUris: [] },
+    {
+      name: 'app',
+      clientId: DEMO.app.clientId,
+      clientSecret: DEMO.app.clientSecret,
+      tenantId: DEMO.tenantId,
+      roles: [],
+      graphPermissions: [...GRAPH_PERMISSIONS],
+      redirectUris: [],
+    },
     admin('admin-all-roles', 1, [...APP_ROLES]),
     ...APP_ROLES.map((role, i) => admin(`admin-${role.toLowerCase().replace('.', '-')}`, 16 + i, [role])),
     admin('admin-no-role', 2, []),

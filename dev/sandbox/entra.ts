@@ -87,7 +87,7 @@ export class Entra {
   async verify(token: string, audiences: string[]): Promise<{ claims?: JWTPayload; error?: string }> {
     try {
       const { payload } = await jwtVerify(token, this.publicKey, { algorithms: ['RS256'], audience: audiences });
-      const tid = String(payload.tid ?? '');
+      const tid = typeof payload.tid === 'string' ? payload.tid : '';
       if (!this.tenants.has(tid) || payload.iss !== this.issuer(tid)) return { error: 'Invalid issuer or tenant.' };
       return { claims: payload };
     } catch (e) {
@@ -106,12 +106,39 @@ export class Entra {
     return undefined;
   }
 
-  async clientCredentialsToken(client: DemoClient, tenantId: string, scope: string): Promise<IssuedToken | { error: string; description: string; code: number; status: number }> {
+  async clientCredentialsToken(
+    client: DemoClient,
+    tenantId: string,
+    scope: string,
+  ): Promise<IssuedToken | { error: string; description: string; code: number; status: number }> {
     const target = this.audienceFor(scope);
-    if (!target) return { error: 'invalid_scope', description: `AADSTS1002012: The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`, code: 1002012, status: 400 };
-    if (client.tenantId !== tenantId) return { error: 'unauthorized_client', description: `AADSTS700016: Application with identifier '${client.clientId}' was not found in the directory '${tenantId}'.`, code: 700016, status: 400 };
+    if (!target)
+      return {
+        error: 'invalid_scope',
+        description: `AADSTS1002012: The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+        code: 1002012,
+        status: 400,
+      };
+    if (client.tenantId !== tenantId)
+      return {
+        error: 'unauthorized_client',
+        description: `AADSTS700016: Application with identifier '${client.clientId}' was not found in the directory '${tenantId}'.`,
+        code: 700016,
+        status: 400,
+      };
     const roles = target.kind === 'graph' ? client.graphPermissions : client.roles;
-    const token = await this.sign({ azp: client.clientId, appid: client.clientId, azpacr: '1', oid: servicePrincipalId(client.clientId), sub: servicePrincipalId(client.clientId), idtyp: 'app', ...(roles.length ? { roles } : {}) }, { tenantId, audience: target.audience });
+    const token = await this.sign(
+      {
+        azp: client.clientId,
+        appid: client.clientId,
+        azpacr: '1',
+        oid: servicePrincipalId(client.clientId),
+        sub: servicePrincipalId(client.clientId),
+        idtyp: 'app',
+        ...(roles.length ? { roles } : {}),
+      },
+      { tenantId, audience: target.audience },
+    );
     return { access_token: token, token_type: 'Bearer', expires_in: TOKEN_LIFETIME, ext_expires_in: TOKEN_LIFETIME };
   }
 
@@ -128,7 +155,10 @@ export class Entra {
 
   /** Handles /{tenant}/...; false when the path is not an Entra path. */
   async handle(req: SandboxRequest, res: ServerResponse): Promise<boolean> {
-    const m = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|discovery\/v2\.0\/keys|oauth2\/v2\.0\/token|oauth2\/v2\.0\/authorize|adminconsent|v2\.0\/adminconsent)$/.exec(req.path);
+    const m =
+      /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|discovery\/v2\.0\/keys|oauth2\/v2\.0\/token|oauth2\/v2\.0\/authorize|adminconsent|v2\.0\/adminconsent)$/.exec(
+        req.path,
+      );
     if (!m) return false;
     const tenantId = this.resolveTenant(m[1]);
     if (!tenantId) {
@@ -170,15 +200,34 @@ export class Entra {
   }
 
   private async token(req: SandboxRequest, res: ServerResponse, tenantId: string): Promise<void> {
-    if (req.method !== 'POST') return sendJson(res, 405, entraError('invalid_request', 'AADSTS900561: The endpoint only accepts POST requests.', 900561));
+    if (req.method !== 'POST')
+      return sendJson(res, 405, entraError('invalid_request', 'AADSTS900561: The endpoint only accepts POST requests.', 900561));
     const form = req.form();
     let clientId = form.get('client_id');
     let secret = form.get('client_secret');
     const basic = /^Basic\s+(.+)$/i.exec(String(req.headers.authorization ?? ''));
     if (basic) [clientId, secret] = Buffer.from(basic[1], 'base64').toString('utf8').split(':').map(decodeURIComponent);
     const client = this.client(clientId);
-    if (!client) return sendJson(res, 400, entraError('unauthorized_client', `AADSTS700016: Application with identifier '${clientId}' was not found in the directory '${tenantId}'.`, 700016));
-    if (!secret || secret !== client.clientSecret) return sendJson(res, 401, entraError('invalid_client', `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${client.clientId}'.`, 7000215));
+    if (!client)
+      return sendJson(
+        res,
+        400,
+        entraError(
+          'unauthorized_client',
+          `AADSTS700016: Application with identifier '${clientId}' was not found in the directory '${tenantId}'.`,
+          700016,
+        ),
+      );
+    if (!secret || secret !== client.clientSecret)
+      return sendJson(
+        res,
+        401,
+        entraError(
+          'invalid_client',
+          `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${client.clientId}'.`,
+          7000215,
+        ),
+      );
     const grant = form.get('grant_type');
     if (grant === 'client_credentials') {
       const result = await this.clientCredentialsToken(client, tenantId, form.get('scope') ?? '');
@@ -188,30 +237,95 @@ export class Entra {
     if (grant === 'authorization_code') {
       const code = this.codes.get(form.get('code') ?? '');
       this.codes.delete(form.get('code') ?? '');
-      if (!code || code.expires < Date.now() || code.client.clientId !== client.clientId || code.tenantId !== tenantId) return sendJson(res, 400, entraError('invalid_grant', 'AADSTS70008: The provided authorization code or refresh token has expired or was already used.', 70008));
-      if (form.get('redirect_uri') !== code.redirectUri) return sendJson(res, 400, entraError('invalid_grant', 'AADSTS70009: The redirect_uri does not match the one used in the authorization request.', 70009));
+      if (!code || code.expires < Date.now() || code.client.clientId !== client.clientId || code.tenantId !== tenantId)
+        return sendJson(
+          res,
+          400,
+          entraError(
+            'invalid_grant',
+            'AADSTS70008: The provided authorization code or refresh token has expired or was already used.',
+            70008,
+          ),
+        );
+      if (form.get('redirect_uri') !== code.redirectUri)
+        return sendJson(
+          res,
+          400,
+          entraError('invalid_grant', 'AADSTS70009: The redirect_uri does not match the one used in the authorization request.', 70009),
+        );
       if (code.challenge) {
         const verifier = form.get('code_verifier') ?? '';
-        if (createHash('sha256').update(verifier).digest('base64url') !== code.challenge) return sendJson(res, 400, entraError('invalid_grant', 'AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.', 501481));
+        if (createHash('sha256').update(verifier).digest('base64url') !== code.challenge)
+          return sendJson(
+            res,
+            400,
+            entraError(
+              'invalid_grant',
+              'AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.',
+              501481,
+            ),
+          );
       }
       const target = this.audienceFor(code.scope) ?? { audience: GRAPH_RESOURCE };
       const { user } = code;
       const person = { oid: user.oid, sub: user.oid, name: user.name, preferred_username: user.upn, idtyp: 'user' };
       // App roles assigned to the user reach tokens for the app itself (its API), as in Entra ID.
       const roles = target.audience === client.clientId && user.roles.length ? { roles: user.roles } : {};
-      const access = await this.sign({ azp: client.clientId, ...person, ...roles, scp: code.scope.split(/\s+/).filter((s) => !s.includes('/')).join(' ') || 'user_impersonation' }, { tenantId, audience: target.audience });
-      const idToken = code.scope.split(/\s+/).includes('openid') ? await this.sign({ ...person, ...(user.roles.length ? { roles: user.roles } : {}) }, { tenantId, audience: client.clientId }) : undefined;
-      return sendJson(res, 200, { token_type: 'Bearer', scope: code.scope, expires_in: TOKEN_LIFETIME, ext_expires_in: TOKEN_LIFETIME, access_token: access, ...(idToken ? { id_token: idToken } : {}) }, { 'Cache-Control': 'no-store' });
+      const access = await this.sign(
+        {
+          azp: client.clientId,
+          ...person,
+          ...roles,
+          scp:
+            code.scope
+              .split(/\s+/)
+              .filter((s) => !s.includes('/'))
+              .join(' ') || 'user_impersonation',
+        },
+        { tenantId, audience: target.audience },
+      );
+      const idToken = code.scope.split(/\s+/).includes('openid')
+        ? await this.sign({ ...person, ...(user.roles.length ? { roles: user.roles } : {}) }, { tenantId, audience: client.clientId })
+        : undefined;
+      return sendJson(
+        res,
+        200,
+        {
+          token_type: 'Bearer',
+          scope: code.scope,
+          expires_in: TOKEN_LIFETIME,
+          ext_expires_in: TOKEN_LIFETIME,
+          access_token: access,
+          ...(idToken ? { id_token: idToken } : {}),
+        },
+        { 'Cache-Control': 'no-store' },
+      );
     }
-    return sendJson(res, 400, entraError('unsupported_grant_type', `AADSTS70003: The app requested an unsupported grant type '${grant}'.`, 70003));
+    return sendJson(
+      res,
+      400,
+      entraError('unsupported_grant_type', `AADSTS70003: The app requested an unsupported grant type '${grant}'.`, 70003),
+    );
   }
 
   /** The client and where to send the browser back; an error page (no redirect) when either is wrong, as Entra does. */
   private redirectTarget(q: URLSearchParams, res: ServerResponse, page: string): { client: DemoClient; target: URL } | undefined {
     const client = this.client(q.get('client_id'));
     const redirectUri = q.get('redirect_uri') ?? '';
-    if (!client) return void sendHtml(res, 400, page, `AADSTS700016: Application with identifier '${q.get('client_id')}' was not found in the directory.`);
-    if (!this.redirectAllowed(client, redirectUri)) return void sendHtml(res, 400, page, `AADSTS50011: The redirect URI '${redirectUri}' does not match the redirect URIs configured for the application.`);
+    if (!client)
+      return void sendHtml(
+        res,
+        400,
+        page,
+        `AADSTS700016: Application with identifier '${q.get('client_id')}' was not found in the directory.`,
+      );
+    if (!this.redirectAllowed(client, redirectUri))
+      return void sendHtml(
+        res,
+        400,
+        page,
+        `AADSTS50011: The redirect URI '${redirectUri}' does not match the redirect URIs configured for the application.`,
+      );
     return { client, target: new URL(redirectUri) };
   }
 
@@ -235,14 +349,24 @@ export class Entra {
     };
     if (q.get('response_type') !== 'code') return fail('unsupported_response_type', 'AADSTS700054: response_type must be code.');
     const challenge = q.get('code_challenge') ?? undefined;
-    if (challenge && q.get('code_challenge_method') !== 'S256') return fail('invalid_request', 'AADSTS501491: code_challenge_method must be S256.');
+    if (challenge && q.get('code_challenge_method') !== 'S256')
+      return fail('invalid_request', 'AADSTS501491: code_challenge_method must be S256.');
     const chosen = q.get('user');
     if (chosen === null) return this.signInPage(res, q);
     if (chosen === 'cancel') return fail('access_denied', 'AADSTS65004: User declined to consent to access the app.');
     const user = this.users.find((u) => u.upn.toLowerCase() === chosen.toLowerCase());
-    if (!user) return void sendHtml(res, 400, 'Sign in', `AADSTS50034: The user account ${chosen} does not exist in the ${DEMO.domain} directory.`);
+    if (!user)
+      return void sendHtml(res, 400, 'Sign in', `AADSTS50034: The user account ${chosen} does not exist in the ${DEMO.domain} directory.`);
     const code = randomBytes(24).toString('base64url');
-    this.codes.set(code, { client, user, tenantId, redirectUri, scope: q.get('scope') ?? '', challenge, expires: Date.now() + 10 * 60_000 });
+    this.codes.set(code, {
+      client,
+      user,
+      tenantId,
+      redirectUri,
+      scope: q.get('scope') ?? '',
+      challenge,
+      expires: Date.now() + 10 * 60_000,
+    });
     target.searchParams.set('code', code);
     redirect(res, target.toString());
   }
@@ -250,9 +374,16 @@ export class Entra {
   private signInPage(res: ServerResponse, q: URLSearchParams): void {
     const esc = (t: string) => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
     const hidden = [...q].map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('');
-    const buttons = this.users.map((u) => `<li><button name="user" value="${esc(u.upn)}">${esc(u.name)}</button> ${esc(u.upn)}: ${esc(u.roles.join(', ') || 'no app role')}</li>`).join('');
+    const buttons = this.users
+      .map(
+        (u) =>
+          `<li><button name="user" value="${esc(u.upn)}">${esc(u.name)}</button> ${esc(u.upn)}: ${esc(u.roles.join(', ') || 'no app role')}</li>`,
+      )
+      .join('');
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
-    res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head><body><h1>Sign in to ${esc(DEMO.tenantName)}</h1><form method="post">${hidden}<ul>${buttons}</ul><button name="user" value="cancel">Cancel</button></form></body></html>`);
+    res.end(
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head><body><h1>Sign in to ${esc(DEMO.tenantName)}</h1><form method="post">${hidden}<ul>${buttons}</ul><button name="user" value="cancel">Cancel</button></form></body></html>`,
+    );
   }
 
   private adminConsent(req: SandboxRequest, res: ServerResponse, tenantId: string): void {
@@ -283,5 +414,12 @@ export function servicePrincipalId(clientId: string): string {
 
 function entraError(error: string, description: string, code: number) {
   const traceId = randomUUID();
-  return { error, error_description: `${description}\r\nTrace ID: ${traceId}\r\nTimestamp: ${new Date().toISOString()}`, error_codes: [code], timestamp: new Date().toISOString(), trace_id: traceId, correlation_id: randomUUID() };
+  return {
+    error,
+    error_description: `${description}\r\nTrace ID: ${traceId}\r\nTimestamp: ${new Date().toISOString()}`,
+    error_codes: [code],
+    timestamp: new Date().toISOString(),
+    trace_id: traceId,
+    correlation_id: randomUUID(),
+  };
 }

@@ -25,7 +25,7 @@ export async function readRequest(req: IncomingMessage, secure: boolean, origin:
     headers: req.headers,
     raw,
     secure,
-    json: () => (raw.length ? JSON.parse(raw.toString('utf8')) : undefined),
+    json: () => (raw.length ? (JSON.parse(raw.toString('utf8')) as unknown) : undefined),
     form: () => new URLSearchParams(raw.toString('utf8')),
   };
 }

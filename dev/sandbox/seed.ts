@@ -54,7 +54,8 @@ export function seedTenant(store: TenantStore): void {
       accountEnabled: true,
     });
   }
-  for (const [key, user, os, osVersion, owner, phone, compliance, agent, model] of DEVICES) putDevice(store, { key, user, os, osVersion, owner, phone, compliance, agent, model });
+  for (const [key, user, os, osVersion, owner, phone, compliance, agent, model] of DEVICES)
+    putDevice(store, { key, user, os, osVersion, owner, phone, compliance, agent, model });
   const group = (key: string, displayName: string, members: string[]) => {
     const id = stableId(`group:${key}`);
     store.table('groups').set(id, {
@@ -127,7 +128,8 @@ export function putDevice(store: TenantStore, d: DeviceSpec): Entity {
     phoneNumber: d.phone,
     subscriberCarrier: d.phone ? 'O2 - UK' : null,
     model: d.model,
-    manufacturer: d.os === 'iOS' || d.os === 'macOS' ? 'Apple' : d.os === 'Windows' ? 'Microsoft' : d.model.startsWith('Pixel') ? 'Google' : 'Samsung',
+    manufacturer:
+      d.os === 'iOS' || d.os === 'macOS' ? 'Apple' : d.os === 'Windows' ? 'Microsoft' : d.model.startsWith('Pixel') ? 'Google' : 'Samsung',
     serialNumber: createHash('md5').update(d.key).digest('hex').slice(0, 12).toUpperCase(),
     imei: d.phone ? `35${createHash('md5').update(`imei:${d.key}`).digest('hex').replace(/\D/g, '').padEnd(13, '7').slice(0, 13)}` : null,
     isSupervised: d.owner === 'company' && d.os === 'iOS',
@@ -149,9 +151,24 @@ export function putDevice(store: TenantStore, d: DeviceSpec): Entity {
  * Adds `count` managed devices (each with its Entra device object and a unique phone number) for
  * load and failure tests. Returns the new devices.
  */
-export function addManagedDevices(store: TenantStore, count: number, owner: 'company' | 'personal' = 'company', os: 'iOS' | 'Android' = 'iOS'): Entity[] {
+export function addManagedDevices(
+  store: TenantStore,
+  count: number,
+  owner: 'company' | 'personal' = 'company',
+  os: 'iOS' | 'Android' = 'iOS',
+): Entity[] {
   const start = store.table('managedDevices').size;
   return Array.from({ length: count }, (_, i) =>
-    putDevice(store, { key: `bulk-${start + i}`, user: 'grady', os, osVersion: os === 'iOS' ? '17.5' : '14', owner, phone: `+44770091${String(start + i).padStart(4, '0')}`, compliance: 'compliant', agent: 'mdm', model: os === 'iOS' ? 'iPhone 15' : 'Pixel 8' }),
+    putDevice(store, {
+      key: `bulk-${start + i}`,
+      user: 'grady',
+      os,
+      osVersion: os === 'iOS' ? '17.5' : '14',
+      owner,
+      phone: `+44770091${String(start + i).padStart(4, '0')}`,
+      compliance: 'compliant',
+      agent: 'mdm',
+      model: os === 'iOS' ? 'iPhone 15' : 'Pixel 8',
+    }),
   );
 }

@@ -95,7 +95,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       return stores.get(DEMO.tenantId)!;
     },
     reset,
-    stop: async () => undefined,
+    stop: () => Promise.resolve(),
   } as Sandbox;
   // The providers the connectors integrate with.
   const handlers: SandboxHandler[] = [temProvider()];
@@ -128,7 +128,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         return sendJson(res, 204, undefined);
       case 'PUT /_sandbox/faults': {
         const body = r.json() as { rules?: FaultRule[]; seed?: number } | undefined;
-        if (!body || !Array.isArray(body.rules)) return sendJson(res, 400, { error: 'bad_request', message: 'Send {"rules": [{"method"?, "path"?, "rate"?, "count"?, "status"?, "retryAfter"?, "latencyMs"?, "afterEffect"?}], "seed"?}.' });
+        if (!body || !Array.isArray(body.rules))
+          return sendJson(res, 400, {
+            error: 'bad_request',
+            message:
+              'Send {"rules": [{"method"?, "path"?, "rate"?, "count"?, "status"?, "retryAfter"?, "latencyMs"?, "afterEffect"?}], "seed"?}.',
+          });
         graph.setFaults(body.rules, body.seed);
         return sendJson(res, 200, { rules: body.rules });
       }
@@ -139,14 +144,19 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         return sendJson(res, 200, { checked: graph.stats.requests, violations: graph.violations });
       case 'PUT /_sandbox/consent': {
         const decision = (r.json() as { decision?: string } | undefined)?.decision;
-        if (decision !== 'grant' && decision !== 'deny') return sendJson(res, 400, { error: 'bad_request', message: 'Send {"decision": "grant" | "deny"}.' });
+        if (decision !== 'grant' && decision !== 'deny')
+          return sendJson(res, 400, { error: 'bad_request', message: 'Send {"decision": "grant" | "deny"}.' });
         entra.consentDecision = decision;
         return sendJson(res, 200, { decision });
       }
       case 'POST /_sandbox/managed-devices': {
         const b = (r.json() ?? {}) as { count?: number; owner?: 'company' | 'personal'; os?: 'iOS' | 'Android' };
         const count = Number(b.count ?? 1);
-        if (!Number.isInteger(count) || count < 1 || count > 100_000) return sendJson(res, 400, { error: 'bad_request', message: 'Send {"count": 1..100000, "owner"?: "company"|"personal", "os"?: "iOS"|"Android"}.' });
+        if (!Number.isInteger(count) || count < 1 || count > 100_000)
+          return sendJson(res, 400, {
+            error: 'bad_request',
+            message: 'Send {"count": 1..100000, "owner"?: "company"|"personal", "os"?: "iOS"|"Android"}.',
+          });
         const added = addManagedDevices(sandbox.store, count, b.owner, b.os);
         return sendJson(res, 201, { value: added.map((d) => ({ id: d.id, deviceName: d.deviceName, phoneNumber: d.phoneNumber })) });
       }
@@ -154,11 +164,18 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         const b = (r.json() ?? {}) as { count?: number; appsPerToken?: number; syncMs?: number };
         const count = Number(b.count ?? 1);
         const apps = Number(b.appsPerToken ?? 10);
-        if (!Number.isInteger(count) || count < 1 || count > 1000 || !Number.isInteger(apps) || apps < 0 || apps > 100_000) return sendJson(res, 400, { error: 'bad_request', message: 'Send {"count": 1..1000, "appsPerToken": 0..100000, "syncMs"?}.' });
+        if (!Number.isInteger(count) || count < 1 || count > 1000 || !Number.isInteger(apps) || apps < 0 || apps > 100_000)
+          return sendJson(res, 400, { error: 'bad_request', message: 'Send {"count": 1..1000, "appsPerToken": 0..100000, "syncMs"?}.' });
         if (b.syncMs !== undefined) vppSettings.syncMs = Number(b.syncMs);
         const start = sandbox.store.table('vppTokens').size;
         const added = Array.from({ length: count }, (_, i) =>
-          addVppToken(sandbox.store, { key: `bulk-${start + i}`, organizationName: `Bulk ${start + i}`, expiresInDays: 365, lastSyncDaysAgo: 0.5, apps: Array.from({ length: apps }, (_, j) => [`App ${j}`, 100 + (j % 50), j % 100] as [string, number, number]) }),
+          addVppToken(sandbox.store, {
+            key: `bulk-${start + i}`,
+            organizationName: `Bulk ${start + i}`,
+            expiresInDays: 365,
+            lastSyncDaysAgo: 0.5,
+            apps: Array.from({ length: apps }, (_, j) => [`App ${j}`, 100 + (j % 50), j % 100] as [string, number, number]),
+          }),
         );
         return sendJson(res, 201, { value: added.map((t) => ({ id: t.id, organizationName: t.organizationName })) });
       }
@@ -168,12 +185,16 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
           const d = setCompliance(sandbox.store, String(b.deviceId ?? ''), String(b.complianceState ?? ''));
           return sendJson(res, 200, { id: d.id, deviceName: d.deviceName, complianceState: d.complianceState });
         } catch (e) {
-          return sendJson(res, 400, { error: 'bad_request', message: `Send {"deviceId": "<managed device id>", "complianceState": "compliant" | "noncompliant" | "inGracePeriod" | "unknown"}: ${(e as Error).message}` });
+          return sendJson(res, 400, {
+            error: 'bad_request',
+            message: `Send {"deviceId": "<managed device id>", "complianceState": "compliant" | "noncompliant" | "inGracePeriod" | "unknown"}: ${(e as Error).message}`,
+          });
         }
       }
       case 'PUT /_sandbox/mail': {
         const delay = (r.json() as { sentItemsDelayMs?: unknown } | undefined)?.sentItemsDelayMs;
-        if (typeof delay !== 'number' || delay < 0 || delay > 600_000) return sendJson(res, 400, { error: 'bad_request', message: 'Send {"sentItemsDelayMs": 0..600000}.' });
+        if (typeof delay !== 'number' || delay < 0 || delay > 600_000)
+          return sendJson(res, 400, { error: 'bad_request', message: 'Send {"sentItemsDelayMs": 0..600000}.' });
         mailSettings.sentItemsDelayMs = delay;
         return sendJson(res, 200, { ...mailSettings });
       }
@@ -187,8 +208,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     return sendJson(res, 404, { error: 'not_found', message: `No sandbox control endpoint ${route}.` });
   };
 
-  const plain = createHttpServer(handle(false));
-  const tls = createHttpsServer({ key: cert.key, cert: cert.cert }, handle(true));
+  const plain = createHttpServer((req, res) => void handle(false)(req, res));
+  const tls = createHttpsServer({ key: cert.key, cert: cert.cert }, (req, res) => void handle(true)(req, res));
   // One port, two protocols: a TLS handshake starts with byte 0x16.
   const front = createNetServer((socket) => {
     socket.once('data', (first) => {
@@ -226,8 +247,15 @@ export function demoDescription(origin: string) {
     authorityHost: origin,
     tokenEndpoint,
     graphBaseUrl: `${origin}/v1.0`,
-    app: { clientId: DEMO.app.clientId, clientSecret: DEMO.app.clientSecret, adminApiScope: `api://${DEMO.app.clientId}/.default`, graphPermissions: clients.find((c) => c.name === 'app')!.graphPermissions },
-    adminClients: clients.filter((c) => c.name !== 'app').map((c) => ({ name: c.name, clientId: c.clientId, clientSecret: c.clientSecret, tenantId: c.tenantId, roles: c.roles })),
+    app: {
+      clientId: DEMO.app.clientId,
+      clientSecret: DEMO.app.clientSecret,
+      adminApiScope: `api://${DEMO.app.clientId}/.default`,
+      graphPermissions: clients.find((c) => c.name === 'app')!.graphPermissions,
+    },
+    adminClients: clients
+      .filter((c) => c.name !== 'app')
+      .map((c) => ({ name: c.name, clientId: c.clientId, clientSecret: c.clientSecret, tenantId: c.tenantId, roles: c.roles })),
     example: `curl -sk ${tokenEndpoint} -d grant_type=client_credentials -d client_id=${admin.clientId} -d client_secret=${admin.clientSecret} -d scope=api://${DEMO.app.clientId}/.default`,
   };
 }

@@ -22,7 +22,8 @@ export async function ensureCertificate(dir = CERT_DIR): Promise<Certificate> {
   if (existsSync(certPath) && existsSync(keyPath)) {
     const cert = readFileSync(certPath, 'utf8');
     // Renew a week before expiry.
-    if (new Date(new X509Certificate(cert).validTo).getTime() - Date.now() > 7 * 864e5) return { key: readFileSync(keyPath, 'utf8'), cert, certPath };
+    if (new Date(new X509Certificate(cert).validTo).getTime() - Date.now() > 7 * 864e5)
+      return { key: readFileSync(keyPath, 'utf8'), cert, certPath };
   }
   mkdirSync(dir, { recursive: true });
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
@@ -33,7 +34,14 @@ export async function ensureCertificate(dir = CERT_DIR): Promise<Certificate> {
       { name: 'basicConstraints', cA: true },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+          { type: 7, ip: '::1' },
+        ],
+      },
     ],
   });
   writeFileSync(keyPath, pems.private, { mode: 0o600 });

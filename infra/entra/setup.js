@@ -50,13 +50,44 @@ const resourceAccess = manifest.graphApplicationPermissions.map((permission) => 
   if (!role) throw new Error(`Microsoft Graph has no application permission '${permission}'.`);
   return { id: role.id, type: 'Role' };
 });
-const appRoles = manifest.appRoles.map((r) => ({ allowedMemberTypes: ['User', 'Application'], description: r.description, displayName: r.displayName, id: roleId(r.value), isEnabled: true, value: r.value }));
+const appRoles = manifest.appRoles.map((r) => ({
+  allowedMemberTypes: ['User', 'Application'],
+  description: r.description,
+  displayName: r.displayName,
+  id: roleId(r.value),
+  isEnabled: true,
+  value: r.value,
+}));
 
 const existing = azJson('ad', 'app', 'list', '--display-name', name, '--query', '[].{appId:appId,id:id}');
-const app = existing[0] ?? azJson('ad', 'app', 'create', '--display-name', name, '--sign-in-audience', 'AzureADMyOrg', '--query', '{appId:appId,id:id}');
-az('ad', 'app', 'update', '--id', app.appId, '--identifier-uris', `api://${app.appId}`, '--app-roles', file('roles.json', appRoles), '--required-resource-accesses', file('rra.json', [{ resourceAppId: GRAPH_APP_ID, resourceAccess }]));
+const app =
+  existing[0] ??
+  azJson('ad', 'app', 'create', '--display-name', name, '--sign-in-audience', 'AzureADMyOrg', '--query', '{appId:appId,id:id}');
+az(
+  'ad',
+  'app',
+  'update',
+  '--id',
+  app.appId,
+  '--identifier-uris',
+  `api://${app.appId}`,
+  '--app-roles',
+  file('roles.json', appRoles),
+  '--required-resource-accesses',
+  file('rra.json', [{ resourceAppId: GRAPH_APP_ID, resourceAccess }]),
+);
 if (appUrl) az('ad', 'app', 'update', '--id', app.appId, '--web-redirect-uris', `${appUrl.replace(/\/$/, '')}/api/oauth/entra/callback`);
-az('rest', '--method', 'PATCH', '--uri', `https://graph.microsoft.com/v1.0/applications/${app.id}`, '--headers', 'Content-Type=application/json', '--body', JSON.stringify({ api: { requestedAccessTokenVersion: 2 } }));
+az(
+  'rest',
+  '--method',
+  'PATCH',
+  '--uri',
+  `https://graph.microsoft.com/v1.0/applications/${app.id}`,
+  '--headers',
+  'Content-Type=application/json',
+  '--body',
+  JSON.stringify({ api: { requestedAccessTokenVersion: 2 } }),
+);
 try {
   az('ad', 'sp', 'show', '--id', app.appId, '--query', 'id');
 } catch {
@@ -66,14 +97,33 @@ az('ad', 'app', 'permission', 'admin-consent', '--id', app.appId);
 
 const values = { ENTRA_TENANT_ID: tenantId, ENTRA_CLIENT_ID: app.appId };
 if (flag('secret')) {
-  values.ENTRA_CLIENT_SECRET = az('ad', 'app', 'credential', 'reset', '--id', app.appId, '--append', '--display-name', 'intune-connectors', '--years', '1', '--query', 'password', '-o', 'tsv');
+  values.ENTRA_CLIENT_SECRET = az(
+    'ad',
+    'app',
+    'credential',
+    'reset',
+    '--id',
+    app.appId,
+    '--append',
+    '--display-name',
+    'intune-connectors',
+    '--years',
+    '1',
+    '--query',
+    'password',
+    '-o',
+    'tsv',
+  );
   values.SECRETS_KEY = randomBytes(32).toString('base64');
 }
 console.log(`App registration '${name}': client id ${app.appId}, tenant ${tenantId}.`);
-console.log(`App roles: ${manifest.appRoles.map((r) => r.value).join(', ')}. Graph application permissions (consented): ${manifest.graphApplicationPermissions.join(', ')}.`);
+console.log(
+  `App roles: ${manifest.appRoles.map((r) => r.value).join(', ')}. Graph application permissions (consented): ${manifest.graphApplicationPermissions.join(', ')}.`,
+);
 for (const [k, v] of Object.entries(values)) {
   if (flag('azd')) execFileSync('azd', ['env', 'set', k, v], { stdio: 'inherit' });
   else console.log(`${k}=${v}`);
 }
 if (flag('azd')) console.log('Stored in the azd environment.');
-else if (flag('secret')) console.log('Keep ENTRA_CLIENT_SECRET and SECRETS_KEY secret: set them as deployment parameters (they go to Key Vault), not in files.');
+else if (flag('secret'))
+  console.log('Keep ENTRA_CLIENT_SECRET and SECRETS_KEY secret: set them as deployment parameters (they go to Key Vault), not in files.');

@@ -73,7 +73,14 @@ export interface PlanResult {
  * Writes due-index rows before the state and ledger rows they point to, so a crash between the two
  * leaves only due rows without a ledger row (the runner drops those) and the next scan replans.
  */
-export async function planPolicy(policy: { id: string; displayName: string }, actions: ScheduledAction[], noncompliant: ObservedDevice[], stored: StateRow[], now = clock.iso(), managed?: Set<string>): Promise<PlanResult> {
+export async function planPolicy(
+  policy: { id: string; displayName: string },
+  actions: ScheduledAction[],
+  noncompliant: ObservedDevice[],
+  stored: StateRow[],
+  now = clock.iso(),
+  managed?: Set<string>,
+): Promise<PlanResult> {
   const result: PlanResult = { newlyNoncompliant: 0, planned: 0, skipped: 0, resolved: 0, removed: 0, cancelled: 0 };
   const storedById = new Map(stored.map((s) => [s.deviceId, s]));
   const current = new Set(noncompliant.map((d) => d.deviceId));
@@ -115,7 +122,17 @@ export async function planPolicy(policy: { id: string; displayName: string }, ac
       if (partner) result.skipped++;
       else {
         result.planned++;
-        dueWrites.push({ kind: 'upsert', entity: { partitionKey: duePartition(d.deviceId), rowKey: dueKey(dueAt, policy.id, d.deviceId, since, a.id), policyId: policy.id, deviceId: d.deviceId, episode: since, action: a.id } });
+        dueWrites.push({
+          kind: 'upsert',
+          entity: {
+            partitionKey: duePartition(d.deviceId),
+            rowKey: dueKey(dueAt, policy.id, d.deviceId, since, a.id),
+            policyId: policy.id,
+            deviceId: d.deviceId,
+            episode: since,
+            action: a.id,
+          },
+        });
       }
     }
     const state: StateRow = {
@@ -155,13 +172,21 @@ export async function planPolicy(policy: { id: string; displayName: string }, ac
   return result;
 }
 
-const CLOSE_REASON: Record<Exclude<DeviceStatus, 'noncompliant'>, string> = { compliant: 'device compliant again', noLongerManaged: 'device no longer managed (removed from Intune)' };
+const CLOSE_REASON: Record<Exclude<DeviceStatus, 'noncompliant'>, string> = {
+  compliant: 'device compliant again',
+  noLongerManaged: 'device no longer managed (removed from Intune)',
+};
 
 /** Closes a device's episode (compliant again, or gone from Intune) and cancels its pending actions. */
 async function closeEpisode(s: StateRow, now: string, status: Exclude<DeviceStatus, 'noncompliant'>): Promise<number> {
   const reason = CLOSE_REASON[status];
   const prefix = ledgerKey(s.deviceId, s.since!, '');
-  const cancelled = await cancelPending(odata`PartitionKey eq ${s.partitionKey} and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`, () => true, reason, now);
+  const cancelled = await cancelPending(
+    odata`PartitionKey eq ${s.partitionKey} and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`,
+    () => true,
+    reason,
+    now,
+  );
   await tables.devices.upsert({ ...s, status, resolvedAt: now, lastSeenAt: now });
   return cancelled;
 }
@@ -193,7 +218,12 @@ export async function cancelRemovedActions(policyId: string, keep: ScheduledActi
   const ids = new Set(keep.map((a) => a.id));
   let cancelled = 0;
   await forEachLimit(shardPartitions(policyId), CONCURRENCY, async (pk) => {
-    cancelled += await cancelPending(odata`PartitionKey eq ${pk} and RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'pending'}`, (l) => !ids.has(l.action), 'removed from the policy schedule', now);
+    cancelled += await cancelPending(
+      odata`PartitionKey eq ${pk} and RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'pending'}`,
+      (l) => !ids.has(l.action),
+      'removed from the policy schedule',
+      now,
+    );
   });
   return cancelled;
 }
@@ -203,13 +233,10 @@ const shardPartitions = (policyId: string) => Array.from({ length: SHARDS }, (_,
 /** Stored state rows of one policy (all shards). */
 async function storedStates(policyId: string): Promise<StateRow[]> {
   const out: StateRow[] = [];
-  await forEachLimit(
-    shardPartitions(policyId),
-    CONCURRENCY,
-    async (pk) => {
-      for await (const r of tables.devices.query(odata`PartitionKey eq ${pk} and RowKey ge ${'s|'} and RowKey lt ${'s|~'}`)) out.push(r.entity as StateRow);
-    },
-  );
+  await forEachLimit(shardPartitions(policyId), CONCURRENCY, async (pk) => {
+    for await (const r of tables.devices.query(odata`PartitionKey eq ${pk} and RowKey ge ${'s|'} and RowKey lt ${'s|~'}`))
+      out.push(r.entity as StateRow);
+  });
   return out;
 }
 
@@ -223,7 +250,9 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
   const [policies, configured, devices] = await Promise.all([
     listPolicies(),
     schedules(),
-    graph().all<GraphDevice>('/deviceManagement/managedDevices', { $select: 'id,deviceName,userId,userPrincipalName,operatingSystem,osVersion,complianceState,managementAgent' }),
+    graph().all<GraphDevice>('/deviceManagement/managedDevices', {
+      $select: 'id,deviceName,userId,userPrincipalName,operatingSystem,osVersion,complianceState,managementAgent',
+    }),
   ]);
   const byKey = new Map<string, GraphDevice[]>();
   for (const d of devices) {
@@ -233,17 +262,35 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
   const results: Record<string, PlanResult> = {};
   for (const policy of policies) {
     const actions = configured.get(policy.id)?.actions ?? defaultActions();
-    const statuses = await graph().all<GraphStatus>(`/deviceManagement/deviceCompliancePolicies/${encodeURIComponent(policy.id)}/deviceStatuses`, { $select: 'deviceDisplayName,userPrincipalName,status' });
+    const statuses = await graph().all<GraphStatus>(
+      `/deviceManagement/deviceCompliancePolicies/${encodeURIComponent(policy.id)}/deviceStatuses`,
+      { $select: 'deviceDisplayName,userPrincipalName,status' },
+    );
     const noncompliant = new Map<string, ObservedDevice>();
     for (const s of statuses) {
       if (s.status !== 'nonCompliant') continue;
       // The policy says noncompliant; act only where Intune's device record agrees (not a stale report).
       for (const d of byKey.get(matchKey(s.deviceDisplayName, s.userPrincipalName)) ?? []) {
         if (d.complianceState !== 'noncompliant' && d.complianceState !== 'inGracePeriod') continue;
-        noncompliant.set(d.id, { deviceId: d.id, deviceName: d.deviceName, userId: d.userId ?? undefined, userPrincipalName: d.userPrincipalName ?? undefined, operatingSystem: d.operatingSystem ?? undefined, osVersion: d.osVersion ?? undefined, managementAgent: d.managementAgent });
+        noncompliant.set(d.id, {
+          deviceId: d.id,
+          deviceName: d.deviceName,
+          userId: d.userId ?? undefined,
+          userPrincipalName: d.userPrincipalName ?? undefined,
+          operatingSystem: d.operatingSystem ?? undefined,
+          osVersion: d.osVersion ?? undefined,
+          managementAgent: d.managementAgent,
+        });
       }
     }
-    results[policy.id] = await planPolicy(policy, actions, [...noncompliant.values()], await storedStates(policy.id), now, new Set(devices.map((d) => d.id)));
+    results[policy.id] = await planPolicy(
+      policy,
+      actions,
+      [...noncompliant.values()],
+      await storedStates(policy.id),
+      now,
+      new Set(devices.map((d) => d.id)),
+    );
     let resent = 0;
     await forEachLimit(shardPartitions(policy.id), CONCURRENCY, async (pk) => {
       resent += await sweepLost(pk, Date.parse(now));
@@ -251,7 +298,9 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
     results[policy.id].resent = resent;
   }
   await forEachLimit(allDuePartitions(), CONCURRENCY, async (partition) => {
-    await queues.send(QUEUE_JOBS, 'dispatch', { kind: 'dispatch', runId, partition } satisfies JobMessage, { key: `${runId}|${partition}` });
+    await queues.send(QUEUE_JOBS, 'dispatch', { kind: 'dispatch', runId, partition } satisfies JobMessage, {
+      key: `${runId}|${partition}`,
+    });
   });
   log.info('Compliance scan planned', { runId, policies: policies.length, devices: devices.length, results });
   return results;

@@ -45,7 +45,14 @@ async function acquire(runId: string): Promise<boolean> {
         await tables.scans.update({ ...got.entity, rerun: true }, got.etag);
         return false;
       }
-      const lease: ScanRow = { partitionKey: 'lease', rowKey: 'scan', runId, holder: runId, expiresAt: Date.now() + LEASE_MS, rerun: false };
+      const lease: ScanRow = {
+        partitionKey: 'lease',
+        rowKey: 'scan',
+        runId,
+        holder: runId,
+        expiresAt: Date.now() + LEASE_MS,
+        rerun: false,
+      };
       if (got) await tables.scans.update(lease, got.etag);
       else await tables.scans.insert(lease);
       return true;
@@ -82,8 +89,19 @@ async function runScan(runId: string, log: Logger): Promise<void> {
   try {
     const results = await scan(runId, log);
     const planned = Object.values(results).reduce((n, r) => n + r.planned, 0);
-    await tables.scans.upsert({ partitionKey: RUNS, rowKey: key, runId, startedAt, finishedAt: clock.iso(), results: JSON.stringify(results) });
-    await reportConnectorStatus('compliance', 'active', `Last scan ${clock.iso()}: ${Object.keys(results).length} policies, ${planned} actions newly planned.`);
+    await tables.scans.upsert({
+      partitionKey: RUNS,
+      rowKey: key,
+      runId,
+      startedAt,
+      finishedAt: clock.iso(),
+      results: JSON.stringify(results),
+    });
+    await reportConnectorStatus(
+      'compliance',
+      'active',
+      `Last scan ${clock.iso()}: ${Object.keys(results).length} policies, ${planned} actions newly planned.`,
+    );
   } catch (e) {
     await tables.scans.upsert({ partitionKey: RUNS, rowKey: key, runId, startedAt, finishedAt: clock.iso(), error: (e as Error).message });
     await reportConnectorStatus('compliance', 'error', `Scan ${runId} failed: ${(e as Error).message}`);

@@ -53,7 +53,8 @@ export async function deviceLedger(deviceId: string) {
     const state = await tables.devices.get(pk, stateKey(deviceId));
     if (state) states.push(stateView(state.entity as StateRow));
     const prefix = ledgerPrefix(deviceId);
-    for await (const r of tables.devices.query(odata`PartitionKey eq ${pk} and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`)) actions.push(ledgerView(r.entity as LedgerRow));
+    for await (const r of tables.devices.query(odata`PartitionKey eq ${pk} and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`))
+      actions.push(ledgerView(r.entity as LedgerRow));
   });
   actions.sort((a, b) => a.dueAt.localeCompare(b.dueAt) || a.action.localeCompare(b.action));
   return { deviceId, states, actions };
@@ -61,6 +62,8 @@ export async function deviceLedger(deviceId: string) {
 
 /** Device states across policies, filtered by status, at most `top`. */
 export async function listDeviceStates(status: StateRow['status'] | undefined, top: number) {
-  const filter = status ? odata`RowKey ge ${'s|'} and RowKey lt ${'s|~'} and status eq ${status}` : odata`RowKey ge ${'s|'} and RowKey lt ${'s|~'}`;
+  const filter = status
+    ? odata`RowKey ge ${'s|'} and RowKey lt ${'s|~'} and status eq ${status}`
+    : odata`RowKey ge ${'s|'} and RowKey lt ${'s|~'}`;
   return (await tables.devices.list(filter, top)).map((r) => stateView(r.entity as StateRow));
 }

@@ -43,7 +43,12 @@ const VARIABLE = /\{\{\s*([^{}]*?)\s*\}\}/g;
 export function variableProblems(text: string): string[] {
   const problems: string[] = [];
   for (const m of text.matchAll(VARIABLE)) {
-    if (!(m[1] in VARIABLES)) problems.push(`unknown variable {{${m[1]}}}; use one of ${Object.keys(VARIABLES).map((v) => `{{${v}}}`).join(', ')}`);
+    if (!(m[1] in VARIABLES))
+      problems.push(
+        `unknown variable {{${m[1]}}}; use one of ${Object.keys(VARIABLES)
+          .map((v) => `{{${v}}}`)
+          .join(', ')}`,
+      );
   }
   const rest = text.replace(VARIABLE, '');
   if (rest.includes('{{') || rest.includes('}}')) problems.push("unbalanced '{{' or '}}'; variables are written {{Name}}");
@@ -89,17 +94,22 @@ export const templateInput = z
   .object({
     name: z.string().trim().min(1, 'the name is empty').max(NAME_MAX, `the name is longer than ${NAME_MAX} characters`),
     branding: brandingToggles.prefault({}),
-    messages: z.array(localizedMessage).min(1, 'at least one localized message is needed').max(LOCALES_MAX, `at most ${LOCALES_MAX} locales`),
+    messages: z
+      .array(localizedMessage)
+      .min(1, 'at least one localized message is needed')
+      .max(LOCALES_MAX, `at most ${LOCALES_MAX} locales`),
   })
   .strict()
   .superRefine((t, ctx) => {
     const seen = new Set<string>();
     t.messages.forEach((m, i) => {
-      if (seen.has(m.locale)) ctx.addIssue({ code: 'custom', path: ['messages', i, 'locale'], message: `locale ${m.locale} appears twice` });
+      if (seen.has(m.locale))
+        ctx.addIssue({ code: 'custom', path: ['messages', i, 'locale'], message: `locale ${m.locale} appears twice` });
       seen.add(m.locale);
     });
     const defaults = t.messages.filter((m) => m.isDefault).length;
-    if (defaults !== 1) ctx.addIssue({ code: 'custom', path: ['messages'], message: `exactly one message must have isDefault: true (found ${defaults})` });
+    if (defaults !== 1)
+      ctx.addIssue({ code: 'custom', path: ['messages'], message: `exactly one message must have isDefault: true (found ${defaults})` });
   });
 export type TemplateInput = z.infer<typeof templateInput>;
 
@@ -159,13 +169,24 @@ export const ACTION_TYPES = ['markNoncompliant', 'email', 'remoteLock', 'retire'
 export type ActionType = (typeof ACTION_TYPES)[number];
 
 export const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
-const days = z.number({ error: 'a whole number of days from 0 to 365' }).int('a whole number of days').min(0, 'at least 0 days').max(MAX_DAYS, `at most ${MAX_DAYS} days`);
+const days = z
+  .number({ error: 'a whole number of days from 0 to 365' })
+  .int('a whole number of days')
+  .min(0, 'at least 0 days')
+  .max(MAX_DAYS, `at most ${MAX_DAYS} days`);
 
 export const actionInput = z.discriminatedUnion(
   'type',
   [
     z.object({ type: z.literal('markNoncompliant'), days }).strict(),
-    z.object({ type: z.literal('email'), days, templateId: z.string().min(1, 'the template id'), additionalRecipientGroupIds: z.array(uuid).max(20, 'at most 20 groups').default([]) }).strict(),
+    z
+      .object({
+        type: z.literal('email'),
+        days,
+        templateId: z.string().min(1, 'the template id'),
+        additionalRecipientGroupIds: z.array(uuid).max(20, 'at most 20 groups').default([]),
+      })
+      .strict(),
     z.object({ type: z.literal('remoteLock'), days }).strict(),
     z.object({ type: z.literal('retire'), days }).strict(),
   ],
@@ -178,13 +199,24 @@ export const scheduleInput = z
   .strict()
   .superRefine((s, ctx) => {
     const marks = s.actions.filter((a) => a.type === 'markNoncompliant').length;
-    if (marks === 0) ctx.addIssue({ code: 'custom', path: ['actions'], message: "the 'markNoncompliant' action is required and cannot be removed; set its days (0 to 365) instead" });
+    if (marks === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['actions'],
+        message: "the 'markNoncompliant' action is required and cannot be removed; set its days (0 to 365) instead",
+      });
     if (marks > 1) ctx.addIssue({ code: 'custom', path: ['actions'], message: "there can be only one 'markNoncompliant' action" });
-    if (s.actions.filter((a) => a.type === 'retire').length > 1) ctx.addIssue({ code: 'custom', path: ['actions'], message: "there can be only one 'retire' action (a device is retired once)" });
+    if (s.actions.filter((a) => a.type === 'retire').length > 1)
+      ctx.addIssue({ code: 'custom', path: ['actions'], message: "there can be only one 'retire' action (a device is retired once)" });
     const seen = new Map<string, number>();
     s.actions.forEach((a, i) => {
       const id = actionId(a);
-      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['actions', i], message: `actions ${seen.get(id)} and ${i} are both ${a.type} on day ${a.days}; keep one` });
+      if (seen.has(id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['actions', i],
+          message: `actions ${seen.get(id)} and ${i} are both ${a.type} on day ${a.days}; keep one`,
+        });
       seen.set(id, i);
     });
   });
@@ -286,7 +318,8 @@ export interface DueRow extends Entity {
 }
 export const duePartition = (deviceId: string) => `due|${shardKey(shardOf(deviceId))}`;
 export const allDuePartitions = () => Array.from({ length: SHARDS }, (_, i) => `due|${shardKey(i)}`);
-export const dueKey = (dueAt: string, policyId: string, deviceId: string, episode: string, action: string) => `${dueAt}|${policyId}|${deviceId}|${episode}|${action}`;
+export const dueKey = (dueAt: string, policyId: string, deviceId: string, episode: string, action: string) =>
+  `${dueAt}|${policyId}|${deviceId}|${episode}|${action}`;
 
 /** Scan runs, newest first, and the `lease` row that keeps scans from overlapping. */
 export interface ScanRow extends Entity {

@@ -30,7 +30,8 @@ export interface UserFacts {
   preferredLanguage?: string | null;
 }
 
-export const DEVICE_SELECT = 'id,deviceName,operatingSystem,osVersion,complianceState,managementAgent,managementState,userId,userPrincipalName,deviceActionResults';
+export const DEVICE_SELECT =
+  'id,deviceName,operatingSystem,osVersion,complianceState,managementAgent,managementState,userId,userPrincipalName,deviceActionResults';
 
 /** The managed device, or undefined when Intune no longer has it. */
 export async function readDevice(deviceId: string): Promise<DeviceFacts | undefined> {
@@ -44,7 +45,9 @@ export async function readDevice(deviceId: string): Promise<DeviceFacts | undefi
 
 export async function readUser(userId: string): Promise<UserFacts | undefined> {
   try {
-    return await graph().get<UserFacts>(`/users/${encodeURIComponent(userId)}`, { $select: 'id,displayName,mail,userPrincipalName,preferredLanguage' });
+    return await graph().get<UserFacts>(`/users/${encodeURIComponent(userId)}`, {
+      $select: 'id,displayName,mail,userPrincipalName,preferredLanguage',
+    });
   } catch (e) {
     if (e instanceof GraphApiError && e.graphStatus === 404) return undefined;
     throw e;
@@ -55,14 +58,21 @@ export async function readUser(userId: string): Promise<UserFacts | undefined> {
 export async function groupMailboxes(groupIds: string[]): Promise<string[]> {
   const out = new Set<string>();
   for (const id of groupIds) {
-    for await (const m of graph().list<{ mail?: string | null }>(`/groups/${encodeURIComponent(id)}/members`, { $select: 'id,mail' })) if (m.mail) out.add(m.mail.toLowerCase());
+    for await (const m of graph().list<{ mail?: string | null }>(`/groups/${encodeURIComponent(id)}/members`, { $select: 'id,mail' }))
+      if (m.mail) out.add(m.mail.toLowerCase());
   }
   return [...out];
 }
 
 const formatTime = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 
-export function mailValues(device: DeviceFacts, user: UserFacts | undefined, policyName: string, since: string, companyName: string): MailValues {
+export function mailValues(
+  device: DeviceFacts,
+  user: UserFacts | undefined,
+  policyName: string,
+  since: string,
+  companyName: string,
+): MailValues {
   return {
     UserName: user?.displayName ?? device.userPrincipalName ?? '',
     UserEmail: user?.mail ?? '',
@@ -87,16 +97,38 @@ export interface PreparedMail extends RenderedMail {
 }
 
 /** Renders a template for a device and its user, with branding; `send` delivers it through Graph. */
-export async function prepareMail(template: Template, device: DeviceFacts, policyName: string, since: string, locale?: string): Promise<PreparedMail> {
+export async function prepareMail(
+  template: Template,
+  device: DeviceFacts,
+  policyName: string,
+  since: string,
+  locale?: string,
+): Promise<PreparedMail> {
   const [user, branding] = await Promise.all([device.userId ? readUser(device.userId) : Promise.resolve(undefined), mailBranding()]);
-  const rendered = renderMail(template, branding.view, mailValues(device, user, policyName, since, branding.view.companyName), locale ?? user?.preferredLanguage);
+  const rendered = renderMail(
+    template,
+    branding.view,
+    mailValues(device, user, policyName, since, branding.view.companyName),
+    locale ?? user?.preferredLanguage,
+  );
   return {
     ...rendered,
     to: user?.mail ?? undefined,
     send: async (to, cc, tag) => {
       const from = senderMailbox();
-      if (!from) throw badRequest('No mailbox sends notifications: set COMPLIANCE_MAIL_SENDER (or ALERT_MAIL_SENDER) to a mailbox of the tenant.');
-      const inline = branding.logo && template.branding.companyLogo ? [{ name: `logo.${branding.logo.contentType === 'image/png' ? 'png' : 'jpg'}`, contentType: branding.logo.contentType, contentId: branding.view.logoCid!, bytes: branding.logo.bytes }] : [];
+      if (!from)
+        throw badRequest('No mailbox sends notifications: set COMPLIANCE_MAIL_SENDER (or ALERT_MAIL_SENDER) to a mailbox of the tenant.');
+      const inline =
+        branding.logo && template.branding.companyLogo
+          ? [
+              {
+                name: `logo.${branding.logo.contentType === 'image/png' ? 'png' : 'jpg'}`,
+                contentType: branding.logo.contentType,
+                contentId: branding.view.logoCid!,
+                bytes: branding.logo.bytes,
+              },
+            ]
+          : [];
       await sendMail(from, to, rendered.subject, rendered.html, { cc, inline, tag });
     },
   };
@@ -116,7 +148,12 @@ export async function previewTemplate(templateId: string, deviceId: string, poli
   return { to: mail.to ?? null, locale: mail.locale, subject: mail.subject, html: mail.html };
 }
 
-const SAMPLE_DEVICE: DeviceFacts = { id: '00000000-0000-0000-0000-000000000000', deviceName: 'Sample-iPhone', operatingSystem: 'iOS', osVersion: '17.5' };
+const SAMPLE_DEVICE: DeviceFacts = {
+  id: '00000000-0000-0000-0000-000000000000',
+  deviceName: 'Sample-iPhone',
+  operatingSystem: 'iOS',
+  osVersion: '17.5',
+};
 
 /** Sends a template to `to` in its default locale, with a real device's values or sample ones. */
 export async function sendTestMail(templateId: string, to: string, deviceId?: string) {

@@ -5,10 +5,23 @@ import { findSentMail } from '../graph/mail';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import { ConcurrencyError } from '../platform/errors';
-import type { Logger } from '../platform/log';
 import { forEachLimit } from '../platform/pool';
 import { queues, type Delivery } from '../platform/storage/queues';
-import { devicePartition, dueKey, duePartition, ledgerKey, PARTNER_AGENTS, QUEUE_ACTIONS, stateKey, tables, TERMINAL, type ActionMessage, type DueRow, type LedgerRow, type StateRow } from './model';
+import {
+  devicePartition,
+  dueKey,
+  duePartition,
+  ledgerKey,
+  PARTNER_AGENTS,
+  QUEUE_ACTIONS,
+  stateKey,
+  tables,
+  TERMINAL,
+  type ActionMessage,
+  type DueRow,
+  type LedgerRow,
+  type StateRow,
+} from './model';
 import { groupMailboxes, prepareMail, readDevice, senderMailbox } from './notify';
 import { scheduleOf } from './schedules';
 import { findTemplate } from './templates';
@@ -33,9 +46,9 @@ const actionKey = (m: ActionMessage) => `${m.policyId}|${m.deviceId}|${m.episode
 
 export type RunOutcome = 'done' | 'failed' | 'cancelled' | 'skipped' | 'duplicate' | 'stale' | 'busy' | 'early' | 'deferred';
 
-
 /** A stable key per action instance: the mail's Sent Items tag. */
-export const instanceTag = (m: ActionMessage) => createHash('sha256').update(`${m.policyId}|${m.deviceId}|${m.episode}|${m.action}`).digest('hex').slice(0, 40);
+export const instanceTag = (m: ActionMessage) =>
+  createHash('sha256').update(`${m.policyId}|${m.deviceId}|${m.episode}|${m.action}`).digest('hex').slice(0, 40);
 
 export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutcome> {
   const pk = devicePartition(m.policyId, m.deviceId);
@@ -81,12 +94,15 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
     if (!action) return await finish('cancelled', { reason: 'removed from the policy schedule' });
     const state = (await tables.devices.get(pk, stateKey(m.deviceId)))?.entity as StateRow | undefined;
     if (!state || state.status !== 'noncompliant') return await finish('cancelled', { reason: 'device compliant again' });
-    if (state.since !== m.episode) return await finish('cancelled', { reason: `superseded by the noncompliance that started ${state.since}` });
+    if (state.since !== m.episode)
+      return await finish('cancelled', { reason: `superseded by the noncompliance that started ${state.since}` });
     const device = await readDevice(m.deviceId);
     if (!device) return await finish('cancelled', { reason: 'device no longer managed by Intune' });
     if (device.managementAgent && PARTNER_AGENTS.has(device.managementAgent)) return await finish('skipped', { reason: 'partner-managed' });
-    if (device.managementState && LEAVING.has(device.managementState)) return await finish('cancelled', { reason: `device is leaving management (${device.managementState})` });
-    if (device.complianceState !== 'noncompliant' && device.complianceState !== 'inGracePeriod') return await finish('cancelled', { reason: `device compliant again (Intune reports ${device.complianceState})` });
+    if (device.managementState && LEAVING.has(device.managementState))
+      return await finish('cancelled', { reason: `device is leaving management (${device.managementState})` });
+    if (device.complianceState !== 'noncompliant' && device.complianceState !== 'inGracePeriod')
+      return await finish('cancelled', { reason: `device compliant again (Intune reports ${device.complianceState})` });
 
     switch (action.type) {
       case 'markNoncompliant':
@@ -97,7 +113,7 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         const sender = senderMailbox();
         if (!sender) return await finish('failed', { error: 'No sender mailbox: set COMPLIANCE_MAIL_SENDER (or ALERT_MAIL_SENDER).' });
         const template = await findTemplate(String(action.templateId));
-        if (!template) return await finish('failed', { error: `Template '${action.templateId}' no longer exists.` });
+        if (!template) return await finish('failed', { error: `Template '${String(action.templateId)}' no longer exists.` });
         const tag = instanceTag(m);
         if (retake && row.effectStartedAt) {
           if (await findSentMail(sender, tag)) return await finish('done', { reason: 'sent before an interruption (found in Sent Items)' });
@@ -106,13 +122,16 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
           if (waitMs > 0) {
             const next = await queues.send(QUEUE_ACTIONS, 'action', m, { key: `${tag}|recheck`, delaySeconds: Math.ceil(waitMs / 1000) });
             await save({ claim: next.messageId });
-            d.log.info("Interrupted send not in Sent Items yet; looking again later", { ...m, waitMs });
+            d.log.info('Interrupted send not in Sent Items yet; looking again later', { ...m, waitMs });
             return 'deferred';
           }
         }
         const mail = await prepareMail(template, device, state.policyName, m.episode);
-        if (!mail.to) return await finish('failed', { error: `User ${device.userPrincipalName ?? device.userId ?? '(none)'} has no mailbox address.` });
-        const cc = (await groupMailboxes((action.additionalRecipientGroupIds as string[] | undefined) ?? [])).filter((a) => a !== mail.to!.toLowerCase());
+        if (!mail.to)
+          return await finish('failed', { error: `User ${device.userPrincipalName ?? device.userId ?? '(none)'} has no mailbox address.` });
+        const cc = (await groupMailboxes((action.additionalRecipientGroupIds as string[] | undefined) ?? [])).filter(
+          (a) => a !== mail.to!.toLowerCase(),
+        );
         await save({ effectStartedAt: clock.iso(), effectStartedMs: Date.now() });
         await mail.send([mail.to], cc, tag);
         return await finish('done', { sentTo: [mail.to, ...cc].join(', '), reason: `sent in ${mail.locale}` });
@@ -126,7 +145,8 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
           .map((r) => r.startDateTime!)
           .sort()
           .pop();
-        if (retake && row.effectStartedAt && latest && latest > (row.actionBaseline ?? '')) return await finish('done', { reason: `${action.type} sent before an interruption (found on the device)` });
+        if (retake && row.effectStartedAt && latest && latest > (row.actionBaseline ?? ''))
+          return await finish('done', { reason: `${action.type} sent before an interruption (found on the device)` });
         await save({ effectStartedAt: clock.iso(), actionBaseline: latest ?? '' });
         await graph().post(`/deviceManagement/managedDevices/${encodeURIComponent(m.deviceId)}/${action.type}`);
         return await finish('done', { reason: `${action.type} sent` });
@@ -157,10 +177,12 @@ export async function dispatchDue(partition: string, now = clock.iso()): Promise
     const msg: ActionMessage = { policyId: r.policyId, deviceId: r.deviceId, episode: r.episode, action: r.action };
     await queues.send(QUEUE_ACTIONS, 'action', msg, { key: actionKey(msg) });
   });
-  await tables.due.writeMany(due.map((r) => ({ kind: 'delete' as const, partitionKey: r.partitionKey, rowKey: r.rowKey })), 4);
+  await tables.due.writeMany(
+    due.map((r) => ({ kind: 'delete' as const, partitionKey: r.partitionKey, rowKey: r.rowKey })),
+    4,
+  );
   return { sent: due.length, more: due.length >= DISPATCH_PAGE };
 }
-
 
 /**
  * Sends again every action of one ledger partition that is still pending well past its due time
@@ -170,7 +192,9 @@ export async function dispatchDue(partition: string, now = clock.iso()): Promise
 export async function sweepLost(partition: string, now = clock.now()): Promise<number> {
   const cutoff = new Date(now - LOST_AFTER_MS).toISOString();
   const lost: ActionMessage[] = [];
-  for await (const { entity } of tables.devices.query(odata`PartitionKey eq ${partition} and RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'pending'} and dueAt lt ${cutoff}`)) {
+  for await (const { entity } of tables.devices.query(
+    odata`PartitionKey eq ${partition} and RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'pending'} and dueAt lt ${cutoff}`,
+  )) {
     const l = entity as LedgerRow;
     if (await tables.due.get(duePartition(l.deviceId), dueKey(l.dueAt, l.policyId, l.deviceId, l.episode, l.action))) continue;
     lost.push({ policyId: l.policyId, deviceId: l.deviceId, episode: l.episode, action: l.action });

@@ -30,7 +30,9 @@ export async function listPolicies(): Promise<Policy[]> {
 
 export async function getPolicy(id: string): Promise<Policy> {
   try {
-    const p = await graph().get<GraphPolicy>(`/deviceManagement/deviceCompliancePolicies/${encodeURIComponent(id)}`, { $select: 'id,displayName' });
+    const p = await graph().get<GraphPolicy>(`/deviceManagement/deviceCompliancePolicies/${encodeURIComponent(id)}`, {
+      $select: 'id,displayName',
+    });
     return { id: p.id, displayName: p.displayName, platform: platformOf(p['@odata.type']) };
   } catch (e) {
     if (e instanceof GraphApiError && e.graphStatus === 404) throw notFound(`Intune has no compliance policy '${id}'.`);
@@ -45,7 +47,9 @@ export interface ScheduledAction extends Record<string, unknown> {
 }
 
 const withIds = (actions: ActionInput[]): ScheduledAction[] =>
-  [...actions].sort((a, b) => a.days - b.days || (a.type === 'markNoncompliant' ? -1 : b.type === 'markNoncompliant' ? 1 : 0)).map((a) => ({ id: actionId(a), ...a }));
+  [...actions]
+    .sort((a, b) => a.days - b.days || (a.type === 'markNoncompliant' ? -1 : b.type === 'markNoncompliant' ? 1 : 0))
+    .map((a) => ({ id: actionId(a), ...a }));
 
 /** The schedule of a policy never configured: mark noncompliant at once. */
 export const defaultActions = () => withIds(DEFAULT_ACTIONS);
@@ -53,12 +57,16 @@ export const defaultActions = () => withIds(DEFAULT_ACTIONS);
 /** Every configured policy's schedule (a policy not here has defaultActions()). */
 export async function schedules(): Promise<Map<string, { actions: ScheduledAction[]; updatedAt: string | null }>> {
   const rows = await tables.schedules.list(odata`PartitionKey eq ${PK}`);
-  return new Map(rows.map((r) => [r.entity.rowKey, { actions: JSON.parse(r.entity.actions) as ScheduledAction[], updatedAt: r.entity.updatedAt }]));
+  return new Map(
+    rows.map((r) => [r.entity.rowKey, { actions: JSON.parse(r.entity.actions) as ScheduledAction[], updatedAt: r.entity.updatedAt }]),
+  );
 }
 
 export async function scheduleOf(policyId: string): Promise<{ actions: ScheduledAction[]; updatedAt: string | null }> {
   const row = await tables.schedules.get(PK, policyId);
-  return row ? { actions: JSON.parse(row.entity.actions) as ScheduledAction[], updatedAt: row.entity.updatedAt } : { actions: defaultActions(), updatedAt: null };
+  return row
+    ? { actions: JSON.parse(row.entity.actions) as ScheduledAction[], updatedAt: row.entity.updatedAt }
+    : { actions: defaultActions(), updatedAt: null };
 }
 
 /** The tenant's compliance policies with their schedules. */
@@ -71,24 +79,30 @@ export async function policiesWithSchedules() {
  * Replaces a policy's schedule after checking what the schema cannot: the policy exists in Intune,
  * each email's template exists, each extra recipient group exists. Nothing is written on failure.
  */
-export async function putSchedule(policyId: string, actions: ActionInput[]): Promise<{ policy: Policy; actions: ScheduledAction[]; updatedAt: string }> {
+export async function putSchedule(
+  policyId: string,
+  actions: ActionInput[],
+): Promise<{ policy: Policy; actions: ScheduledAction[]; updatedAt: string }> {
   const policy = await getPolicy(policyId);
   const problems: { field: string; message: string }[] = [];
   await Promise.all(
     actions.map(async (a, i) => {
       if (a.type !== 'email') return;
-      if (!(await findTemplate(a.templateId))) problems.push({ field: `actions.${i}.templateId`, message: `there is no notification template '${a.templateId}'` });
+      if (!(await findTemplate(a.templateId)))
+        problems.push({ field: `actions.${i}.templateId`, message: `there is no notification template '${a.templateId}'` });
       for (const [j, g] of a.additionalRecipientGroupIds.entries()) {
         try {
           await graph().get(`/groups/${encodeURIComponent(g)}`, { $select: 'id' });
         } catch (e) {
-          if (e instanceof GraphApiError && e.graphStatus === 404) problems.push({ field: `actions.${i}.additionalRecipientGroupIds.${j}`, message: `there is no group '${g}' in the tenant` });
+          if (e instanceof GraphApiError && e.graphStatus === 404)
+            problems.push({ field: `actions.${i}.additionalRecipientGroupIds.${j}`, message: `there is no group '${g}' in the tenant` });
           else throw e;
         }
       }
     }),
   );
-  if (problems.length) throw badRequest(`The schedule is invalid: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}.`, problems);
+  if (problems.length)
+    throw badRequest(`The schedule is invalid: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}.`, problems);
   const row: ScheduleRow = { partitionKey: PK, rowKey: policyId, actions: JSON.stringify(withIds(actions)), updatedAt: clock.iso() };
   await tables.schedules.upsert(row);
   return { policy, actions: withIds(actions), updatedAt: row.updatedAt };

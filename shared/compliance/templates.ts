@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { odata } from '@azure/data-tables';
 import { clock } from '../platform/clock';
 import { conflict, notFound } from '../platform/errors';
-import { brandingToggles, fillVariables, tables, type LocalizedMessage, type Template, type TemplateInput, type TemplateRow, type VariableName } from './model';
+import {
+  brandingToggles,
+  fillVariables,
+  tables,
+  type LocalizedMessage,
+  type Template,
+  type TemplateInput,
+  type TemplateRow,
+  type VariableName,
+} from './model';
 
 /** Notification message templates: stored, listed, and rendered into a mail in the user's locale. */
 
@@ -38,7 +47,15 @@ export async function findTemplate(id: string): Promise<Template | undefined> {
 }
 
 function row(id: string, t: TemplateInput, createdAt: string): TemplateRow {
-  return { partitionKey: HEADER, rowKey: id, name: t.name, branding: JSON.stringify(t.branding), messages: JSON.stringify(t.messages), createdAt, updatedAt: clock.iso() };
+  return {
+    partitionKey: HEADER,
+    rowKey: id,
+    name: t.name,
+    branding: JSON.stringify(t.branding),
+    messages: JSON.stringify(t.messages),
+    createdAt,
+    updatedAt: clock.iso(),
+  };
 }
 
 export async function createTemplate(t: TemplateInput): Promise<Template> {
@@ -57,7 +74,10 @@ export async function replaceTemplate(id: string, t: TemplateInput): Promise<Tem
 
 /** Deletes a template no schedule uses; `usedBy` lists the policies that still send it. */
 export async function deleteTemplate(id: string, usedBy: string[]): Promise<void> {
-  if (usedBy.length) throw conflict(`Template '${id}' is used by the email actions of ${usedBy.length === 1 ? 'policy' : 'policies'} ${usedBy.join(', ')}; change those schedules first.`);
+  if (usedBy.length)
+    throw conflict(
+      `Template '${id}' is used by the email actions of ${usedBy.length === 1 ? 'policy' : 'policies'} ${usedBy.join(', ')}; change those schedules first.`,
+    );
   const existing = await tables.templates.get(HEADER, id);
   if (!existing) throw notFound(`There is no notification template '${id}'.`);
   await tables.templates.delete(HEADER, id, existing.etag);
@@ -75,7 +95,8 @@ export function pickMessage(t: Template, preferred?: string | null): LocalizedMe
 
 export type MailValues = Record<VariableName, string>;
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export interface BrandingView {
   companyName: string;
@@ -104,10 +125,14 @@ export function renderMail(t: Template, branding: BrandingView, values: MailValu
     .map((p) => `<p>${p.replace(/\n/g, '<br>')}</p>`)
     .join('\n');
   const parts: string[] = ['<!DOCTYPE html><html><body style="font-family:Segoe UI,Arial,sans-serif;font-size:14px;color:#222">'];
-  if (t.branding.companyLogo && branding.logoCid) parts.push(`<div class="logo"><img src="cid:${branding.logoCid}" alt="${escapeHtml(branding.companyName || 'Company logo')}" style="max-height:60px"></div>`);
+  if (t.branding.companyLogo && branding.logoCid)
+    parts.push(
+      `<div class="logo"><img src="cid:${branding.logoCid}" alt="${escapeHtml(branding.companyName || 'Company logo')}" style="max-height:60px"></div>`,
+    );
   parts.push(paragraphs);
   if (t.branding.deviceDetails) {
-    const row = (label: string, value: string) => `<tr><th align="left" style="padding-right:12px">${label}</th><td>${escapeHtml(value)}</td></tr>`;
+    const row = (label: string, value: string) =>
+      `<tr><th align="left" style="padding-right:12px">${label}</th><td>${escapeHtml(value)}</td></tr>`;
     parts.push(
       `<table class="device-details" style="margin:12px 0;border-collapse:collapse">${[
         row('Device', values.DeviceName),

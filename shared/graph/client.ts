@@ -1,4 +1,11 @@
-import { AuthenticationHandler, Client, HTTPMessageHandler, type AuthenticationProvider, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
+import {
+  AuthenticationHandler,
+  Client,
+  HTTPMessageHandler,
+  type AuthenticationProvider,
+  type Context,
+  type Middleware,
+} from '@microsoft/microsoft-graph-client';
 import { config, type Config } from '../platform/config';
 import { AppError } from '../platform/errors';
 import { log as rootLog, type Logger } from '../platform/log';
@@ -117,7 +124,7 @@ export class ThrottlingMiddleware implements Middleware {
     for (let attempt = 0; ; attempt++) {
       const releaseMailbox = mailbox ? await this.limiter.acquire(`mailbox:${mailbox}`) : undefined;
       const releaseAll = await this.limiter.acquire(GLOBAL);
-      let networkError: unknown;
+      let networkError: Error | undefined;
       const signal = AbortSignal.timeout(this.timeoutMs);
       try {
         context.response = undefined;
@@ -126,8 +133,11 @@ export class ThrottlingMiddleware implements Middleware {
         context.response = await buffered(context.response!);
       } catch (e) {
         // Past the time limit the attempt is answered as Graph answers a gateway timeout.
-        if (signal.aborted) context.response = timeoutResponse(`Microsoft Graph did not answer ${method} ${new URL(url).pathname} within ${this.timeoutMs / 1000} s.`);
-        else networkError = e;
+        if (signal.aborted)
+          context.response = timeoutResponse(
+            `Microsoft Graph did not answer ${method} ${new URL(url).pathname} within ${this.timeoutMs / 1000} s.`,
+          );
+        else networkError = e instanceof Error ? e : new Error(String(e));
       } finally {
         releaseAll();
         releaseMailbox?.();
@@ -154,7 +164,11 @@ async function buffered(res: Response): Promise<Response> {
 }
 
 const timeoutResponse = (message: string) =>
-  new Response(JSON.stringify({ error: { code: 'Timeout', message } }), { status: 504, statusText: 'Gateway Timeout', headers: { 'content-type': 'application/json' } });
+  new Response(JSON.stringify({ error: { code: 'Timeout', message } }), {
+    status: 504,
+    statusText: 'Gateway Timeout',
+    headers: { 'content-type': 'application/json' },
+  });
 
 /** Client-credentials tokens for Graph from msal-node (cached and refreshed by MSAL). */
 export function msalTokenProvider(cfg: Config): AuthenticationProvider {
@@ -204,7 +218,13 @@ function toError(e: unknown): GraphApiError {
   const ge = e as { statusCode?: number; code?: string; message?: string; requestId?: string; headers?: Headers; body?: unknown };
   if (typeof ge?.statusCode === 'number') {
     const retryAfter = ge.headers?.get?.('retry-after');
-    return new GraphApiError(ge.statusCode === -1 ? 0 : ge.statusCode, ge.code ?? 'Unknown', ge.message ?? 'Graph request failed', ge.requestId ?? undefined, retryAfter ? Number(retryAfter) : undefined);
+    return new GraphApiError(
+      ge.statusCode === -1 ? 0 : ge.statusCode,
+      ge.code ?? 'Unknown',
+      ge.message ?? 'Graph request failed',
+      ge.requestId ?? undefined,
+      retryAfter ? Number(retryAfter) : undefined,
+    );
   }
   return new GraphApiError(0, 'NetworkError', (e as Error)?.message ?? String(e));
 }
@@ -309,7 +329,11 @@ export class Graph {
             id: r.id,
             method: r.method,
             url: r.url,
-            ...(r.body !== undefined ? { body: r.body, headers: { 'Content-Type': 'application/json', ...r.headers } } : r.headers ? { headers: r.headers } : {}),
+            ...(r.body !== undefined
+              ? { body: r.body, headers: { 'Content-Type': 'application/json', ...r.headers } }
+              : r.headers
+                ? { headers: r.headers }
+                : {}),
           })),
         });
         const throttled: BatchRequest[] = [];
@@ -319,7 +343,10 @@ export class Graph {
           if (!req) continue;
           if (res.status === 429 && attempt < this.opts.retry.maxRetries) {
             throttled.push(req);
-            wait = Math.max(wait, retryDelayMs(attempt + 1, res.headers?.['Retry-After'] ?? res.headers?.['retry-after'] ?? null, this.opts.retry));
+            wait = Math.max(
+              wait,
+              retryDelayMs(attempt + 1, res.headers?.['Retry-After'] ?? res.headers?.['retry-after'] ?? null, this.opts.retry),
+            );
           } else results.set(res.id, res);
         }
         pending = throttled;

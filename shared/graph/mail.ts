@@ -21,7 +21,14 @@ export async function sendMail(from: string, to: string[], subject: string, html
   const message: Record<string, unknown> = { subject, body: { contentType: 'HTML', content: html }, toRecipients: recipients(to) };
   if (opts.cc?.length) message.ccRecipients = recipients(opts.cc);
   if (opts.inline?.length) {
-    message.attachments = opts.inline.map((f) => ({ '@odata.type': '#microsoft.graph.fileAttachment', name: f.name, contentType: f.contentType, contentId: f.contentId, isInline: true, contentBytes: f.bytes.toString('base64') }));
+    message.attachments = opts.inline.map((f) => ({
+      '@odata.type': '#microsoft.graph.fileAttachment',
+      name: f.name,
+      contentType: f.contentType,
+      contentId: f.contentId,
+      isInline: true,
+      contentBytes: f.bytes.toString('base64'),
+    }));
   }
   if (opts.tag) message.singleValueExtendedProperties = [{ id: TAG_PROPERTY, value: opts.tag }];
   await graph().post(`/users/${encodeURIComponent(from)}/sendMail`, { message, saveToSentItems: !!opts.tag });
@@ -30,6 +37,10 @@ export async function sendMail(from: string, to: string[], subject: string, html
 /** True when a mail sent with `tag` is in the sender's Sent Items. */
 export async function findSentMail(from: string, tag: string): Promise<boolean> {
   const filter = `singleValueExtendedProperties/any(ep: ep/id eq ${odataString(TAG_PROPERTY)} and ep/value eq ${odataString(tag)})`;
-  const page = await graph().get<{ value: unknown[] }>(`/users/${encodeURIComponent(from)}/mailFolders/sentitems/messages`, { $filter: filter, $select: 'id', $top: 1 });
+  const page = await graph().get<{ value: unknown[] }>(`/users/${encodeURIComponent(from)}/mailFolders/sentitems/messages`, {
+    $filter: filter,
+    $select: 'id',
+    $top: 1,
+  });
   return page.value.length > 0;
 }

@@ -78,7 +78,7 @@ interface HttpSpec<P, Q, B> {
   /** Whether the call changes state (default: every method but GET); such calls made with the session cookie must be same-origin. */
   changesState?: boolean;
   doc: OperationDoc;
-  handler: (input: HttpInput<P, Q, B>) => Promise<HttpResult>;
+  handler: (input: HttpInput<P, Q, B>) => Promise<HttpResult> | HttpResult;
 }
 
 export function invocationLogger(context: InvocationContext, fields: Record<string, unknown> = {}): Logger {
@@ -98,9 +98,21 @@ function toResponse(r: HttpResult): HttpResponseInit {
   return { status: r.status, headers, body: JSON.stringify(r.body) };
 }
 
-export function httpFunction<P = Record<string, string>, Q = Record<string, string>, B = undefined>(name: string, spec: HttpSpec<P, Q, B>): void {
+export function httpFunction<P = Record<string, string>, Q = Record<string, string>, B = undefined>(
+  name: string,
+  spec: HttpSpec<P, Q, B>,
+): void {
   registry.functions.push({ name, trigger: 'http', route: spec.route, methods: [spec.method] });
-  registry.operations.push({ name, method: spec.method, route: spec.route, auth: spec.auth, params: spec.params, query: spec.query, body: spec.body, doc: spec.doc });
+  registry.operations.push({
+    name,
+    method: spec.method,
+    route: spec.route,
+    auth: spec.auth,
+    params: spec.params,
+    query: spec.query,
+    body: spec.body,
+    doc: spec.doc,
+  });
   app.http(name, {
     methods: [spec.method],
     route: spec.route,
@@ -113,16 +125,29 @@ export function httpFunction<P = Record<string, string>, Q = Record<string, stri
         if (declared > maxBytes) throw payloadTooLarge(`The body is ${declared} bytes; the limit is ${maxBytes}.`);
         let principal: Principal | undefined;
         if (spec.auth !== 'anonymous') {
-          principal = await callerOf(spec.method, request.headers as unknown as Headers, spec.changesState ?? spec.method !== 'GET');
+          principal = await callerOf(spec.method, request.headers, spec.changesState ?? spec.method !== 'GET');
           if (spec.auth !== 'signedIn') authorize(principal, spec.auth);
         }
         const params = spec.params ? parseOr400(spec.params, request.params, 'path') : (request.params as P);
-        const query = spec.query ? parseOr400(spec.query, Object.fromEntries(request.query.entries()), 'query string') : (Object.fromEntries(request.query.entries()) as Q);
+        const query = spec.query
+          ? parseOr400(spec.query, Object.fromEntries(request.query.entries()), 'query string')
+          : (Object.fromEntries(request.query.entries()) as Q);
         const rawBody = ['GET', 'DELETE'].includes(spec.method) ? Buffer.alloc(0) : Buffer.from(await request.arrayBuffer());
         let body = undefined as B;
-        if (spec.body && !spec.rawBody) body = parseOr400(spec.body, readJsonBody(rawBody, request.headers.get('content-type'), maxBytes), 'body');
+        if (spec.body && !spec.rawBody)
+          body = parseOr400(spec.body, readJsonBody(rawBody, request.headers.get('content-type'), maxBytes), 'body');
         else if (rawBody.length > maxBytes) throw payloadTooLarge(`The body is ${rawBody.length} bytes; the limit is ${maxBytes}.`);
-        const result = await spec.handler({ params, query, body, rawBody, headers: request.headers as unknown as Headers, url: new URL(request.url), principal, log, invocationId: context.invocationId });
+        const result = await spec.handler({
+          params,
+          query,
+          body,
+          rawBody,
+          headers: request.headers,
+          url: new URL(request.url),
+          principal,
+          log,
+          invocationId: context.invocationId,
+        });
         return new HttpResponse(toResponse(result));
       } catch (e) {
         if (!(e instanceof AppError) && !(e instanceof z.ZodError)) log.error('Request failed', { error: e, stack: (e as Error)?.stack });
@@ -138,7 +163,10 @@ export interface TimerInput {
   log: Logger;
 }
 
-export function timerFunction(name: string, spec: { schedule: string; runOnStartup?: boolean; handler: (input: TimerInput) => Promise<void> }): void {
+export function timerFunction(
+  name: string,
+  spec: { schedule: string; runOnStartup?: boolean; handler: (input: TimerInput) => Promise<void> },
+): void {
   registry.functions.push({ name, trigger: 'timer', schedule: spec.schedule });
   app.timer(name, {
     schedule: spec.schedule,
@@ -159,7 +187,10 @@ export type QueueInput = Delivery;
  * moved to `<queue>-poison` at once with the reason, since no retry can fix it; a handler error is
  * rethrown so the host retries it up to maxDequeueCount.
  */
-export function queueFunction<T>(name: string, spec: { queue: (typeof QUEUES)[number]; schema: z.ZodType<T>; handler: (message: Envelope<T>, input: QueueInput) => Promise<void> }): void {
+export function queueFunction<T>(
+  name: string,
+  spec: { queue: (typeof QUEUES)[number]; schema: z.ZodType<T>; handler: (message: Envelope<T>, input: QueueInput) => Promise<void> },
+): void {
   registry.functions.push({ name, trigger: 'queue', queue: spec.queue });
   app.storageQueue(name, {
     queueName: spec.queue,
@@ -175,8 +206,14 @@ export function queueFunction<T>(name: string, spec: { queue: (typeof QUEUES)[nu
         await queues.send(`${spec.queue}-poison`, 'undecodable', { reason: (e as Error).message, original: item });
         return;
       }
-      const messageId = String(context.triggerMetadata?.id ?? '');
-      await spec.handler(message, { messageId, dequeueCount, finalDelivery: dequeueCount >= MAX_DEQUEUE_COUNT, log: log.child({ type: message.type, key: message.key }) });
+      const id = context.triggerMetadata?.id;
+      const messageId = typeof id === 'string' ? id : '';
+      await spec.handler(message, {
+        messageId,
+        dequeueCount,
+        finalDelivery: dequeueCount >= MAX_DEQUEUE_COUNT,
+        log: log.child({ type: message.type, key: message.key }),
+      });
     },
   });
 }

@@ -22,7 +22,13 @@ export interface FieldError {
 
 export const badRequest = (detail: string, errors?: FieldError[]) => new AppError(400, 'Bad Request', detail, errors ? { errors } : {});
 export const unauthorized = (detail: string) =>
-  new AppError(401, 'Unauthorized', detail, {}, { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${detail.replace(/"/g, "'")}"` });
+  new AppError(
+    401,
+    'Unauthorized',
+    detail,
+    {},
+    { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${detail.replace(/"/g, "'")}"` },
+  );
 export const forbidden = (detail: string) => new AppError(403, 'Forbidden', detail);
 export const notFound = (detail: string) => new AppError(404, 'Not Found', detail);
 export const conflict = (detail: string) => new AppError(409, 'Conflict', detail);

@@ -20,7 +20,13 @@ export interface HttpResult {
 
 export const PROBLEM_TYPE = 'about:blank';
 
-export function problemResult(status: number, title: string, detail: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): HttpResult {
+export function problemResult(
+  status: number,
+  title: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): HttpResult {
   const body: Problem = { type: PROBLEM_TYPE, title, status, detail, ...extra };
   return { status, headers: { 'Content-Type': 'application/problem+json', ...headers }, body };
 }
@@ -28,7 +34,12 @@ export function problemResult(status: number, title: string, detail: string, ext
 export function errorResult(e: unknown, invocationId?: string): HttpResult {
   if (e instanceof AppError) return problemResult(e.status, e.title, e.detail, e.extra, e.headers);
   if (e instanceof z.ZodError) return problemResult(400, 'Bad Request', 'The request is invalid; see errors.', { errors: zodErrors(e) });
-  return problemResult(500, 'Internal Server Error', `The request failed inside the app${invocationId ? `; quote invocation id ${invocationId} when reporting it` : ''}.`, invocationId ? { invocationId } : {});
+  return problemResult(
+    500,
+    'Internal Server Error',
+    `The request failed inside the app${invocationId ? `; quote invocation id ${invocationId} when reporting it` : ''}.`,
+    invocationId ? { invocationId } : {},
+  );
 }
 
 export function zodErrors(e: z.ZodError): FieldError[] {
@@ -38,14 +49,19 @@ export function zodErrors(e: z.ZodError): FieldError[] {
 /** Parses `value` with `schema`, or throws a 400 naming each bad field. */
 export function parseOr400<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw badRequest(`The ${what} is invalid: ${r.error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`).join('; ')}.`, zodErrors(r.error));
+  if (!r.success)
+    throw badRequest(
+      `The ${what} is invalid: ${r.error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`).join('; ')}.`,
+      zodErrors(r.error),
+    );
   return r.data;
 }
 
 /** Checks size and media type, then parses JSON. Nothing is read past `maxBytes`. */
 export function readJsonBody(raw: Buffer, contentType: string | null, maxBytes: number): unknown {
   if (raw.length > maxBytes) throw payloadTooLarge(`The body is ${raw.length} bytes; the limit is ${maxBytes}.`);
-  if (!isJson(contentType)) throw unsupportedMediaType(`Send the body as application/json (got ${contentType ? `'${contentType}'` : 'no Content-Type'}).`);
+  if (!isJson(contentType))
+    throw unsupportedMediaType(`Send the body as application/json (got ${contentType ? `'${contentType}'` : 'no Content-Type'}).`);
   if (raw.length === 0) throw badRequest('The body is empty; send a JSON document.');
   try {
     return JSON.parse(raw.toString('utf8'));

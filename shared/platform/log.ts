@@ -36,11 +36,16 @@ export function redact(value: unknown, depth = 0): unknown {
   if (value instanceof Error) return { name: value.name, message: redactString(value.message) };
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) && v !== undefined && v !== null && typeof v !== 'boolean' && typeof v !== 'number' ? '[redacted]' : redact(v, depth + 1);
+  for (const [k, v] of Object.entries(value))
+    out[k] =
+      SECRET_KEY.test(k) && v !== undefined && v !== null && typeof v !== 'boolean' && typeof v !== 'number'
+        ? '[redacted]'
+        : redact(v, depth + 1);
   return out;
 }
 
-const consoleSink: Sink = (level, line) => (level === 'error' ? console.error(line) : level === 'warn' ? console.warn(line) : console.log(line));
+const consoleSink: Sink = (level, line) =>
+  level === 'error' ? console.error(line) : level === 'warn' ? console.warn(line) : console.log(line);
 
 export function createLogger(base: Fields = {}, sink: Sink = consoleSink): Logger {
   const emit = (level: Level, message: string, fields?: Fields) => {

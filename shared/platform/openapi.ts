@@ -34,9 +34,26 @@ export function buildOpenApi(operations: HttpOperation[], info: { title: string;
     const paramShapes = op.params instanceof z.ZodObject ? (op.params.shape as Record<string, z.ZodType>) : {};
     const queryShapes = op.query instanceof z.ZodObject ? (op.query.shape as Record<string, z.ZodType>) : {};
     const parameters = [
-      ...pathParams.map((name) => ({ name, in: 'path', required: true, schema: paramShapes[name] ? jsonSchema(paramShapes[name], 'input') : { type: 'string' } })),
-      ...Object.entries(queryShapes).map(([name, s]) => ({ name, in: 'query', required: !s.safeParse(undefined).success, schema: jsonSchema(s, 'input'), ...(s.description ? { description: s.description } : {}) })),
-      ...Object.entries(op.doc.headers ?? {}).map(([name, description]) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } })),
+      ...pathParams.map((name) => ({
+        name,
+        in: 'path',
+        required: true,
+        schema: paramShapes[name] ? jsonSchema(paramShapes[name], 'input') : { type: 'string' },
+      })),
+      ...Object.entries(queryShapes).map(([name, s]) => ({
+        name,
+        in: 'query',
+        required: !s.safeParse(undefined).success,
+        schema: jsonSchema(s, 'input'),
+        ...(s.description ? { description: s.description } : {}),
+      })),
+      ...Object.entries(op.doc.headers ?? {}).map(([name, description]) => ({
+        name,
+        in: 'header',
+        required: true,
+        description,
+        schema: { type: 'string' },
+      })),
     ];
     const responses: Record<string, unknown> = {};
     for (const [status, r] of Object.entries(op.doc.responses)) {
@@ -46,8 +63,15 @@ export function buildOpenApi(operations: HttpOperation[], info: { title: string;
       };
     }
     const errorStatuses = ['400', ...(op.auth === 'anonymous' ? [] : ['401', '403']), '500'];
-    const forbidden = op.auth === 'signedIn' ? 'A state-changing request with the session cookie that did not come from this app.' : `The caller lacks the app role ${op.auth}, or a state-changing request with the session cookie did not come from this app.`;
-    for (const s of errorStatuses) responses[s] ??= { description: s === '401' ? 'No valid bearer token or session.' : s === '403' ? forbidden : 'Problem details.', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+    const forbidden =
+      op.auth === 'signedIn'
+        ? 'A state-changing request with the session cookie that did not come from this app.'
+        : `The caller lacks the app role ${op.auth}, or a state-changing request with the session cookie did not come from this app.`;
+    for (const s of errorStatuses)
+      responses[s] ??= {
+        description: s === '401' ? 'No valid bearer token or session.' : s === '403' ? forbidden : 'Problem details.',
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      };
     (paths[path] ??= {})[op.method.toLowerCase()] = {
       operationId: op.name,
       summary: op.doc.summary,
@@ -56,19 +80,37 @@ export function buildOpenApi(operations: HttpOperation[], info: { title: string;
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body, 'input') } } } } : {}),
       responses,
-      ...(op.auth === 'anonymous' ? { security: [] } : { security: [{ entra: [] }, { session: [] }], ...(op.auth === 'signedIn' ? {} : { 'x-app-role': op.auth }) }),
+      ...(op.auth === 'anonymous'
+        ? { security: [] }
+        : { security: [{ entra: [] }, { session: [] }], ...(op.auth === 'signedIn' ? {} : { 'x-app-role': op.auth }) }),
     };
   }
   return {
     openapi: '3.1.0',
-    info: { title: info.title, version: info.version, description: 'Admin API, webhooks and OAuth endpoints of the Intune connector back ends. Admin calls need an Entra ID v2 access token for the app (scope api://<client-id>/.default), or a browser session from /api/auth/signin, holding the app role named by x-app-role.' },
+    info: {
+      title: info.title,
+      version: info.version,
+      description:
+        'Admin API, webhooks and OAuth endpoints of the Intune connector back ends. Admin calls need an Entra ID v2 access token for the app (scope api://<client-id>/.default), or a browser session from /api/auth/signin, holding the app role named by x-app-role.',
+    },
     ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     paths,
     components: {
       schemas: { Problem: problemSchema },
       securitySchemes: {
-        entra: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Entra ID v2 access token; audience = the app client id.' },
-        session: { type: 'apiKey', in: 'cookie', name: 'connector_session', description: 'Browser session from GET /api/auth/signin (named __Host-session when served over https); state-changing requests must come from the app origin.' },
+        entra: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'Entra ID v2 access token; audience = the app client id.',
+        },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'connector_session',
+          description:
+            'Browser session from GET /api/auth/signin (named __Host-session when served over https); state-changing requests must come from the app origin.',
+        },
       },
     },
   };

@@ -33,7 +33,8 @@ export function readWebhookHeaders(get: (name: string) => string | null): Webhoo
 /** Normalizes a secret given with or without the whsec_ prefix; throws when it is not base64 key material. */
 export function normalizeSecret(secret: string): string {
   const raw = secret.startsWith('whsec_') ? secret.slice(6) : secret;
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || Buffer.from(raw, 'base64').length < 24) throw badRequest('A webhook secret is whsec_ followed by at least 24 bytes, base64-encoded.');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || Buffer.from(raw, 'base64').length < 24)
+    throw badRequest('A webhook secret is whsec_ followed by at least 24 bytes, base64-encoded.');
   return `whsec_${raw}`;
 }
 
@@ -51,8 +52,10 @@ export function sign(secret: string, id: string, timestamp: number, body: string
  */
 export function verifyWebhook(secrets: string[], headers: WebhookHeaders, body: Buffer, nowMs = clock.now()): void {
   const now = Math.floor(nowMs / 1000);
-  if (now - headers.timestamp > TOLERANCE_SECONDS) throw unauthorized('webhook-timestamp is more than 5 minutes old; re-sign the message when you retry it.');
-  if (headers.timestamp - now > TOLERANCE_SECONDS) throw unauthorized('webhook-timestamp is more than 5 minutes in the future; check the sender clock.');
+  if (now - headers.timestamp > TOLERANCE_SECONDS)
+    throw unauthorized('webhook-timestamp is more than 5 minutes old; re-sign the message when you retry it.');
+  if (headers.timestamp - now > TOLERANCE_SECONDS)
+    throw unauthorized('webhook-timestamp is more than 5 minutes in the future; check the sender clock.');
   const given = headers.signatures.filter((s) => s.startsWith('v1,')).map((s) => Buffer.from(s.slice(3)));
   for (const secret of secrets) {
     const expected = Buffer.from(sign(secret, headers.id, headers.timestamp, body).slice(3));

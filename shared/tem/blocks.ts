@@ -47,7 +47,13 @@ const blockKey = (line: string, kind: Kind) => `${line}|${kind}`;
  * Records `signal` on the provider's record for the line and kind, deciding again on the fresh row
  * whenever another writer got there first. Answers the decision and the row as written.
  */
-export async function record(providerId: string, line: LineRow, kind: Kind, signal: Signal, directoryObjectId: () => Promise<string | undefined>): Promise<{ decision: Decision; row?: BlockRow }> {
+export async function record(
+  providerId: string,
+  line: LineRow,
+  kind: Kind,
+  signal: Signal,
+  directoryObjectId: () => Promise<string | undefined>,
+): Promise<{ decision: Decision; row?: BlockRow }> {
   let looked: { id: string | undefined } | undefined;
   for (;;) {
     const current = await tables.blocks.get(providerId, blockKey(line.rowKey, kind));
@@ -84,7 +90,11 @@ export async function record(providerId: string, line: LineRow, kind: Kind, sign
 
 /** Switches a record off (switch-off), unless it is off already; the event times stay as they are. */
 export function close(providerId: string, rowKey: string): Promise<BlockRow | undefined> {
-  return tables.blocks.modify(providerId, rowKey, (r) => (r?.active ? { ...r, active: false, rev: (r.rev ?? 0) + 1, pending: !!r.directoryObjectId, since: clock.iso(), updatedAt: clock.iso() } : undefined));
+  return tables.blocks.modify(providerId, rowKey, (r) =>
+    r?.active
+      ? { ...r, active: false, rev: (r.rev ?? 0) + 1, pending: !!r.directoryObjectId, since: clock.iso(), updatedAt: clock.iso() }
+      : undefined,
+  );
 }
 
 /** How many times a device's records may change under one convergence before it is retried later. */
@@ -103,7 +113,10 @@ export async function converge(directoryObjectId: string, kind: Kind, settled?: 
   let applied: string | undefined;
   for (let round = 0; round < CONVERGE_ROUNDS; round++) {
     const rows = await tables.blocks.list(odata`directoryObjectId eq ${directoryObjectId} and kind eq ${kind}`);
-    const version = rows.map((r) => `${r.entity.partitionKey}/${r.entity.rowKey}/${r.entity.rev ?? 0}`).sort().join(' ');
+    const version = rows
+      .map((r) => `${r.entity.partitionKey}/${r.entity.rowKey}/${r.entity.rev ?? 0}`)
+      .sort()
+      .join(' ');
     const member = rows.some((r) => r.entity.active);
     if (version === applied) {
       await settled?.();
@@ -114,7 +127,9 @@ export async function converge(directoryObjectId: string, kind: Kind, settled?: 
     else await removeMember(groupId, directoryObjectId);
     applied = version;
   }
-  throw new Error(`The block records of device ${directoryObjectId} (${kind}) kept changing; the group membership is settled on the next attempt.`);
+  throw new Error(
+    `The block records of device ${directoryObjectId} (${kind}) kept changing; the group membership is settled on the next attempt.`,
+  );
 }
 
 async function settle(r: Stored<BlockRow>): Promise<void> {
@@ -127,10 +142,20 @@ async function settle(r: Stored<BlockRow>): Promise<void> {
 }
 
 /** Ledger rows written by the reconciliation. */
-async function repaired(providerIds: string[], row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at' | 'status'>, suffix: string): Promise<void> {
+async function repaired(
+  providerIds: string[],
+  row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at' | 'status'>,
+  suffix: string,
+): Promise<void> {
   const at = clock.iso();
   for (const providerId of new Set(providerIds)) {
-    await tables.ledger.upsert({ partitionKey: providerId, rowKey: `${newestFirst(Date.parse(at))}-reconcile-${suffix}`, at, status: 'repaired', ...row } as LedgerRow);
+    await tables.ledger.upsert({
+      partitionKey: providerId,
+      rowKey: `${newestFirst(Date.parse(at))}-reconcile-${suffix}`,
+      at,
+      status: 'repaired',
+      ...row,
+    } as LedgerRow);
   }
 }
 
@@ -164,7 +189,9 @@ export async function reconcile(log: Logger): Promise<Reconciliation> {
   for (const kind of KINDS) {
     const setup = await tables.setup.get('setup', kind);
     if (!setup) continue; // never set up: no group to compare with
-    const members = new Set((await graph().all<{ id: string }>(`/groups/${setup.entity.groupId}/members`, { $select: 'id' })).map((m) => m.id));
+    const members = new Set(
+      (await graph().all<{ id: string }>(`/groups/${setup.entity.groupId}/members`, { $select: 'id' })).map((m) => m.id),
+    );
     const byDevice = new Map<string, BlockRow[]>();
     for (const { entity } of await tables.blocks.list(odata`kind eq ${kind}`)) {
       if (entity.directoryObjectId) byDevice.set(entity.directoryObjectId, [...(byDevice.get(entity.directoryObjectId) ?? []), entity]);
@@ -183,7 +210,9 @@ export async function reconcile(log: Logger): Promise<Reconciliation> {
           action: now ? 'block' : 'unblock',
           kind,
           line: lines,
-          reason: now ? 'Reconciliation: the device was missing from the block group although its line is blocked; it was added back.' : 'Reconciliation: the device was in the block group although no active block asks for it; it was removed.',
+          reason: now
+            ? 'Reconciliation: the device was missing from the block group although its line is blocked; it was added back.'
+            : 'Reconciliation: the device was in the block group although no active block asks for it; it was removed.',
         },
         `${owners[0]?.rowKey ?? device}`,
       );
@@ -195,7 +224,15 @@ export async function reconcile(log: Logger): Promise<Reconciliation> {
       // In the group with no record at all: the records say it is not blocked. Converging reads the
       // records again, so a block recorded since the list above keeps its member.
       if ((await settleDevice(member, kind)) !== false) continue;
-      await repaired(providers, { action: 'unblock', kind, reason: `Reconciliation: directory object ${member} was in the block group with no block record; it was removed.` }, `${kind}-${member}`);
+      await repaired(
+        providers,
+        {
+          action: 'unblock',
+          kind,
+          reason: `Reconciliation: directory object ${member} was in the block group with no block record; it was removed.`,
+        },
+        `${kind}-${member}`,
+      );
       out.removed++;
     }
   }

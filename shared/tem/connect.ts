@@ -37,7 +37,8 @@ registerFlow({
   complete: ({ subject, admin, query, log }) => completeConsent(subject, admin, query, log),
 });
 
-const withAttempt = (row: ProviderRow, attempt: ConnectionAttempt) => JSON.stringify([attempt, ...connectionAttempts(row)].slice(0, ATTEMPTS_KEPT));
+const withAttempt = (row: ProviderRow, attempt: ConnectionAttempt) =>
+  JSON.stringify([attempt, ...connectionAttempts(row)].slice(0, ATTEMPTS_KEPT));
 
 /** Records a failed attempt; only a connection that is not Active shows it as failed. */
 async function refuse(providerId: string, by: string | undefined, detail: string): Promise<FlowOutcome> {
@@ -52,7 +53,13 @@ async function refuse(providerId: string, by: string | undefined, detail: string
 
 async function activate(providerId: string, by: string | undefined): Promise<ProviderRow> {
   const now = clock.iso();
-  const row = await updateProvider(providerId, (r) => ({ ...r, connection: 'Active', connectionDetail: undefined, lastConnectionAt: now, attempts: withAttempt(r, { at: now, by: by ?? null, outcome: 'connected' }) }));
+  const row = await updateProvider(providerId, (r) => ({
+    ...r,
+    connection: 'Active',
+    connectionDetail: undefined,
+    lastConnectionAt: now,
+    attempts: withAttempt(r, { at: now, by: by ?? null, outcome: 'connected' }),
+  }));
   await queues.send(QUEUE_JOBS, 'tem.job', { job: 'setup', providerId }, { key: `setup:${providerId}:${now}` });
   await reportConnectorStatus('tem', 'active', `${row.name} connected`);
   return row;
@@ -65,35 +72,63 @@ async function probe(log: Logger): Promise<string | undefined> {
     return undefined;
   } catch (e) {
     log.warn('Consent probe failed', { error: e });
-    return e instanceof GraphApiError ? `Microsoft Graph refused the app after consent (${e.graphStatus} ${e.code}); check the app's permissions and try again.` : `Microsoft Graph could not be reached to confirm consent: ${(e as Error).message}`;
+    return e instanceof GraphApiError
+      ? `Microsoft Graph refused the app after consent (${e.graphStatus} ${e.code}); check the app's permissions and try again.`
+      : `Microsoft Graph could not be reached to confirm consent: ${(e as Error).message}`;
   }
 }
 
 /** Completes the flow after the state was consumed. Never trusts the `tenant` parameter alone. */
-export async function completeConsent(providerId: string, admin: string | undefined, q: URLSearchParams, log: Logger): Promise<FlowOutcome> {
+export async function completeConsent(
+  providerId: string,
+  admin: string | undefined,
+  q: URLSearchParams,
+  log: Logger,
+): Promise<FlowOutcome> {
   const cfg = config();
   const error = q.get('error');
   if (error) return refuse(providerId, admin, `Admin consent was not granted: ${q.get('error_description') ?? error}`);
   if (q.get('admin_consent')?.toLowerCase() !== 'true') return refuse(providerId, admin, 'Entra ID did not report admin consent.');
   const tenant = q.get('tenant');
-  if (tenant && tenant.toLowerCase() !== cfg.ENTRA_TENANT_ID.toLowerCase()) return refuse(providerId, admin, `Consent was granted in tenant ${tenant}, but this app serves tenant ${cfg.ENTRA_TENANT_ID}.`);
+  if (tenant && tenant.toLowerCase() !== cfg.ENTRA_TENANT_ID.toLowerCase())
+    return refuse(providerId, admin, `Consent was granted in tenant ${tenant}, but this app serves tenant ${cfg.ENTRA_TENANT_ID}.`);
   const refused = await probe(log);
   if (!refused) {
     const row = await activate(providerId, admin);
-    return { ok: true, title: 'Connected', message: `${row.name} is connected to this tenant. The restriction groups and profiles are being prepared and corporate lines synced.` };
+    return {
+      ok: true,
+      title: 'Connected',
+      message: `${row.name} is connected to this tenant. The restriction groups and profiles are being prepared and corporate lines synced.`,
+    };
   }
   if (cfg.CONSENT_WAIT_SECONDS === 0) return refuse(providerId, admin, refused);
   const startedAt = clock.now();
-  const row = await updateProvider(providerId, (r) => (r.connection === 'Active' ? r : { ...r, connection: 'pendingConsent', connectionDetail: `Waiting for Entra ID to apply the consent: ${refused}` }));
-  await queues.send(QUEUE_JOBS, 'tem.job', { job: 'confirmConsent', providerId, admin, startedAt, attempt: 1 }, { key: `consent:${providerId}:${startedAt}:1`, delaySeconds: Math.max(1, Math.min(backoffSeconds(1), cfg.CONSENT_WAIT_SECONDS)) });
-  return { ok: true, title: 'Consent recorded', message: `Entra ID recorded the consent for ${row.name}; it can take a few minutes to apply. The provider shows Active once Microsoft Graph accepts the app.` };
+  const row = await updateProvider(providerId, (r) =>
+    r.connection === 'Active'
+      ? r
+      : { ...r, connection: 'pendingConsent', connectionDetail: `Waiting for Entra ID to apply the consent: ${refused}` },
+  );
+  await queues.send(
+    QUEUE_JOBS,
+    'tem.job',
+    { job: 'confirmConsent', providerId, admin, startedAt, attempt: 1 },
+    { key: `consent:${providerId}:${startedAt}:1`, delaySeconds: Math.max(1, Math.min(backoffSeconds(1), cfg.CONSENT_WAIT_SECONDS)) },
+  );
+  return {
+    ok: true,
+    title: 'Consent recorded',
+    message: `Entra ID recorded the consent for ${row.name}; it can take a few minutes to apply. The provider shows Active once Microsoft Graph accepts the app.`,
+  };
 }
 
 /** 5 s, 10 s, 20 s, … capped at 2 minutes between probes. */
 const backoffSeconds = (attempt: number) => Math.min(120, 5 * 2 ** (attempt - 1));
 
 /** One delayed probe after consent: Active when Graph accepts the app, another probe later, or failed past CONSENT_WAIT_SECONDS. */
-export async function confirmConsent(job: { providerId: string; admin?: string; startedAt: number; attempt: number }, log: Logger): Promise<void> {
+export async function confirmConsent(
+  job: { providerId: string; admin?: string; startedAt: number; attempt: number },
+  log: Logger,
+): Promise<void> {
   const refused = await probe(log);
   if (!refused) {
     await activate(job.providerId, job.admin);
@@ -108,5 +143,13 @@ export async function confirmConsent(job: { providerId: string; admin?: string; 
     return;
   }
   const attempt = job.attempt + 1;
-  await queues.send(QUEUE_JOBS, 'tem.job', { ...job, job: 'confirmConsent', attempt }, { key: `consent:${job.providerId}:${job.startedAt}:${attempt}`, delaySeconds: Math.max(1, Math.min(backoffSeconds(attempt), Math.ceil(wait - waited))) });
+  await queues.send(
+    QUEUE_JOBS,
+    'tem.job',
+    { ...job, job: 'confirmConsent', attempt },
+    {
+      key: `consent:${job.providerId}:${job.startedAt}:${attempt}`,
+      delaySeconds: Math.max(1, Math.min(backoffSeconds(attempt), Math.ceil(wait - waited))),
+    },
+  );
 }

@@ -18,7 +18,12 @@ export const PROFILE_SETTINGS: Record<Kind, { ios: Record<string, unknown>; andr
     android: { cellularBlockDataRoaming: true, cellularBlockVoiceRoaming: true },
   },
   data: {
-    ios: { cellularBlockDataRoaming: true, cellularBlockPersonalHotspot: true, cellularBlockPerAppDataModification: true, cellularBlockGlobalBackgroundFetchWhileRoaming: true },
+    ios: {
+      cellularBlockDataRoaming: true,
+      cellularBlockPersonalHotspot: true,
+      cellularBlockPerAppDataModification: true,
+      cellularBlockGlobalBackgroundFetchWhileRoaming: true,
+    },
     android: { cellularBlockDataRoaming: true, cellularBlockWiFiTethering: true },
   },
 };
@@ -35,12 +40,14 @@ async function ensureGroup(kind: Kind): Promise<string> {
   const n = names(kind).group;
   const g = graph();
   const { id } = await ledger.createOnce('tem', `group-${kind}`, {
-    find: async () => (await g.all<{ id: string }>('/groups', { $filter: `mailNickname eq ${odataString(n.mailNickname)}`, $select: 'id' }))[0],
+    find: async () =>
+      (await g.all<{ id: string }>('/groups', { $filter: `mailNickname eq ${odataString(n.mailNickname)}`, $select: 'id' }))[0],
     create: () =>
       g.post<{ id: string }>('/groups', {
         '@odata.type': '#microsoft.graph.group',
         ...n,
-        description: 'Devices whose lines crossed a telecom expense threshold. Managed by the TEM connector; do not edit membership by hand.',
+        description:
+          'Devices whose lines crossed a telecom expense threshold. Managed by the TEM connector; do not edit membership by hand.',
         mailEnabled: false,
         securityEnabled: true,
       }),
@@ -54,8 +61,15 @@ async function ensureProfile(kind: Kind, platform: 'ios' | 'android', groupId: s
   const type = platform === 'ios' ? '#microsoft.graph.iosGeneralDeviceConfiguration' : '#microsoft.graph.androidGeneralDeviceConfiguration';
   const g = graph();
   const { id } = await ledger.createOnce('tem', `profile-${platform}-${kind}`, {
-    find: async () => (await g.all<{ id: string }>('/deviceManagement/deviceConfigurations', { $filter: `displayName eq ${odataString(displayName)}` }))[0],
-    create: () => g.post<{ id: string }>('/deviceManagement/deviceConfigurations', { '@odata.type': type, displayName, description: 'Applied by the TEM connector to devices over a threshold.', ...PROFILE_SETTINGS[kind][platform] }),
+    find: async () =>
+      (await g.all<{ id: string }>('/deviceManagement/deviceConfigurations', { $filter: `displayName eq ${odataString(displayName)}` }))[0],
+    create: () =>
+      g.post<{ id: string }>('/deviceManagement/deviceConfigurations', {
+        '@odata.type': type,
+        displayName,
+        description: 'Applied by the TEM connector to devices over a threshold.',
+        ...PROFILE_SETTINGS[kind][platform],
+      }),
     idOf: (x) => x.id,
   });
   const assignments = await g.all<{ target?: { groupId?: string } }>(`/deviceManagement/deviceConfigurations/${id}/assignments`);
@@ -73,7 +87,10 @@ export async function ensureEnforcement(kind: Kind): Promise<SetupRow> {
   const existing = await tables.setup.get('setup', kind);
   if (existing) return existing.entity;
   const groupId = await ensureGroup(kind);
-  const [iosProfileId, androidProfileId] = await Promise.all([ensureProfile(kind, 'ios', groupId), ensureProfile(kind, 'android', groupId)]);
+  const [iosProfileId, androidProfileId] = await Promise.all([
+    ensureProfile(kind, 'ios', groupId),
+    ensureProfile(kind, 'android', groupId),
+  ]);
   const row: SetupRow = { partitionKey: 'setup', rowKey: kind, groupId, iosProfileId, androidProfileId, updatedAt: clock.iso() };
   await tables.setup.upsert(row);
   return row;

@@ -59,7 +59,11 @@ export async function acceptEvent(providerId: string, headers: { get(name: strin
     throw badRequest('The signed body is not valid JSON.');
   }
   const parsed = eventSchema.safeParse(json);
-  if (!parsed.success) throw badRequest(`The event is not a TEM event: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}.`, zodErrors(parsed.error));
+  if (!parsed.success)
+    throw badRequest(
+      `The event is not a TEM event: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}.`,
+      zodErrors(parsed.error),
+    );
   await queues.send(QUEUE_EVENTS, 'tem.event', { providerId, webhookId: wh.id, event: parsed.data }, { key: `${providerId}:${wh.id}` });
   return { status: 202, webhookId: wh.id };
 }
@@ -80,7 +84,13 @@ export class EventInProgressError extends Error {
 async function claimEvent(providerId: string, webhookId: string): Promise<number | undefined> {
   const now = clock.now();
   try {
-    await tables.webhooks.insert({ partitionKey: providerId, rowKey: webhookId, state: 'processing', claimedAt: now, expiresAt: now + WEBHOOK_ID_RETENTION_MS });
+    await tables.webhooks.insert({
+      partitionKey: providerId,
+      rowKey: webhookId,
+      state: 'processing',
+      claimedAt: now,
+      expiresAt: now + WEBHOOK_ID_RETENTION_MS,
+    });
     return now;
   } catch (e) {
     if ((e as { status?: number }).status !== 409) throw e;
@@ -101,7 +111,8 @@ async function claimEvent(providerId: string, webhookId: string): Promise<number
 /** Gives a claim back after a failed attempt, unless another worker has taken it over since. */
 async function releaseEvent(providerId: string, webhookId: string, claimedAt: number): Promise<void> {
   const row = await tables.webhooks.get(providerId, webhookId);
-  if (row?.entity.state === 'processing' && row.entity.claimedAt === claimedAt) await tables.webhooks.update({ ...row.entity, claimedAt: 0 }, row.etag).catch(() => undefined);
+  if (row?.entity.state === 'processing' && row.entity.claimedAt === claimedAt)
+    await tables.webhooks.update({ ...row.entity, claimedAt: 0 }, row.etag).catch(() => undefined);
 }
 
 async function ledger(providerId: string, rowKey: string, row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at'>): Promise<void> {
@@ -134,12 +145,15 @@ async function applyEvent(providerId: string, webhookId: string, event: TemEvent
 
   const base = { eventId: webhookId, eventType: event.type, eventAt: event.timestamp };
   const key = (suffix: string) => `${newestFirst(Date.parse(event.timestamp))}-${webhookId}-${suffix}`;
-  const ignore = (reason: string, line?: string) => ledger(providerId, key(line ? `${line}-ignored` : 'ignored'), { ...base, action: 'none', line, status: 'ignored', reason });
+  const ignore = (reason: string, line?: string) =>
+    ledger(providerId, key(line ? `${line}-ignored` : 'ignored'), { ...base, action: 'none', line, status: 'ignored', reason });
 
   if (!provider.enabled) await ignore('The service is switched off for this provider; the signal is recorded and ignored.');
   else if (provider.connection !== 'Active') await ignore('The provider is not connected (admin consent not confirmed).');
   else {
-    const numbers = event.data.phoneNumber ? [event.data.phoneNumber] : (await tables.blocks.list(odata`PartitionKey eq ${providerId} and active eq true`)).map((b) => b.entity.line);
+    const numbers = event.data.phoneNumber
+      ? [event.data.phoneNumber]
+      : (await tables.blocks.list(odata`PartitionKey eq ${providerId} and active eq true`)).map((b) => b.entity.line);
     for (const number of new Set(numbers)) {
       const line = await findLine(number);
       if (!line) await ignore('Unknown line: no managed device has this number.', number);
@@ -147,34 +161,73 @@ async function applyEvent(providerId: string, webhookId: string, event: TemEvent
       else for (const kind of eventKinds(event)) await applyToLine(provider, line, kind, event, webhookId, key(`${number}-${kind}`), log);
     }
   }
-  await tables.webhooks.upsert({ partitionKey: providerId, rowKey: webhookId, state: 'processed', claimedAt: clock.now(), expiresAt: clock.now() + WEBHOOK_ID_RETENTION_MS });
+  await tables.webhooks.upsert({
+    partitionKey: providerId,
+    rowKey: webhookId,
+    state: 'processed',
+    claimedAt: clock.now(),
+    expiresAt: clock.now() + WEBHOOK_ID_RETENTION_MS,
+  });
 }
 
-async function applyToLine(provider: ProviderRow, line: LineRow, kind: Kind, event: TemEvent, webhookId: string, ledgerKey: string, log: Logger): Promise<void> {
+async function applyToLine(
+  provider: ProviderRow,
+  line: LineRow,
+  kind: Kind,
+  event: TemEvent,
+  webhookId: string,
+  ledgerKey: string,
+  log: Logger,
+): Promise<void> {
   const providerId = provider.rowKey;
   const block = event.type === 'usage.threshold_exceeded';
   const action = block ? 'block' : 'unblock';
-  const base = { eventId: webhookId, eventType: event.type, eventAt: event.timestamp, kind, line: line.rowKey, deviceName: line.deviceName };
-  const note = (row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at' | 'eventId' | 'eventType' | 'eventAt' | 'kind' | 'line' | 'deviceName' | 'action'>, act: LedgerRow['action'] = action) => ledger(providerId, ledgerKey, { ...base, action: act, ...row });
+  const base = {
+    eventId: webhookId,
+    eventType: event.type,
+    eventAt: event.timestamp,
+    kind,
+    line: line.rowKey,
+    deviceName: line.deviceName,
+  };
+  const note = (
+    row: Omit<
+      LedgerRow,
+      'partitionKey' | 'rowKey' | 'at' | 'eventId' | 'eventType' | 'eventAt' | 'kind' | 'line' | 'deviceName' | 'action'
+    >,
+    act: LedgerRow['action'] = action,
+  ) => ledger(providerId, ledgerKey, { ...base, action: act, ...row });
 
   try {
     const objectId = async () => (line.azureADDeviceId ? directoryObjectId(line.azureADDeviceId) : undefined);
     const { decision, row } = await record(providerId, line, kind, { id: webhookId, at: event.timestamp, block }, objectId);
-    if (decision.kind === 'older') return await note({ status: 'ignored', reason: `Older than the last event for this line and kind (${decision.last}).` }, 'none');
+    if (decision.kind === 'older')
+      return await note({ status: 'ignored', reason: `Older than the last event for this line and kind (${decision.last}).` }, 'none');
     if (!row) return;
-    if (decision.kind === 'record' && !decision.changed && !block && !row.pending) return await note({ status: 'ignored', reason: 'Nothing to unblock: no active block for this line.' }, 'none');
-    if (!row.directoryObjectId) return await note({ status: 'failed', reason: 'The device has no Entra device object, so it cannot join the restriction group.' });
+    if (decision.kind === 'record' && !decision.changed && !block && !row.pending)
+      return await note({ status: 'ignored', reason: 'Nothing to unblock: no active block for this line.' }, 'none');
+    if (!row.directoryObjectId)
+      return await note({ status: 'failed', reason: 'The device has no Entra device object, so it cannot join the restriction group.' });
 
     // A switch-off that began before this block was recorded may have listed the blocks already: the
     // block is closed again here, so nothing stays blocked behind a finished switch-off.
     let switchedOff = false;
-    if (row.active && !(await tables.providers.get('provider', providerId))?.entity.enabled) switchedOff = !!(await close(providerId, row.rowKey));
+    if (row.active && !(await tables.providers.get('provider', providerId))?.entity.enabled)
+      switchedOff = !!(await close(providerId, row.rowKey));
 
     await note({ status: 'requested', reason: event.type });
     const member = row.pending || switchedOff ? await converge(row.directoryObjectId, kind) : row.active;
     const mine = (await tables.blocks.get(providerId, row.rowKey))?.entity;
-    if (switchedOff) return await note({ status: 'ignored', reason: 'The service was switched off while this event was applied; its block was reverted.' });
-    if (mine?.lastEventId !== webhookId) return await note({ status: 'ignored', reason: `Superseded by a newer event (${mine?.lastEventId}, ${mine?.lastEventAt}) before it reached the device.` });
+    if (switchedOff)
+      return await note({
+        status: 'ignored',
+        reason: 'The service was switched off while this event was applied; its block was reverted.',
+      });
+    if (mine?.lastEventId !== webhookId)
+      return await note({
+        status: 'ignored',
+        reason: `Superseded by a newer event (${mine?.lastEventId}, ${mine?.lastEventAt}) before it reached the device.`,
+      });
     const shared = !block && member ? ' The device stays blocked: another provider blocks this line too.' : '';
     await note({ status: block ? 'applied' : 'reverted', reason: `${event.type}${shared}` });
     if (block && event.type === 'usage.threshold_exceeded') await raiseAlert(provider, line, kind, event, webhookId, log);
@@ -189,7 +242,14 @@ async function applyToLine(provider: ProviderRow, line: LineRow, kind: Kind, eve
   }
 }
 
-async function raiseAlert(provider: ProviderRow, line: { rowKey: string; deviceName?: string; userPrincipalName?: string }, kind: Kind, event: Extract<TemEvent, { type: 'usage.threshold_exceeded' }>, webhookId: string, log: Logger): Promise<void> {
+async function raiseAlert(
+  provider: ProviderRow,
+  line: { rowKey: string; deviceName?: string; userPrincipalName?: string },
+  kind: Kind,
+  event: Extract<TemEvent, { type: 'usage.threshold_exceeded' }>,
+  webhookId: string,
+  log: Logger,
+): Promise<void> {
   const rowKey = `${newestFirst(Date.parse(event.timestamp))}-${webhookId}-${kind}`;
   const existing = await tables.alerts.get(provider.rowKey, rowKey);
   if (existing && existing.entity.email !== 'pending') return;
@@ -197,11 +257,28 @@ async function raiseAlert(provider: ProviderRow, line: { rowKey: string; deviceN
   const message = `${line.rowKey} (${line.deviceName ?? 'device'}, ${line.userPrincipalName ?? 'no user'}) crossed its ${what} threshold${event.data.usageMb !== undefined ? `: ${event.data.usageMb} MB used${event.data.capMb !== undefined ? ` of ${event.data.capMb} MB` : ''}` : ''}${event.data.country ? ` in ${event.data.country}` : ''}. ${what[0].toUpperCase()}${what.slice(1)} is now blocked on the device.`;
   const sender = config().ALERT_MAIL_SENDER;
   const email = provider.alertEmail && sender ? 'pending' : 'notConfigured';
-  const alert = { partitionKey: provider.rowKey, rowKey, at: clock.iso(), eventId: webhookId, line: line.rowKey, kind, message, usageMb: event.data.usageMb, capMb: event.data.capMb, country: event.data.country, email } as const;
+  const alert = {
+    partitionKey: provider.rowKey,
+    rowKey,
+    at: clock.iso(),
+    eventId: webhookId,
+    line: line.rowKey,
+    kind,
+    message,
+    usageMb: event.data.usageMb,
+    capMb: event.data.capMb,
+    country: event.data.country,
+    email,
+  } as const;
   await tables.alerts.upsert(alert);
   if (email !== 'pending') return;
   try {
-    await sendMail(sender!, [provider.alertEmail!], `TEM alert: ${what} threshold crossed on ${line.rowKey}`, `<p>${message}</p><p>Provider: ${provider.name}. Event ${webhookId} at ${event.timestamp}.</p>`);
+    await sendMail(
+      sender!,
+      [provider.alertEmail!],
+      `TEM alert: ${what} threshold crossed on ${line.rowKey}`,
+      `<p>${message}</p><p>Provider: ${provider.name}. Event ${webhookId} at ${event.timestamp}.</p>`,
+    );
     await tables.alerts.upsert({ ...alert, email: 'sent' });
   } catch (e) {
     log.warn('Alert email failed', { error: e });
@@ -223,7 +300,12 @@ export async function revertStep(providerId: string, log: Logger): Promise<{ rev
   for (const { entity: b } of batch) {
     // One row per switch-off and line: a step repeated after a crash overwrites its own record.
     const key = `${newestFirst(Date.parse(provider.entity.revertStartedAt ?? clock.iso()))}-switchoff-${b.rowKey}`;
-    const row = { action: 'unblock' as const, kind: b.kind, line: b.line, reason: 'The service was switched off: every action is reverted.' };
+    const row = {
+      action: 'unblock' as const,
+      kind: b.kind,
+      line: b.line,
+      reason: 'The service was switched off: every action is reverted.',
+    };
     await ledger(providerId, key, { ...row, status: 'requested' });
     const closed = await close(providerId, b.rowKey);
     const outcome = () => ledger(providerId, key, { ...row, status: 'reverted' });
@@ -233,7 +315,11 @@ export async function revertStep(providerId: string, log: Logger): Promise<{ rev
   }
   const left = (await tables.blocks.list(open, 1)).length > 0;
   const done = !left;
-  await updateProvider(providerId, (row) => ({ ...row, reverted: row.reverted + reverted, ...(done ? { revert: 'done' as const, revertFinishedAt: clock.iso() } : {}) }));
+  await updateProvider(providerId, (row) => ({
+    ...row,
+    reverted: row.reverted + reverted,
+    ...(done ? { revert: 'done' as const, revertFinishedAt: clock.iso() } : {}),
+  }));
   if (!done) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId }, { key: `revert:${providerId}:${clock.now()}` });
   log.info('Switch-off step', { providerId, reverted, remaining: left });
   return { reverted, remaining: left };

@@ -63,12 +63,17 @@ export async function addLine(body: z.infer<typeof addLineBody>): Promise<LineRo
   if (!number) throw badRequest('phoneNumber must be in E.164 form, e.g. +447700900123.');
   let device: ManagedDevice;
   try {
-    device = await graph().get<ManagedDevice>(`/deviceManagement/managedDevices/${encodeURIComponent(body.managedDeviceId)}`, { $select: SELECT });
+    device = await graph().get<ManagedDevice>(`/deviceManagement/managedDevices/${encodeURIComponent(body.managedDeviceId)}`, {
+      $select: SELECT,
+    });
   } catch (e) {
     if (e instanceof GraphApiError && e.graphStatus === 404) throw badRequest(`No managed device '${body.managedDeviceId}' in Intune.`);
     throw e;
   }
-  if (device.managedDeviceOwnerType !== 'company') throw badRequest(`Device '${device.deviceName ?? device.id}' is ${device.managedDeviceOwnerType ?? 'of unknown ownership'}; only company-owned devices can have corporate lines.`);
+  if (device.managedDeviceOwnerType !== 'company')
+    throw badRequest(
+      `Device '${device.deviceName ?? device.id}' is ${device.managedDeviceOwnerType ?? 'of unknown ownership'}; only company-owned devices can have corporate lines.`,
+    );
   const row = toLine(device, number, 'manual');
   await tables.lines.upsert(row);
   return row;
@@ -95,6 +100,8 @@ export async function listLines() {
     ownership: l.ownership,
     monitored: l.ownership === 'company',
     source: l.source,
-    blocks: blocks.filter((b) => b.entity.line === l.rowKey).map((b) => ({ providerId: b.entity.partitionKey, kind: b.entity.kind, since: b.entity.since ?? b.entity.updatedAt })),
+    blocks: blocks
+      .filter((b) => b.entity.line === l.rowKey)
+      .map((b) => ({ providerId: b.entity.partitionKey, kind: b.entity.kind, since: b.entity.since ?? b.entity.updatedAt })),
   }));
 }

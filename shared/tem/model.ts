@@ -159,7 +159,10 @@ export const eventSchema = z.discriminatedUnion('type', [
       kind: z.enum(KINDS),
       usageMb: z.number().nonnegative().optional(),
       capMb: z.number().nonnegative().optional(),
-      country: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166 alpha-2 country code').optional(),
+      country: z
+        .string()
+        .regex(/^[A-Z]{2}$/, 'an ISO 3166 alpha-2 country code')
+        .optional(),
       cycleStart: z.iso.date().optional(),
       cycleEnd: z.iso.date().optional(),
     }),
@@ -184,7 +187,12 @@ export const jobMessage = z.discriminatedUnion('job', [
   z.object({ job: z.literal('syncLines') }),
   z.object({ job: z.literal('revert'), providerId: z.string() }),
   z.object({ job: z.literal('reconcile') }),
-  z.object({ job: z.literal('confirmConsent'), providerId: z.string(), admin: z.string().optional(), startedAt: z.number(), attempt: z.number().int().min(1) }),
+  z.object({
+    job: z.literal('confirmConsent'),
+    providerId: z.string(),
+    admin: z.string().optional(),
+    startedAt: z.number(),
+    attempt: z.number().int().min(1),
+  }),
 ]);
 export type JobMessage = z.infer<typeof jobMessage>;
-

@@ -25,7 +25,11 @@ export const createProviderBody = z.object({
   secret: z.string().optional(),
 });
 export const patchProviderBody = z
-  .object({ enabled: z.boolean().optional(), name: z.string().trim().min(1).max(100).optional(), alertEmail: z.email().nullable().optional() })
+  .object({
+    enabled: z.boolean().optional(),
+    name: z.string().trim().min(1).max(100).optional(),
+    alertEmail: z.email().nullable().optional(),
+  })
   .refine((b) => Object.keys(b).length > 0, 'send at least one of enabled, name, alertEmail');
 export const rotateSecretBody = z.object({
   /** Hours the previous secret keeps verifying, so the provider can switch without losing events. */
@@ -139,13 +143,16 @@ export async function patchProvider(id: string, body: z.infer<typeof patchProvid
     if (body.alertEmail !== undefined) row.alertEmail = body.alertEmail ?? undefined;
     switchingOff = body.enabled === false && row.enabled;
     switchingOn = body.enabled === true && !row.enabled;
-    if (switchingOff) Object.assign(row, { enabled: false, revert: 'reverting', revertStartedAt: clock.iso(), revertFinishedAt: undefined, reverted: 0 });
+    if (switchingOff)
+      Object.assign(row, { enabled: false, revert: 'reverting', revertStartedAt: clock.iso(), revertFinishedAt: undefined, reverted: 0 });
     if (switchingOn) Object.assign(row, { enabled: true, revert: 'idle' });
     return row;
   });
   const entity = next;
-  if (switchingOff) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId: id }, { key: `revert:${id}:${next.revertStartedAt}` });
-  if (switchingOff || switchingOn) await reportConnectorStatus('tem', switchingOn ? 'active' : 'disabled', `${entity.name} switched ${switchingOn ? 'on' : 'off'}`);
+  if (switchingOff)
+    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId: id }, { key: `revert:${id}:${next.revertStartedAt}` });
+  if (switchingOff || switchingOn)
+    await reportConnectorStatus('tem', switchingOn ? 'active' : 'disabled', `${entity.name} switched ${switchingOn ? 'on' : 'off'}`);
   return describeProvider(id);
 }
 
@@ -168,7 +175,13 @@ export async function describeProvider(id: string) {
     corporateLines: lines.length,
     activeBlocks: open.filter((b) => b.entity.active).length,
     pendingChanges: open.filter((b) => b.entity.pending).length,
-    switchOff: { state: entity.revert, startedAt: entity.revertStartedAt ?? null, finishedAt: entity.revertFinishedAt ?? null, reverted: entity.reverted, remaining: open.length },
+    switchOff: {
+      state: entity.revert,
+      startedAt: entity.revertStartedAt ?? null,
+      finishedAt: entity.revertFinishedAt ?? null,
+      reverted: entity.reverted,
+      remaining: open.length,
+    },
     ...providerUrls(id),
   };
 }

@@ -43,12 +43,20 @@ export const licenseQuery = z.object({
  */
 async function servedLicenses(tokenId?: string): Promise<LicenseRow[]> {
   for (let attempt = 1; attempt <= 5; attempt++) {
-    const tokens: TokenRow[] = tokenId ? [(await tables.tokens.get('token', tokenId))?.entity].filter((t) => !!t) : (await tables.tokens.list("PartitionKey eq 'token'")).map((r) => r.entity);
+    const tokens: TokenRow[] = tokenId
+      ? [(await tables.tokens.get('token', tokenId))?.entity].filter((t) => !!t)
+      : (await tables.tokens.list("PartitionKey eq 'token'")).map((r) => r.entity);
     const served = tokens.filter((t) => t.snapshotRunId && !t.removedAt);
     const parts = await Promise.all(served.map((t) => readSnapshot(t.rowKey, t.snapshotRunId!)));
     if (parts.every((rows, i) => rows.length === served[i].snapshotCount)) return parts.flat();
   }
-  throw new AppError(503, 'Service Unavailable', 'The licences changed several times while they were read; try again.', {}, { 'Retry-After': '1' });
+  throw new AppError(
+    503,
+    'Service Unavailable',
+    'The licences changed several times while they were read; try again.',
+    {},
+    { 'Retry-After': '1' },
+  );
 }
 
 export async function listLicenses(q: z.infer<typeof licenseQuery>) {

@@ -96,7 +96,10 @@ export const tables = {
 };
 
 /** The rows of one snapshot of a token. */
-export const readSnapshot = (tokenId: string, runId: string) => tables.licenses.list(odata`PartitionKey eq ${tokenId} and RowKey ge ${`${runId}|`} and RowKey lt ${`${runId}|~`}`).then((rows) => rows.map((r) => r.entity));
+export const readSnapshot = (tokenId: string, runId: string) =>
+  tables.licenses
+    .list(odata`PartitionKey eq ${tokenId} and RowKey ge ${`${runId}|`} and RowKey lt ${`${runId}|~`}`)
+    .then((rows) => rows.map((r) => r.entity));
 
 /**
  * One message per token and step: start a sync, poll until Apple's sync settles, read the licences.
@@ -110,4 +113,3 @@ export const syncMessage = z.object({
   retry: z.boolean().default(false),
 });
 export type SyncMessage = z.infer<typeof syncMessage>;
-

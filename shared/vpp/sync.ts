@@ -8,7 +8,17 @@ import { queues } from '../platform/storage/queues';
 import { newestFirst, type TableAction } from '../platform/storage/tables';
 import { odata } from '@azure/data-tables';
 import { reportConnectorStatus } from '../connectors';
-import { QUEUE_SYNC, readSnapshot, REMOVED_KEEP_DAYS, tables, type HistoryRow, type LicenseRow, type SyncMessage, type TokenRow, type VppAlertRow } from './model';
+import {
+  QUEUE_SYNC,
+  readSnapshot,
+  REMOVED_KEEP_DAYS,
+  tables,
+  type HistoryRow,
+  type LicenseRow,
+  type SyncMessage,
+  type TokenRow,
+  type VppAlertRow,
+} from './model';
 
 /**
  * Syncing VPP licences. A plan (timer or admin call) reads the tokens and starts one sync per token;
@@ -34,7 +44,8 @@ interface GraphToken {
   lastSyncStatus?: TokenRow['lastSyncStatus'];
 }
 
-const TOKEN_SELECT = 'id,organizationName,appleId,countryOrRegion,vppTokenAccountType,state,expirationDateTime,lastSyncDateTime,lastSyncStatus';
+const TOKEN_SELECT =
+  'id,organizationName,appleId,countryOrRegion,vppTokenAccountType,state,expirationDateTime,lastSyncDateTime,lastSyncStatus';
 const PAGE = 1000;
 /** Polls of lastSyncStatus before a sync counts as failed. */
 export const MAX_POLLS = 20;
@@ -60,7 +71,8 @@ export function runLimitMs(): number {
 }
 
 /** A sync of the token is under way (and its worker not presumed dead). */
-export const running = (t: TokenRow | undefined): t is TokenRow & { runId: string } => !!t?.runId && clock.now() - Date.parse(t.runStartedAt ?? '') < runLimitMs();
+export const running = (t: TokenRow | undefined): t is TokenRow & { runId: string } =>
+  !!t?.runId && clock.now() - Date.parse(t.runStartedAt ?? '') < runLimitMs();
 
 function fromGraph(t: GraphToken, previous?: TokenRow): TokenRow {
   return {
@@ -78,7 +90,7 @@ function fromGraph(t: GraphToken, previous?: TokenRow): TokenRow {
     removedAt: undefined,
     removedReason: undefined,
     updatedAt: clock.iso(),
-  } as TokenRow;
+  };
 }
 
 /** Claims the token for sync `runId` unless another sync is under way; returns the sync that holds it. */
@@ -114,7 +126,10 @@ export async function planSync(only?: string): Promise<PlannedSync> {
   for (const t of only ? found.filter((x) => x.id === only) : found) {
     // The row exists before the start message is sent, and the message goes before the claim: a
     // worker that gets the message first, or after this process died, claims the token itself.
-    const start = () => queues.send(QUEUE_SYNC, 'vpp.sync', { tokenId: t.id, runId, step: 'start', poll: 0, retry: false } satisfies SyncMessage, { key: `${runId}:${t.id}:start` });
+    const start = () =>
+      queues.send(QUEUE_SYNC, 'vpp.sync', { tokenId: t.id, runId, step: 'start', poll: 0, retry: false } satisfies SyncMessage, {
+        key: `${runId}:${t.id}:start`,
+      });
     const sent = !running(await tables.tokens.modify(...tokenKey(t.id), (row) => fromGraph(t, row)));
     if (sent) await start();
     const holder = await claim(t.id, runId);
@@ -155,17 +170,31 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
         log.info('Intune is already syncing this token with Apple; waiting for that sync', ctx);
       }
       await ownRun(msg, (t) => ({ ...t, lastAttemptAt: clock.iso(), lastSyncStatus: 'inProgress' }));
-      await queues.send(QUEUE_SYNC, 'vpp.sync', { ...msg, step: 'poll', poll: 1 }, { key: `${msg.runId}:${msg.tokenId}:poll1`, delaySeconds: config().VPP_POLL_SECONDS });
+      await queues.send(
+        QUEUE_SYNC,
+        'vpp.sync',
+        { ...msg, step: 'poll', poll: 1 },
+        { key: `${msg.runId}:${msg.tokenId}:poll1`, delaySeconds: config().VPP_POLL_SECONDS },
+      );
       return;
     }
-    const found = await graph().get<GraphToken>(`/deviceAppManagement/vppTokens/${encodeURIComponent(msg.tokenId)}`, { $select: TOKEN_SELECT });
+    const found = await graph().get<GraphToken>(`/deviceAppManagement/vppTokens/${encodeURIComponent(msg.tokenId)}`, {
+      $select: TOKEN_SELECT,
+    });
     const fresh = await ownRun(msg, (t) => fromGraph(found, t));
     if (!fresh) return log.info('Step of a superseded sync dropped', ctx);
-    if (fresh.lastSyncStatus === 'failed') return await failed(fresh, msg, 'Intune reports that the licence sync with Apple failed.', true, log);
+    if (fresh.lastSyncStatus === 'failed')
+      return await failed(fresh, msg, 'Intune reports that the licence sync with Apple failed.', true, log);
     if (fresh.lastSyncStatus !== 'completed') {
-      if (msg.poll >= MAX_POLLS) return await failed(fresh, msg, `Apple's licence sync did not finish after ${MAX_POLLS} checks.`, true, log);
+      if (msg.poll >= MAX_POLLS)
+        return await failed(fresh, msg, `Apple's licence sync did not finish after ${MAX_POLLS} checks.`, true, log);
       const next = msg.poll + 1;
-      await queues.send(QUEUE_SYNC, 'vpp.sync', { ...msg, poll: next }, { key: `${msg.runId}:${msg.tokenId}:poll${next}`, delaySeconds: Math.min(60, config().VPP_POLL_SECONDS * next) });
+      await queues.send(
+        QUEUE_SYNC,
+        'vpp.sync',
+        { ...msg, poll: next },
+        { key: `${msg.runId}:${msg.tokenId}:poll${next}`, delaySeconds: Math.min(60, config().VPP_POLL_SECONDS * next) },
+      );
       return;
     }
     await snapshot(fresh, msg, log);
@@ -182,7 +211,10 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
 /** Changes the token row while sync `msg.runId` still holds it; undefined when it no longer does. */
 async function ownRun(msg: SyncMessage, change: (t: TokenRow) => TokenRow): Promise<TokenRow | undefined> {
   let ours = false;
-  const row = await tables.tokens.modify(...tokenKey(msg.tokenId), (t) => ((ours = t?.runId === msg.runId) ? change(t!) : undefined));
+  const row = await tables.tokens.modify(...tokenKey(msg.tokenId), (t) => {
+    ours = t?.runId === msg.runId;
+    return ours ? change(t!) : undefined;
+  });
   return ours ? row : undefined;
 }
 
@@ -211,7 +243,13 @@ async function failed(token: TokenRow, msg: SyncMessage, error: string, retry: b
   });
   if (!ended) return log.info('Failure of a superseded sync ignored', { tokenId: msg.tokenId, runId: msg.runId, error });
   log.warn('VPP token sync failed', { tokenId: token.rowKey, error, failures, retryInSeconds: retryRunId ? delaySeconds : null });
-  if (retryRunId) await queues.send(QUEUE_SYNC, 'vpp.sync', { tokenId: token.rowKey, runId: retryRunId, step: 'start', poll: 0, retry: true } satisfies SyncMessage, { key: `${retryRunId}:${token.rowKey}:start`, delaySeconds });
+  if (retryRunId)
+    await queues.send(
+      QUEUE_SYNC,
+      'vpp.sync',
+      { tokenId: token.rowKey, runId: retryRunId, step: 'start', poll: 0, retry: true } satisfies SyncMessage,
+      { key: `${retryRunId}:${token.rowKey}:start`, delaySeconds },
+    );
   await reportConnectorStatus('vpp', 'warning', `Token ${token.organizationName ?? token.rowKey}: ${error}`);
 }
 
@@ -231,10 +269,23 @@ interface Counted {
 async function snapshot(token: TokenRow, msg: SyncMessage, log: Logger): Promise<void> {
   const g = graph();
   const { runId } = msg;
-  const appFilter = token.appleId && token.organizationName ? `vppTokenAppleId eq ${odataString(token.appleId)} and vppTokenOrganizationName eq ${odataString(token.organizationName)}` : undefined;
+  const appFilter =
+    token.appleId && token.organizationName
+      ? `vppTokenAppleId eq ${odataString(token.appleId)} and vppTokenOrganizationName eq ${odataString(token.organizationName)}`
+      : undefined;
   const [apps, ebooks] = await Promise.all([
-    appFilter ? g.all<Counted>('/deviceAppManagement/mobileApps/graph.iosVppApp', { $filter: appFilter, $select: 'id,displayName,bundleId,totalLicenseCount,usedLicenseCount', $top: PAGE }) : Promise.resolve([]),
-    g.all<Counted>('/deviceAppManagement/managedEBooks/graph.iosVppEBook', { $filter: `vppTokenId eq ${token.rowKey}`, $select: 'id,displayName,totalLicenseCount,usedLicenseCount', $top: PAGE }),
+    appFilter
+      ? g.all<Counted>('/deviceAppManagement/mobileApps/graph.iosVppApp', {
+          $filter: appFilter,
+          $select: 'id,displayName,bundleId,totalLicenseCount,usedLicenseCount',
+          $top: PAGE,
+        })
+      : Promise.resolve([]),
+    g.all<Counted>('/deviceAppManagement/managedEBooks/graph.iosVppEBook', {
+      $filter: `vppTokenId eq ${token.rowKey}`,
+      $select: 'id,displayName,totalLicenseCount,usedLicenseCount',
+      $top: PAGE,
+    }),
   ]);
   const cfg = config();
   const at = new Date(runTime(runId)).toISOString();
@@ -243,7 +294,11 @@ async function snapshot(token: TokenRow, msg: SyncMessage, log: Logger): Promise
   // leaves them to the retry.
   const keep = new Set([runId, token.snapshotRunId]);
   if (token.lastRunId) await deleteSnapshots(token.rowKey, (r) => !keep.has(r));
-  else await deleteSnapshots(token.rowKey, [token.previousSnapshotRunId, ...(token.deadRuns?.split(',') ?? [])].filter((r): r is string => !!r && !keep.has(r)));
+  else
+    await deleteSnapshots(
+      token.rowKey,
+      [token.previousSnapshotRunId, ...(token.deadRuns?.split(',') ?? [])].filter((r): r is string => !!r && !keep.has(r)),
+    );
   const served = token.snapshotRunId ? await readSnapshot(token.rowKey, token.snapshotRunId) : [];
   const before = new Map(served.map((l) => [l.appId, l]));
   const rows: LicenseRow[] = [];
@@ -251,7 +306,10 @@ async function snapshot(token: TokenRow, msg: SyncMessage, log: Logger): Promise
   const alerts: VppAlertRow[] = [];
   const historyKey = (appId: string) => `${appId}|${newestFirst(runTime(runId))}`;
   const seen = new Set<string>();
-  for (const [kind, items] of [['app', apps], ['ebook', ebooks]] as const) {
+  for (const [kind, items] of [
+    ['app', apps],
+    ['ebook', ebooks],
+  ] as const) {
     for (const item of items) {
       if (seen.has(item.id)) continue;
       seen.add(item.id);
@@ -261,17 +319,68 @@ async function snapshot(token: TokenRow, msg: SyncMessage, log: Logger): Promise
       const was = before.get(item.id);
       const low = total > 0 && (available < cfg.VPP_LOW_LICENSE_COUNT || available * 100 < total * cfg.VPP_LOW_LICENSE_PERCENT);
       const name = item.displayName ?? item.bundleId ?? item.id;
-      rows.push({ partitionKey: token.rowKey, rowKey: `${runId}|${item.id}`, appId: item.id, kind, name, bundleId: item.bundleId ?? undefined, total, used, available, syncedAt: at, runId, low });
-      if (!was || was.total !== total || was.used !== used) history.push({ partitionKey: token.rowKey, rowKey: historyKey(item.id), change: was ? 'changed' : 'added', total, used, available, at, runId });
+      rows.push({
+        partitionKey: token.rowKey,
+        rowKey: `${runId}|${item.id}`,
+        appId: item.id,
+        kind,
+        name,
+        bundleId: item.bundleId ?? undefined,
+        total,
+        used,
+        available,
+        syncedAt: at,
+        runId,
+        low,
+      });
+      if (!was || was.total !== total || was.used !== used)
+        history.push({
+          partitionKey: token.rowKey,
+          rowKey: historyKey(item.id),
+          change: was ? 'changed' : 'added',
+          total,
+          used,
+          available,
+          at,
+          runId,
+        });
       if (low && !was?.low) {
-        alerts.push({ partitionKey: 'alert', rowKey: `${newestFirst(runTime(runId))}-${token.rowKey}-${item.id}`, at, tokenId: token.rowKey, appId: item.id, name, available, total, message: `${name} has ${available} of ${total} licences available (token ${token.organizationName ?? token.rowKey}).`, email: 'notConfigured' });
+        alerts.push({
+          partitionKey: 'alert',
+          rowKey: `${newestFirst(runTime(runId))}-${token.rowKey}-${item.id}`,
+          at,
+          tokenId: token.rowKey,
+          appId: item.id,
+          name,
+          available,
+          total,
+          message: `${name} has ${available} of ${total} licences available (token ${token.organizationName ?? token.rowKey}).`,
+          email: 'notConfigured',
+        });
       }
     }
   }
-  for (const l of served) if (!seen.has(l.appId)) history.push({ partitionKey: token.rowKey, rowKey: historyKey(l.appId), change: 'removed', total: 0, used: 0, available: 0, at, runId });
-  await tables.history.writeMany(history.map((entity) => ({ kind: 'upsert' as const, entity })), 4);
+  for (const l of served)
+    if (!seen.has(l.appId))
+      history.push({
+        partitionKey: token.rowKey,
+        rowKey: historyKey(l.appId),
+        change: 'removed',
+        total: 0,
+        used: 0,
+        available: 0,
+        at,
+        runId,
+      });
+  await tables.history.writeMany(
+    history.map((entity) => ({ kind: 'upsert' as const, entity })),
+    4,
+  );
   for (const a of alerts) await raiseAlert(a, log);
-  await tables.licenses.writeMany(rows.map((entity) => ({ kind: 'upsert' as const, entity })), 4);
+  await tables.licenses.writeMany(
+    rows.map((entity) => ({ kind: 'upsert' as const, entity })),
+    4,
+  );
   const now = clock.iso();
   const switched = await ownRun(msg, (t) => ({
     ...t,
@@ -290,7 +399,13 @@ async function snapshot(token: TokenRow, msg: SyncMessage, log: Logger): Promise
     updatedAt: now,
   }));
   if (!switched) return log.info('Snapshot of a superseded sync not served', { tokenId: token.rowKey, runId });
-  log.info('VPP token synced', { tokenId: token.rowKey, apps: apps.length, ebooks: ebooks.length, changed: history.length, alerts: alerts.length });
+  log.info('VPP token synced', {
+    tokenId: token.rowKey,
+    apps: apps.length,
+    ebooks: ebooks.length,
+    changed: history.length,
+    alerts: alerts.length,
+  });
 }
 
 /**
@@ -298,8 +413,14 @@ async function snapshot(token: TokenRow, msg: SyncMessage, log: Logger): Promise
  * every snapshot `which` accepts (the whole partition read).
  */
 async function deleteSnapshots(tokenId: string, which: string[] | ((runId: string) => boolean)): Promise<void> {
-  const rows = typeof which === 'function' ? (await tables.licenses.list(odata`PartitionKey eq ${tokenId}`)).map((r) => r.entity).filter((l) => which(l.runId)) : (await Promise.all(which.map((r) => readSnapshot(tokenId, r)))).flat();
-  await tables.licenses.writeMany(rows.map((l) => ({ kind: 'delete' as const, partitionKey: tokenId, rowKey: l.rowKey })), 4);
+  const rows =
+    typeof which === 'function'
+      ? (await tables.licenses.list(odata`PartitionKey eq ${tokenId}`)).map((r) => r.entity).filter((l) => which(l.runId))
+      : (await Promise.all(which.map((r) => readSnapshot(tokenId, r)))).flat();
+  await tables.licenses.writeMany(
+    rows.map((l) => ({ kind: 'delete' as const, partitionKey: tokenId, rowKey: l.rowKey })),
+    4,
+  );
 }
 
 /**
@@ -310,22 +431,59 @@ async function deleteSnapshots(tokenId: string, which: string[] | ((runId: strin
 async function removeToken(tokenId: string, reason: string): Promise<void> {
   const now = clock.iso();
   const row = await tables.tokens.modify(...tokenKey(tokenId), (t) =>
-    t && !t.removedAt ? { ...t, removedAt: now, removedReason: reason, runId: undefined, runStartedAt: undefined, retryRunId: undefined, nextRetryAt: undefined, updatedAt: now } : undefined,
+    t && !t.removedAt
+      ? {
+          ...t,
+          removedAt: now,
+          removedReason: reason,
+          runId: undefined,
+          runStartedAt: undefined,
+          retryRunId: undefined,
+          nextRetryAt: undefined,
+          updatedAt: now,
+        }
+      : undefined,
   );
   if (!row?.removedAt) return;
   if (row.snapshotRunId) {
     const at = row.removedAt;
     const last = await readSnapshot(tokenId, row.snapshotRunId);
-    await tables.history.writeMany(last.map((l) => ({ kind: 'upsert' as const, entity: { partitionKey: tokenId, rowKey: `${l.appId}|${newestFirst(Date.parse(at))}`, change: 'removed' as const, total: 0, used: 0, available: 0, at } })), 4);
+    await tables.history.writeMany(
+      last.map((l) => ({
+        kind: 'upsert' as const,
+        entity: {
+          partitionKey: tokenId,
+          rowKey: `${l.appId}|${newestFirst(Date.parse(at))}`,
+          change: 'removed' as const,
+          total: 0,
+          used: 0,
+          available: 0,
+          at,
+        },
+      })),
+      4,
+    );
   }
   await deleteSnapshots(tokenId, () => true);
-  await tables.tokens.modify(...tokenKey(tokenId), (t) => (t?.removedAt && (t.snapshotRunId || t.previousSnapshotRunId || t.deadRuns || t.lastRunId) ? { ...t, snapshotRunId: undefined, snapshotCount: undefined, previousSnapshotRunId: undefined, deadRuns: undefined, lastRunId: undefined } : undefined));
+  await tables.tokens.modify(...tokenKey(tokenId), (t) =>
+    t?.removedAt && (t.snapshotRunId || t.previousSnapshotRunId || t.deadRuns || t.lastRunId)
+      ? {
+          ...t,
+          snapshotRunId: undefined,
+          snapshotCount: undefined,
+          previousSnapshotRunId: undefined,
+          deadRuns: undefined,
+          lastRunId: undefined,
+        }
+      : undefined,
+  );
 }
 
 /** Deletes what is left of a removed token: its history and its row. */
 async function purgeToken(tokenId: string): Promise<void> {
   const history: TableAction<HistoryRow>[] = [];
-  for await (const { entity } of tables.history.query(odata`PartitionKey eq ${tokenId}`)) history.push({ kind: 'delete', partitionKey: tokenId, rowKey: entity.rowKey });
+  for await (const { entity } of tables.history.query(odata`PartitionKey eq ${tokenId}`))
+    history.push({ kind: 'delete', partitionKey: tokenId, rowKey: entity.rowKey });
   await tables.history.writeMany(history, 4);
   await deleteSnapshots(tokenId, () => true);
   await tables.tokens.delete(...tokenKey(tokenId));

@@ -62,10 +62,12 @@ export function params(f: BicepFile): Param[] {
 /** Keys of an object literal. */
 export function objectKeys(obj: Node | undefined): string[] {
   if (!obj || obj.type !== 'object') return [];
-  return obj.namedChildren.filter((c) => c.type === 'object_property').map((p) => {
-    const key = p.namedChildren[0];
-    return key.type === 'string' ? key.text.slice(1, -1) : key.text;
-  });
+  return obj.namedChildren
+    .filter((c) => c.type === 'object_property')
+    .map((p) => {
+      const key = p.namedChildren[0];
+      return key.type === 'string' ? key.text.slice(1, -1) : key.text;
+    });
 }
 
 export function variable(f: BicepFile, name: string): Node | undefined {
@@ -87,7 +89,8 @@ export function lint(files: BicepFile[]): string[] {
     problems.push(...parseErrors(f));
     for (const r of all(f.root, 'resource_declaration')) {
       const type = stringValue(r.namedChildren[1]) ?? '';
-      if (!/^[A-Za-z]+\.[A-Za-z]+\/[A-Za-z/]+@\d{4}-\d{2}-\d{2}(-preview)?$/.test(type)) problems.push(`${f.path}: resource '${nameOf(r)}' has no explicit API version ('${type}').`);
+      if (!/^[A-Za-z]+\.[A-Za-z]+\/[A-Za-z/]+@\d{4}-\d{2}-\d{2}(-preview)?$/.test(type))
+        problems.push(`${f.path}: resource '${nameOf(r)}' has no explicit API version ('${type}').`);
     }
     const secure = new Set<string>();
     for (const p of params(f)) {
@@ -99,14 +102,20 @@ export function lint(files: BicepFile[]): string[] {
       const name = nameOf(o);
       const value = o.namedChildren[o.namedChildren.length - 1]?.text ?? '';
       if (SECRETISH.test(name)) problems.push(`${f.path}: output '${name}' looks secret.`);
-      if (/list(Keys|Secrets|AccountSas|ServiceSas|ConnectionStrings)\s*\(/i.test(value)) problems.push(`${f.path}: output '${name}' exposes a key or secret (${value}).`);
-      for (const s of secure) if (new RegExp(`\\b${s}\\b`).test(value)) problems.push(`${f.path}: output '${name}' uses secure parameter '${s}'.`);
-      if (/ConnectionString|primaryKey|secondaryKey|InstrumentationKey/i.test(value)) problems.push(`${f.path}: output '${name}' exposes a connection string or key (${value}).`);
+      if (/list(Keys|Secrets|AccountSas|ServiceSas|ConnectionStrings)\s*\(/i.test(value))
+        problems.push(`${f.path}: output '${name}' exposes a key or secret (${value}).`);
+      for (const s of secure)
+        if (new RegExp(`\\b${s}\\b`).test(value)) problems.push(`${f.path}: output '${name}' uses secure parameter '${s}'.`);
+      if (/ConnectionString|primaryKey|secondaryKey|InstrumentationKey/i.test(value))
+        problems.push(`${f.path}: output '${name}' exposes a connection string or key (${value}).`);
     }
-    if (/listKeys\s*\(|AccountKey=|DefaultEndpointsProtocol=/.test(f.text)) problems.push(`${f.path}: uses a storage key or a connection string with a key; use identity-based access.`);
+    if (/listKeys\s*\(|AccountKey=|DefaultEndpointsProtocol=/.test(f.text))
+      problems.push(`${f.path}: uses a storage key or a connection string with a key; use identity-based access.`);
     for (const r of all(f.root, 'resource_declaration')) {
-      if (!/^'Microsoft\.Storage\/storageAccounts@/.test(r.namedChildren[1]?.text ?? '') || /\bexisting\b/.test(r.text.split('=')[0])) continue;
-      if (!/allowSharedKeyAccess:\s*false/.test(r.text)) problems.push(`${f.path}: storage account '${nameOf(r)}' must set allowSharedKeyAccess: false.`);
+      if (!/^'Microsoft\.Storage\/storageAccounts@/.test(r.namedChildren[1]?.text ?? '') || /\bexisting\b/.test(r.text.split('=')[0]))
+        continue;
+      if (!/allowSharedKeyAccess:\s*false/.test(r.text))
+        problems.push(`${f.path}: storage account '${nameOf(r)}' must set allowSharedKeyAccess: false.`);
     }
   }
   return problems;
@@ -117,8 +126,10 @@ export function parameterDrift(main: BicepFile, parametersJson: string): string[
   const given = Object.keys((JSON.parse(parametersJson) as { parameters: Record<string, unknown> }).parameters);
   const declared = params(main);
   const problems: string[] = [];
-  for (const p of declared) if (!p.hasDefault && !given.includes(p.name)) problems.push(`main.parameters.json does not give required parameter '${p.name}'.`);
-  for (const g of given) if (!declared.some((p) => p.name === g)) problems.push(`main.parameters.json gives '${g}', which main.bicep does not declare.`);
+  for (const p of declared)
+    if (!p.hasDefault && !given.includes(p.name)) problems.push(`main.parameters.json does not give required parameter '${p.name}'.`);
+  for (const g of given)
+    if (!declared.some((p) => p.name === g)) problems.push(`main.parameters.json gives '${g}', which main.bicep does not declare.`);
   return problems;
 }
 
@@ -129,7 +140,8 @@ export function appSettingNames(files: BicepFile[]): string[] {
   for (const f of files) {
     for (const call of all(f.root, 'call_expression')) {
       const args = call.childForFieldName('arguments')?.namedChildren ?? [];
-      if (call.childForFieldName('function')?.text === 'union' && args[0]?.text === 'appSettings') for (const a of args.slice(1)) objectKeys(a).forEach((k) => names.add(k));
+      if (call.childForFieldName('function')?.text === 'union' && args[0]?.text === 'appSettings')
+        for (const a of args.slice(1)) objectKeys(a).forEach((k) => names.add(k));
     }
   }
   return [...names];
@@ -149,19 +161,26 @@ export function codeDrift(files: BicepFile[], code: CodeFacts): string[] {
   const main = files.find((f) => f.path === 'main.bicep');
   if (!main) return ['infra/main.bicep is missing.'];
   const settings = appSettingNames(files);
-  for (const s of code.requiredSettings) if (!settings.includes(s)) problems.push(`App setting '${s}' is required by the app but not set in Bicep.`);
+  for (const s of code.requiredSettings)
+    if (!settings.includes(s)) problems.push(`App setting '${s}' is required by the app but not set in Bicep.`);
   for (const s of settings) {
     const platform = /^(AzureWebJobsStorage__|APPLICATIONINSIGHTS_|FUNCTIONS_|WEBSITE_)/.test(s);
     if (!platform && !code.knownSettings.includes(s)) problems.push(`Bicep sets app setting '${s}', which the app does not read.`);
   }
-  if (!settings.includes('AzureWebJobsStorage__accountName')) problems.push('AzureWebJobsStorage must be identity-based (AzureWebJobsStorage__accountName).');
+  if (!settings.includes('AzureWebJobsStorage__accountName'))
+    problems.push('AzureWebJobsStorage must be identity-based (AzureWebJobsStorage__accountName).');
   if (settings.includes('AzureWebJobsStorage')) problems.push('AzureWebJobsStorage must not be a connection string.');
   const compare = (kind: string, inBicep: string[], inCode: readonly string[]) => {
     for (const n of inCode) if (!inBicep.includes(n)) problems.push(`${kind} '${n}' is used by the code but not created in Bicep.`);
-    for (const n of inBicep) if (!n.startsWith('<') && !inCode.includes(n)) problems.push(`${kind} '${n}' is created in Bicep but not used by the code.`);
+    for (const n of inBicep)
+      if (!n.startsWith('<') && !inCode.includes(n)) problems.push(`${kind} '${n}' is created in Bicep but not used by the code.`);
   };
   compare('Table', stringArray(variable(main, 'tables')), code.tables);
   compare('Queue', stringArray(variable(main, 'queues')), code.queues);
-  compare('Container', stringArray(variable(main, 'containers')).filter((c) => !c.startsWith('<')), code.containers);
+  compare(
+    'Container',
+    stringArray(variable(main, 'containers')).filter((c) => !c.startsWith('<')),
+    code.containers,
+  );
   return problems;
 }

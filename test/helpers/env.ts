@@ -22,8 +22,14 @@ export interface TestEnv {
 
 export const ROOT = resolve(__dirname, '..', '..', '..');
 
-export async function startEnv(opts: { entry?: string; hostJson?: string; settings?: Record<string, string>; triggers?: boolean } = {}): Promise<TestEnv> {
-  const [azurite, sandbox, port] = await Promise.all([startAzurite(), startSandbox({ port: 0, certDir: resolve(ROOT, '.dev', 'certs') }), freePort()]);
+export async function startEnv(
+  opts: { entry?: string; hostJson?: string; settings?: Record<string, string>; triggers?: boolean } = {},
+): Promise<TestEnv> {
+  const [azurite, sandbox, port] = await Promise.all([
+    startAzurite(),
+    startSandbox({ port: 0, certDir: resolve(ROOT, '.dev', 'certs') }),
+    freePort(),
+  ]);
   const settings: Record<string, string> = {
     ...localSettings(ROOT),
     PUBLIC_BASE_URL: `http://localhost:${port}`,
@@ -36,7 +42,14 @@ export async function startEnv(opts: { entry?: string; hostJson?: string; settin
   resetConfig();
   const lines: string[] = [];
   const host = opts.entry
-    ? await startHost({ entry: resolve(ROOT, opts.entry), port, hostJson: opts.hostJson ?? resolve(ROOT, 'host.json'), env: process.env, log: (l) => lines.push(l), triggers: opts.triggers })
+    ? await startHost({
+        entry: resolve(ROOT, opts.entry),
+        port,
+        hostJson: opts.hostJson ?? resolve(ROOT, 'host.json'),
+        env: process.env,
+        log: (l) => lines.push(l),
+        triggers: opts.triggers,
+      })
     : undefined;
   return {
     azurite,
@@ -62,7 +75,11 @@ export async function startEnv(opts: { entry?: string; hostJson?: string; settin
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `ms`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms = 15_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 15_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await check();
@@ -80,11 +97,15 @@ export function adminCaller(env: TestEnv, api: string) {
     const raw = Buffer.isBuffer(body);
     const res = await fetch(`${api}/${path}`, {
       method,
-      headers: { Authorization: `Bearer ${token}`, ...(body !== undefined && !raw ? { 'content-type': 'application/json' } : {}), ...headers },
+      headers: {
+        Authorization: `Bearer ${token}`,
+        ...(body !== undefined && !raw ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
       body: body === undefined ? undefined : raw ? new Uint8Array(body) : JSON.stringify(body),
     });
     const text = await res.text();
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined, headers: res.headers };
+
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
 }

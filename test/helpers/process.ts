@@ -13,15 +13,19 @@ export async function startHostProcess(env: TestEnv, port: number, logName: stri
   });
   // The host's output, for reading after a failure.
   mkdirSync(resolve(ROOT, '.dev'), { recursive: true });
-  child.stdout!.on('data', (d) => appendFileSync(log, String(d)));
-  child.stderr!.on('data', (d) => appendFileSync(log, String(d)));
-  await eventually(async () => {
-    try {
-      return (await fetch(`http://localhost:${port}/api/health`)).ok;
-    } catch {
-      return false;
-    }
-  }, 30_000, 'host process up');
+  child.stdout.on('data', (d) => appendFileSync(log, String(d)));
+  child.stderr.on('data', (d) => appendFileSync(log, String(d)));
+  await eventually(
+    async () => {
+      try {
+        return (await fetch(`http://localhost:${port}/api/health`)).ok;
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+    'host process up',
+  );
   return child;
 }
 

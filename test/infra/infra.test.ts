@@ -42,9 +42,24 @@ function mutated(file: string, edit: (text: string) => string): string {
 
 test('every .bicep file parses', () => {
   const files = bicepFiles(INFRA);
-  expect(files.map((f) => f.path).sort()).toEqual(['main.bicep', 'modules/functionapp.bicep', 'modules/identity.bicep', 'modules/keyvault.bicep', 'modules/monitoring.bicep', 'modules/storage.bicep']);
+  expect(files.map((f) => f.path).sort()).toEqual([
+    'main.bicep',
+    'modules/functionapp.bicep',
+    'modules/identity.bicep',
+    'modules/keyvault.bicep',
+    'modules/monitoring.bicep',
+    'modules/storage.bicep',
+  ]);
   for (const f of files) expect(parseErrors(f)).toEqual([]);
-  expect(parseErrors({ path: 'x.bicep', text: '', root: bicepFiles(mutated('main.bicep', (t) => t.replace("targetScope = 'subscription'", "targetScope = 'subscription' resource ="))).find((f) => f.path === 'main.bicep')!.root })).not.toEqual([]);
+  expect(
+    parseErrors({
+      path: 'x.bicep',
+      text: '',
+      root: bicepFiles(
+        mutated('main.bicep', (t) => t.replace("targetScope = 'subscription'", "targetScope = 'subscription' resource =")),
+      ).find((f) => f.path === 'main.bicep')!.root,
+    }),
+  ).not.toEqual([]);
 });
 
 test('the infrastructure passes every lint and drift check', () => {
@@ -53,8 +68,23 @@ test('the infrastructure passes every lint and drift check', () => {
 
 test('it sets every setting the app requires, identity-based storage, and secrets as Key Vault references', () => {
   const settings = appSettingNames(bicepFiles(INFRA));
-  expect(code.requiredSettings.sort()).toEqual(['COMPLIANCE_SCAN_SCHEDULE', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'ENTRA_TENANT_ID', 'PUBLIC_BASE_URL', 'SECRETS_KEY', 'TEM_RECONCILE_SCHEDULE', 'VPP_SYNC_SCHEDULE']);
-  for (const s of [...code.requiredSettings, 'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__credential', 'AzureWebJobsStorage__clientId']) expect(settings).toContain(s);
+  expect(code.requiredSettings.sort()).toEqual([
+    'COMPLIANCE_SCAN_SCHEDULE',
+    'ENTRA_CLIENT_ID',
+    'ENTRA_CLIENT_SECRET',
+    'ENTRA_TENANT_ID',
+    'PUBLIC_BASE_URL',
+    'SECRETS_KEY',
+    'TEM_RECONCILE_SCHEDULE',
+    'VPP_SYNC_SCHEDULE',
+  ]);
+  for (const s of [
+    ...code.requiredSettings,
+    'AzureWebJobsStorage__accountName',
+    'AzureWebJobsStorage__credential',
+    'AzureWebJobsStorage__clientId',
+  ])
+    expect(settings).toContain(s);
   const main = readFileSync(join(INFRA, 'main.bicep'), 'utf8');
   expect(main).toMatch(/ENTRA_CLIENT_SECRET: '@Microsoft\.KeyVault\(SecretUri=/);
   expect(main).toMatch(/SECRETS_KEY: '@Microsoft\.KeyVault\(SecretUri=/);
@@ -62,20 +92,39 @@ test('it sets every setting the app requires, identity-based storage, and secret
 
 describe('the checks fail when the infrastructure drifts (a mutated copy)', () => {
   test('a required setting removed', () => {
-    expect(check(mutated('main.bicep', (t) => t.replace(/^\s*SECRETS_KEY: .*$/m, '')))).toEqual(["App setting 'SECRETS_KEY' is required by the app but not set in Bicep."]);
+    expect(check(mutated('main.bicep', (t) => t.replace(/^\s*SECRETS_KEY: .*$/m, '')))).toEqual([
+      "App setting 'SECRETS_KEY' is required by the app but not set in Bicep.",
+    ]);
   });
   test('a queue removed', () => {
-    expect(check(mutated('main.bicep', (t) => t.replace("'tem-events', ", '')))).toEqual(["Queue 'tem-events' is used by the code but not created in Bicep."]);
+    expect(check(mutated('main.bicep', (t) => t.replace("'tem-events', ", '')))).toEqual([
+      "Queue 'tem-events' is used by the code but not created in Bicep.",
+    ]);
   });
   test('a table removed and an unknown setting added', () => {
-    const problems = check(mutated('main.bicep', (t) => t.replace("'temledger', ", '').replace('  ALERT_MAIL_SENDER: alertMailSender', '  ALERT_MAIL_SENDER: alertMailSender\n  GRAPH_BASE: \'x\'')));
-    expect(problems.sort()).toEqual(["Bicep sets app setting 'GRAPH_BASE', which the app does not read.", "Table 'temledger' is used by the code but not created in Bicep."]);
+    const problems = check(
+      mutated('main.bicep', (t) =>
+        t
+          .replace("'temledger', ", '')
+          .replace('  ALERT_MAIL_SENDER: alertMailSender', "  ALERT_MAIL_SENDER: alertMailSender\n  GRAPH_BASE: 'x'"),
+      ),
+    );
+    expect(problems.sort()).toEqual([
+      "Bicep sets app setting 'GRAPH_BASE', which the app does not read.",
+      "Table 'temledger' is used by the code but not created in Bicep.",
+    ]);
   });
   test('a secret parameter without @secure(), a secret output, a key, an unversioned resource', () => {
     const dir = mutated('modules/keyvault.bicep', (t) =>
       t
-        .replace("@secure()\n@description('Client secret of the app registration.')", "@description('Client secret of the app registration.')")
-        .replace('output uri string = vault.properties.vaultUri', "output uri string = vault.properties.vaultUri\noutput clientSecretValue string = entraClientSecret\nresource x 'Microsoft.KeyVault/vaults' existing = { name: 'x' }"),
+        .replace(
+          "@secure()\n@description('Client secret of the app registration.')",
+          "@description('Client secret of the app registration.')",
+        )
+        .replace(
+          'output uri string = vault.properties.vaultUri',
+          "output uri string = vault.properties.vaultUri\noutput clientSecretValue string = entraClientSecret\nresource x 'Microsoft.KeyVault/vaults' existing = { name: 'x' }",
+        ),
     );
     const problems = check(dir);
     expect(problems).toEqual(
@@ -85,7 +134,14 @@ describe('the checks fail when the infrastructure drifts (a mutated copy)', () =
         "modules/keyvault.bicep: resource 'x' has no explicit API version ('Microsoft.KeyVault/vaults').",
       ]),
     );
-    const keys = check(mutated('modules/storage.bicep', (t) => t.replace('allowSharedKeyAccess: false', 'allowSharedKeyAccess: true') + "\noutput conn string = 'DefaultEndpointsProtocol=https;AccountName=${account.name};AccountKey=${account.listKeys().keys[0].value}'\n"));
+    const keys = check(
+      mutated(
+        'modules/storage.bicep',
+        (t) =>
+          t.replace('allowSharedKeyAccess: false', 'allowSharedKeyAccess: true') +
+          "\noutput conn string = 'DefaultEndpointsProtocol=https;AccountName=${account.name};AccountKey=${account.listKeys().keys[0].value}'\n",
+      ),
+    );
     expect(keys).toEqual(
       expect.arrayContaining([
         "modules/storage.bicep: storage account 'account' must set allowSharedKeyAccess: false.",
@@ -95,18 +151,30 @@ describe('the checks fail when the infrastructure drifts (a mutated copy)', () =
     );
   });
   test('parameters out of step with main.parameters.json', () => {
-    const dir = mutated('main.parameters.json', (t) => t.replace('"secretsKey": { "value": "${SECRETS_KEY}" },', '"secretKey": { "value": "${SECRETS_KEY}" },'));
-    expect(check(dir).sort()).toEqual(["main.parameters.json does not give required parameter 'secretsKey'.", "main.parameters.json gives 'secretKey', which main.bicep does not declare."]);
+    const dir = mutated('main.parameters.json', (t) =>
+      t.replace('"secretsKey": { "value": "${SECRETS_KEY}" },', '"secretKey": { "value": "${SECRETS_KEY}" },'),
+    );
+    expect(check(dir).sort()).toEqual([
+      "main.parameters.json does not give required parameter 'secretsKey'.",
+      "main.parameters.json gives 'secretKey', which main.bicep does not declare.",
+    ]);
   });
 });
 
 test('main.bicep takes secrets only as secure parameters', () => {
   const main = bicepFiles(INFRA).find((f) => f.path === 'main.bicep')!;
-  expect(params(main).filter((p) => p.secure).map((p) => p.name)).toEqual(['entraClientSecret', 'secretsKey']);
+  expect(
+    params(main)
+      .filter((p) => p.secure)
+      .map((p) => p.name),
+  ).toEqual(['entraClientSecret', 'secretsKey']);
 });
 
 test('the Entra manifest grants exactly the app roles and Graph permissions the code uses', () => {
-  const manifest = JSON.parse(readFileSync(join(INFRA, 'entra', 'permissions.json'), 'utf8')) as { appRoles: { value: string }[]; graphApplicationPermissions: string[] };
+  const manifest = JSON.parse(readFileSync(join(INFRA, 'entra', 'permissions.json'), 'utf8')) as {
+    appRoles: { value: string }[];
+    graphApplicationPermissions: string[];
+  };
   expect(manifest.appRoles.map((r) => r.value)).toEqual([...APP_ROLES]);
   expect(manifest.graphApplicationPermissions.sort()).toEqual(Object.keys(GRAPH_PERMISSIONS).sort());
 });
@@ -117,7 +185,8 @@ test("the README's deploy section names every Graph permission and app role the 
   expect(deploy).not.toBe('');
   for (const p of Object.keys(GRAPH_PERMISSIONS)) expect(deploy).toContain(`\`${p}\``);
   for (const r of APP_ROLES) expect(deploy).toContain(`\`${r}\``);
-  for (const cmd of ['azd up', 'az deployment sub create', 'az bicep build', 'azd down', 'node infra/entra/setup.js']) expect(deploy).toContain(cmd);
+  for (const cmd of ['azd up', 'az deployment sub create', 'az bicep build', 'azd down', 'node infra/entra/setup.js'])
+    expect(deploy).toContain(cmd);
 });
 
 test('azure.yaml deploys the app as the azd service api on Functions', () => {

@@ -32,12 +32,18 @@ const provider = async (id: string) => (await tem.call('GET', `admin/tem/provide
 
 /** Signs `user` in through the sandbox's sign-in page, as a browser would; answers the app's last redirect. */
 async function signIn(b: Browser, user: string, returnTo = '/api/auth/me'): Promise<Response> {
-  const { res: toEntra, url: authorize } = await b.follow(`${api}/auth/signin?returnTo=${encodeURIComponent(returnTo)}`, (u) => u.startsWith(env.sandbox.origin));
+  const { res: toEntra, url: authorize } = await b.follow(`${api}/auth/signin?returnTo=${encodeURIComponent(returnTo)}`, (u) =>
+    u.startsWith(env.sandbox.origin),
+  );
   expect(toEntra.status).toBe(302);
   const page = await b.fetch(authorize);
   expect(page.status).toBe(200);
   expect(await page.text()).toContain(user);
-  const chosen = await b.fetch(authorize, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user }).toString() });
+  const chosen = await b.fetch(authorize, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ user }).toString(),
+  });
   expect(chosen.status).toBe(302);
   return b.fetch(chosen.headers.get('location')!, { site: 'cross-site' });
 }
@@ -61,20 +67,39 @@ test('a browser signs in through the sandbox, reads the admin API with its roles
 
   const me = await b.fetch(`${api}/auth/me`);
   expect(me.status).toBe(200);
-  expect(await me.json()).toMatchObject({ name: 'Megan Admin', via: 'session', roles: expect.arrayContaining(['Connectors.ReadWrite', 'Compliance.ReadWrite']) });
+  expect(await me.json()).toMatchObject({
+    name: 'Megan Admin',
+    via: 'session',
+    roles: expect.arrayContaining(['Connectors.ReadWrite', 'Compliance.ReadWrite']),
+  });
   expect((await b.fetch(`${api}/admin/connectors`)).status).toBe(200);
 
   // A state-changing call with the cookie from another site, or with no sign of where it came from, is refused and changes nothing.
   const body = JSON.stringify({ name: 'Planted by another site' });
   const json = { 'content-type': 'application/json' };
-  const crossSite = await b.fetch(`${api}/admin/tem/providers`, { method: 'POST', body, headers: { ...json, origin: 'https://attacker.example' }, site: 'cross-site' });
+  const crossSite = await b.fetch(`${api}/admin/tem/providers`, {
+    method: 'POST',
+    body,
+    headers: { ...json, origin: 'https://attacker.example' },
+    site: 'cross-site',
+  });
   expect(crossSite.status).toBe(403);
   expect(((await crossSite.json()) as { detail: string }).detail).toMatch(/own pages/);
-  expect((await b.fetch(`${api}/admin/tem/providers`, { method: 'POST', body, headers: { ...json, origin: 'https://attacker.example' } })).status).toBe(403);
+  expect(
+    (await b.fetch(`${api}/admin/tem/providers`, { method: 'POST', body, headers: { ...json, origin: 'https://attacker.example' } }))
+      .status,
+  ).toBe(403);
   expect((await b.fetch(`${api}/admin/tem/providers`, { method: 'POST', body, headers: json })).status).toBe(403);
-  expect((await tem.call('GET', 'admin/tem/providers')).body.value.map((p: { name: string }) => p.name)).not.toContain('Planted by another site');
+  expect((await tem.call('GET', 'admin/tem/providers')).body.value.map((p: { name: string }) => p.name)).not.toContain(
+    'Planted by another site',
+  );
   // The same call from the app's own pages goes through.
-  const own = await b.fetch(`${api}/admin/tem/providers`, { method: 'POST', body: JSON.stringify({ name: 'Added in the console' }), headers: { ...json, origin: new URL(api).origin }, site: 'same-origin' });
+  const own = await b.fetch(`${api}/admin/tem/providers`, {
+    method: 'POST',
+    body: JSON.stringify({ name: 'Added in the console' }),
+    headers: { ...json, origin: new URL(api).origin },
+    site: 'same-origin',
+  });
   expect(own.status).toBe(201);
 
   // A new sign-in gets a new session id.
@@ -99,7 +124,16 @@ test('a session holds exactly the roles of its user: none, one, or a read role r
   const reader = new Browser();
   await signIn(reader, upn('connectors-read'));
   expect((await reader.fetch(`${api}/admin/connectors`)).status).toBe(200);
-  expect((await reader.fetch(`${api}/admin/tem/providers`, { method: 'POST', body: '{"name":"x"}', headers: { 'content-type': 'application/json' }, site: 'same-origin' })).status).toBe(403);
+  expect(
+    (
+      await reader.fetch(`${api}/admin/tem/providers`, {
+        method: 'POST',
+        body: '{"name":"x"}',
+        headers: { 'content-type': 'application/json' },
+        site: 'same-origin',
+      })
+    ).status,
+  ).toBe(403);
   // Sign-in lands only on a path of this app.
   const b = new Browser();
   const landed = await signIn(b, upn('megan'), 'https://attacker.example/steal');
@@ -142,7 +176,11 @@ test('a forged error callback leaves an Active provider Active with a failed att
   expect(await refused.text()).toMatch(/stays Active/);
   const after = await provider(p.id);
   expect(after).toMatchObject({ connection: 'Active', connectionDetail: null });
-  expect(after.connectionAttempts[0]).toMatchObject({ outcome: 'failed', by: expect.any(String), detail: expect.stringMatching(/declined/) });
+  expect(after.connectionAttempts[0]).toMatchObject({
+    outcome: 'failed',
+    by: expect.any(String),
+    detail: expect.stringMatching(/declined/),
+  });
   expect(after.connectionAttempts[1]).toMatchObject({ outcome: 'connected' });
   // A correctly signed signal is still enforced.
   await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'roaming' });
@@ -172,7 +210,13 @@ test('a callback with a repeated or oversized parameter is refused before anythi
   await signIn(b, upn('megan'));
   const callback = await consentCallback(b, p.id);
   const state = new URL(callback).searchParams.get('state')!;
-  const hostile = [`${callback}&state=${state}`, `${callback}&state=another`, `${callback}&admin_consent=False`, `${callback}&code=${'x'.repeat(10_000)}`, `${callback}&error_description=${'y'.repeat(5000)}`];
+  const hostile = [
+    `${callback}&state=${state}`,
+    `${callback}&state=another`,
+    `${callback}&admin_consent=False`,
+    `${callback}&code=${'x'.repeat(10_000)}`,
+    `${callback}&error_description=${'y'.repeat(5000)}`,
+  ];
   for (const url of hostile) {
     const res = await b.fetch(url, { site: 'cross-site' });
     expect(res.status).toBe(400);
@@ -188,7 +232,8 @@ test(`an admin may start ${START_LIMIT.perAdmin} flows per window, then 429 with
   const p = await tem.register('Datalert limit');
   const headers = await bearer('admin-connectors-readwrite');
   const statuses: number[] = [];
-  for (let i = 0; i < START_LIMIT.perAdmin + 1; i++) statuses.push((await fetch(`${api}/tem/providers/${p.id}/connect`, { headers })).status);
+  for (let i = 0; i < START_LIMIT.perAdmin + 1; i++)
+    statuses.push((await fetch(`${api}/tem/providers/${p.id}/connect`, { headers })).status);
   // Earlier tests started a few as this admin: past the limit every start is refused.
   expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(START_LIMIT.perAdmin);
   expect(statuses.at(-1)).toBe(429);

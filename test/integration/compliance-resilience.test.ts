@@ -32,8 +32,20 @@ afterAll(async () => {
 test('killed while sendMail and remoteLock are in flight, restarted: exactly one email and one lock per device', async () => {
   const template = await c.template();
   const android = c.policy('android-baseline');
-  expect((await c.call('PUT', `admin/compliance/policies/${android}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 0, templateId: template.id }, { type: 'remoteLock', days: 0 }] })).status).toBe(200);
-  const added = (await (await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 8, os: 'Android' }) })).json()) as { value: { id: string; deviceName: string }[] };
+  expect(
+    (
+      await c.call('PUT', `admin/compliance/policies/${android}/actions`, {
+        actions: [
+          { type: 'markNoncompliant', days: 0 },
+          { type: 'email', days: 0, templateId: template.id },
+          { type: 'remoteLock', days: 0 },
+        ],
+      })
+    ).status,
+  ).toBe(200);
+  const added = (await (
+    await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 8, os: 'Android' }) })
+  ).json()) as { value: { id: string; deviceName: string }[] };
   for (const d of added.value) await c.flip(d.id, 'noncompliant');
   const devices = [...added.value, { id: c.device('johanna-android'), deviceName: 'johanna-android' }];
 
@@ -44,7 +56,10 @@ test('killed while sendMail and remoteLock are in flight, restarted: exactly one
     { method: 'POST', path: '/remoteLock$', latencyMs: 2500 },
   ]);
   expect((await c.call('POST', 'admin/compliance/evaluate')).status).toBe(202);
-  const started = (route: string) => Object.entries(env.sandbox.graph.stats.byRoute).filter(([k]) => k.endsWith(route)).reduce((n, [, v]) => n + v, 0);
+  const started = (route: string) =>
+    Object.entries(env.sandbox.graph.stats.byRoute)
+      .filter(([k]) => k.endsWith(route))
+      .reduce((n, [, v]) => n + v, 0);
   await eventually(() => started('/sendMail') >= 2 && started('/remoteLock') >= 2, 30_000, 'sends and locks in flight');
   await kill(host, 'SIGKILL');
   host = await startHostProcess(env, port, LOG);
@@ -52,10 +67,14 @@ test('killed while sendMail and remoteLock are in flight, restarted: exactly one
 
   for (const d of devices) {
     let l: Awaited<ReturnType<typeof c.ledger>>['actions'] = [];
-    await eventually(async () => {
-      l = (await c.ledger(d.id)).actions;
-      return ['email@0', 'remoteLock@0', 'markNoncompliant@0'].every((a) => c.status(l, a) === 'done');
-    }, 60_000, `${d.deviceName} done`).catch((e: Error) => {
+    await eventually(
+      async () => {
+        l = (await c.ledger(d.id)).actions;
+        return ['email@0', 'remoteLock@0', 'markNoncompliant@0'].every((a) => c.status(l, a) === 'done');
+      },
+      60_000,
+      `${d.deviceName} done`,
+    ).catch((e: Error) => {
       throw new Error(`${e.message} Ledger: ${JSON.stringify(l)}`);
     });
   }
@@ -72,15 +91,31 @@ test('killed while sendMail and remoteLock are in flight, restarted: exactly one
 test("the local host's clock control moves the app a day ahead, and a day-1 action falls due", async () => {
   const template = await c.template('Day one');
   const android = c.policy('android-baseline');
-  expect((await c.call('PUT', `admin/compliance/policies/${android}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 1, templateId: template.id }] })).status).toBe(200);
+  expect(
+    (
+      await c.call('PUT', `admin/compliance/policies/${android}/actions`, {
+        actions: [
+          { type: 'markNoncompliant', days: 0 },
+          { type: 'email', days: 1, templateId: template.id },
+        ],
+      })
+    ).status,
+  ).toBe(200);
   const diego = c.device('diego-android');
   await c.flip(diego, 'noncompliant');
-  const planned = await c.evaluateUntil(diego, (l) => c.status(l, 'markNoncompliant@0') === 'done' && c.status(l, 'email@1') === 'pending', 'diego planned');
+  const planned = await c.evaluateUntil(
+    diego,
+    (l) => c.status(l, 'markNoncompliant@0') === 'done' && c.status(l, 'email@1') === 'pending',
+    'diego planned',
+  );
   expect(planned).toHaveLength(2);
 
   const clock = `http://localhost:${port}/_host/clock`;
   expect((await fetch(clock, { method: 'PUT', body: JSON.stringify({ offsetDays: -1 }) })).status).toBe(400);
-  const moved = (await (await fetch(clock, { method: 'PUT', body: JSON.stringify({ offsetDays: 1.01 }) })).json()) as { offsetDays: number; appTime: string };
+  const moved = (await (await fetch(clock, { method: 'PUT', body: JSON.stringify({ offsetDays: 1.01 }) })).json()) as {
+    offsetDays: number;
+    appTime: string;
+  };
   expect(moved.offsetDays).toBe(1.01);
   expect(Date.parse(moved.appTime) - Date.now()).toBeGreaterThan(86_000_000);
   await c.evaluateUntil(diego, (l) => c.status(l, 'email@1') === 'done', 'diego emailed a day later');

@@ -23,7 +23,11 @@ const day = (n: number) => {
 beforeAll(async () => {
   setClock(() => now);
   // The timer stays out of the way (once a year); the tests run detection through the admin API.
-  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'), settings: { COMPLIANCE_SCAN_SCHEDULE: '0 0 0 1 1 *', COMPLIANCE_SENT_ITEMS_WAIT_SECONDS: '3' } });
+  env = await startEnv({
+    entry: 'dist/functions/index.js',
+    hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'),
+    settings: { COMPLIANCE_SCAN_SCHEDULE: '0 0 0 1 1 *', COMPLIANCE_SENT_ITEMS_WAIT_SECONDS: '3' },
+  });
   c = complianceDriver(env, `${env.host!.url}/api`);
 });
 afterAll(async () => {
@@ -33,13 +37,32 @@ afterAll(async () => {
 });
 
 describe('bad templates and schedules get clear 400s and change nothing', () => {
-  const good = { name: 'Valid', messages: [{ locale: 'en-US', isDefault: true, subject: 'Fix {{DeviceName}}', body: 'Hello {{UserName}}' }] };
+  const good = {
+    name: 'Valid',
+    messages: [{ locale: 'en-US', isDefault: true, subject: 'Fix {{DeviceName}}', body: 'Hello {{UserName}}' }],
+  };
   const cases: [string, unknown, RegExp][] = [
-    ['an over-long subject', { ...good, messages: [{ ...good.messages[0], subject: 'x'.repeat(256) }] }, /messages\.0\.subject: the subject is longer than 255 characters/],
-    ['an unknown variable', { ...good, messages: [{ ...good.messages[0], body: 'Hi {{FavouriteColour}}' }] }, /messages\.0\.body: unknown variable \{\{FavouriteColour\}\}; use one of \{\{UserName\}\}/],
+    [
+      'an over-long subject',
+      { ...good, messages: [{ ...good.messages[0], subject: 'x'.repeat(256) }] },
+      /messages\.0\.subject: the subject is longer than 255 characters/,
+    ],
+    [
+      'an unknown variable',
+      { ...good, messages: [{ ...good.messages[0], body: 'Hi {{FavouriteColour}}' }] },
+      /messages\.0\.body: unknown variable \{\{FavouriteColour\}\}; use one of \{\{UserName\}\}/,
+    ],
     ['unbalanced braces', { ...good, messages: [{ ...good.messages[0], body: 'Hi {{UserName' }] }, /unbalanced/],
-    ['no default locale', { ...good, messages: [{ ...good.messages[0], isDefault: false }] }, /exactly one message must have isDefault: true \(found 0\)/],
-    ['a locale twice', { ...good, messages: [good.messages[0], { ...good.messages[0], locale: 'EN-us', isDefault: false }] }, /locale en-us appears twice/],
+    [
+      'no default locale',
+      { ...good, messages: [{ ...good.messages[0], isDefault: false }] },
+      /exactly one message must have isDefault: true \(found 0\)/,
+    ],
+    [
+      'a locale twice',
+      { ...good, messages: [good.messages[0], { ...good.messages[0], locale: 'EN-us', isDefault: false }] },
+      /locale en-us appears twice/,
+    ],
     ['an empty body', { ...good, messages: [{ ...good.messages[0], body: ' ' }] }, /the body is empty/],
   ];
   test.each(cases)('template with %s', async (_, body, message) => {
@@ -57,23 +80,74 @@ describe('bad templates and schedules get clear 400s and change nothing', () => 
     expect(before.actions).toEqual([{ id: 'markNoncompliant@0', type: 'markNoncompliant', days: 0 }]);
     const tpl = await c.template('Schedule checks');
     const bad: [unknown, RegExp][] = [
-      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'remoteLock', days: 366 }] }, /actions\.1\.days: at most 365 days/],
+      [
+        {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'remoteLock', days: 366 },
+          ],
+        },
+        /actions\.1\.days: at most 365 days/,
+      ],
       [{ actions: [{ type: 'remoteLock', days: 3 }] }, /the 'markNoncompliant' action is required and cannot be removed/],
       [{ actions: [] }, /the 'markNoncompliant' action is required/],
-      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'markNoncompliant', days: 3 }] }, /only one 'markNoncompliant'/],
+      [
+        {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'markNoncompliant', days: 3 },
+          ],
+        },
+        /only one 'markNoncompliant'/,
+      ],
       [{ actions: [{ type: 'markNoncompliant', days: -1 }] }, /at least 0 days/],
       [{ actions: [{ type: 'markNoncompliant', days: 1.5 }] }, /a whole number of days/],
-      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'wipe', days: 3 }] }, /type must be one of markNoncompliant, email, remoteLock, retire/],
-      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: 'nope' }] }, /actions\.1\.templateId: there is no notification template 'nope'/],
-      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: tpl.id, additionalRecipientGroupIds: ['00000000-0000-4000-8000-000000000000'] }] }, /there is no group '00000000-0000-4000-8000-000000000000'/],
-      [{ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: tpl.id }, { type: 'email', days: 2, templateId: tpl.id }] }, /both email on day 2/],
+      [
+        {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'wipe', days: 3 },
+          ],
+        },
+        /type must be one of markNoncompliant, email, remoteLock, retire/,
+      ],
+      [
+        {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'email', days: 2, templateId: 'nope' },
+          ],
+        },
+        /actions\.1\.templateId: there is no notification template 'nope'/,
+      ],
+      [
+        {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'email', days: 2, templateId: tpl.id, additionalRecipientGroupIds: ['00000000-0000-4000-8000-000000000000'] },
+          ],
+        },
+        /there is no group '00000000-0000-4000-8000-000000000000'/,
+      ],
+      [
+        {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'email', days: 2, templateId: tpl.id },
+            { type: 'email', days: 2, templateId: tpl.id },
+          ],
+        },
+        /both email on day 2/,
+      ],
     ];
     for (const [body, message] of bad) {
       const r = await c.call('PUT', `admin/compliance/policies/${policy}/actions`, body);
       expect({ status: r.status, detail: r.body.detail }).toEqual({ status: 400, detail: expect.stringMatching(message) });
     }
     expect((await c.call('GET', `admin/compliance/policies/${policy}/actions`)).body).toEqual(before);
-    const unknown = await c.call('PUT', 'admin/compliance/policies/00000000-0000-4000-8000-000000000001/actions', { actions: [{ type: 'markNoncompliant', days: 0 }] });
+    const unknown = await c.call('PUT', 'admin/compliance/policies/00000000-0000-4000-8000-000000000001/actions', {
+      actions: [{ type: 'markNoncompliant', days: 0 }],
+    });
     expect(unknown.status).toBe(404);
     expect((await c.call('DELETE', `admin/compliance/templates/${tpl.id}`)).status).toBe(204);
   });
@@ -81,14 +155,25 @@ describe('bad templates and schedules get clear 400s and change nothing', () => 
   test('a template in use cannot be deleted; a logo must be a real PNG or JPEG', async () => {
     const tpl = await c.template('In use');
     const policy = c.policy('android-baseline');
-    expect((await c.call('PUT', `admin/compliance/policies/${policy}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 30, templateId: tpl.id }] })).status).toBe(200);
+    expect(
+      (
+        await c.call('PUT', `admin/compliance/policies/${policy}/actions`, {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'email', days: 30, templateId: tpl.id },
+          ],
+        })
+      ).status,
+    ).toBe(200);
     const del = await c.call('DELETE', `admin/compliance/templates/${tpl.id}`);
     expect(del.status).toBe(409);
     expect(del.body.detail).toContain(policy);
     expect((await c.call('DELETE', `admin/compliance/policies/${policy}/actions`)).status).toBe(200);
     expect((await c.call('DELETE', `admin/compliance/templates/${tpl.id}`)).status).toBe(204);
 
-    expect((await c.call('PUT', 'admin/compliance/branding/logo', Buffer.from('not an image'), { 'content-type': 'image/png' })).status).toBe(400);
+    expect(
+      (await c.call('PUT', 'admin/compliance/branding/logo', Buffer.from('not an image'), { 'content-type': 'image/png' })).status,
+    ).toBe(400);
     expect((await c.call('PUT', 'admin/compliance/branding/logo', PNG_1X1, { 'content-type': 'image/gif' })).status).toBe(415);
     expect((await c.call('GET', 'admin/compliance/branding')).body.logo).toBeNull();
   });
@@ -103,7 +188,19 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
   beforeAll(async () => {
     day(0);
     template = await c.template();
-    expect((await c.call('PUT', 'admin/compliance/branding', { companyName: 'Contoso', contact: { name: 'IT Service Desk', email: 'it@contoso-demo.example', phone: '+44 20 7946 0000', website: 'https://it.contoso-demo.example' } })).status).toBe(200);
+    expect(
+      (
+        await c.call('PUT', 'admin/compliance/branding', {
+          companyName: 'Contoso',
+          contact: {
+            name: 'IT Service Desk',
+            email: 'it@contoso-demo.example',
+            phone: '+44 20 7946 0000',
+            website: 'https://it.contoso-demo.example',
+          },
+        })
+      ).status,
+    ).toBe(200);
     expect((await c.call('PUT', 'admin/compliance/branding/logo', PNG_1X1, { 'content-type': 'image/png' })).status).toBe(200);
     const managers = [...env.sandbox.store.table('groups').values()].find((g) => g.mailNickname === 'compliance-managers')!.id;
     const put = await c.call('PUT', `admin/compliance/policies/${ios()}/actions`, {
@@ -116,8 +213,17 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
       ],
     });
     expect(put.status).toBe(200);
-    expect(put.body.actions.map((a: { id: string }) => a.id)).toEqual(['markNoncompliant@1', 'email@2', 'email@5', 'remoteLock@7', 'retire@14']);
-    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'iOS' }) });
+    expect(put.body.actions.map((a: { id: string }) => a.id)).toEqual([
+      'markNoncompliant@1',
+      'email@2',
+      'email@5',
+      'remoteLock@7',
+      'retire@14',
+    ]);
+    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, {
+      method: 'POST',
+      body: JSON.stringify({ count: 1, os: 'iOS' }),
+    });
     grady = ((await added.json()) as { value: { id: string }[] }).value[0].id;
     await c.flip(grady, 'noncompliant');
   });
@@ -132,12 +238,25 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
       ['retire@14', 'pending', new Date(T0 + 14 * DAY).toISOString()],
     ]);
     const state = (await c.ledger(alex())).states.find((s) => s.policyId === ios())!;
-    expect(state).toMatchObject({ status: 'noncompliant', noncompliantSince: new Date(T0).toISOString(), inGracePeriod: true, graceUntil: new Date(T0 + DAY).toISOString(), markedNoncompliantAt: null });
+    expect(state).toMatchObject({
+      status: 'noncompliant',
+      noncompliantSince: new Date(T0).toISOString(),
+      inGracePeriod: true,
+      graceUntil: new Date(T0 + DAY).toISOString(),
+      markedNoncompliantAt: null,
+    });
     expect(c.outbox()).toHaveLength(0);
-    const scans = await eventually(async () => {
-      const v = (await c.call('GET', 'admin/compliance/scans')).body.value as { finishedAt: string | null; results: Record<string, { newlyNoncompliant: number; planned: number; skipped: number }> | null }[];
-      return v.length && v[0].results ? v : undefined;
-    }, 10_000, 'scan recorded');
+    const scans = await eventually(
+      async () => {
+        const v = (await c.call('GET', 'admin/compliance/scans')).body.value as {
+          finishedAt: string | null;
+          results: Record<string, { newlyNoncompliant: number; planned: number; skipped: number }> | null;
+        }[];
+        return v.length && v[0].results ? v : undefined;
+      },
+      10_000,
+      'scan recorded',
+    );
     // alex, the bulk iPhone and megan's Jamf iPad: two planned with five actions each, one skipped.
     expect(scans[0].results![ios()]).toMatchObject({ newlyNoncompliant: 3, planned: 10, skipped: 5 });
   });
@@ -160,9 +279,19 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
     // Alex's preferred language is en-GB.
     expect(m.subject).toBe('Action needed (UK): alex-iphone is not compliant');
     expect(m.from).toBe('lee@contoso-demo.example');
-    expect(m.ccRecipients!.map((r) => r.emailAddress.address).sort()).toEqual(['johanna@contoso-demo.example', 'megan@contoso-demo.example']);
+    expect(m.ccRecipients!.map((r) => r.emailAddress.address).sort()).toEqual([
+      'johanna@contoso-demo.example',
+      'megan@contoso-demo.example',
+    ]);
     expect(m.body.content).toContain('<img src="cid:company-logo"');
-    expect(m.attachments).toEqual([expect.objectContaining({ contentId: 'company-logo', isInline: true, contentType: 'image/png', contentBytes: PNG_1X1.toString('base64') })]);
+    expect(m.attachments).toEqual([
+      expect.objectContaining({
+        contentId: 'company-logo',
+        isInline: true,
+        contentType: 'image/png',
+        contentBytes: PNG_1X1.toString('base64'),
+      }),
+    ]);
     expect(m.body.content).toContain('Contoso');
     expect(m.body.content).toContain('IT Service Desk');
     expect(m.body.content).toContain('it@contoso-demo.example');
@@ -175,7 +304,10 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
     day(5);
     await c.evaluateUntil(alex(), (l) => c.status(l, 'email@5') === 'done', 'second email');
     await eventually(async () => c.status((await c.ledger(grady)).actions, 'email@5') === 'done', 20_000, "grady's second email");
-    expect(c.mailsTo('alex@contoso-demo.example').map((m) => m.subject)).toEqual(['Action needed (UK): alex-iphone is not compliant', 'Action needed (UK): alex-iphone is not compliant']);
+    expect(c.mailsTo('alex@contoso-demo.example').map((m) => m.subject)).toEqual([
+      'Action needed (UK): alex-iphone is not compliant',
+      'Action needed (UK): alex-iphone is not compliant',
+    ]);
     expect(c.locks(alex())).toHaveLength(0);
 
     day(6);
@@ -224,12 +356,22 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
   });
 
   test('preview renders with a real device; test send goes out in the default locale', async () => {
-    const p = await c.call('POST', `admin/compliance/templates/${template.id}/preview`, { deviceId: c.device('isaiah-iphone'), policyName: 'iOS baseline' });
+    const p = await c.call('POST', `admin/compliance/templates/${template.id}/preview`, {
+      deviceId: c.device('isaiah-iphone'),
+      policyName: 'iOS baseline',
+    });
     expect(p.status).toBe(200);
     // Isaiah prefers de-DE.
-    expect(p.body).toMatchObject({ to: 'isaiah@contoso-demo.example', locale: 'de-de', subject: 'Handlungsbedarf: isaiah-iphone ist nicht konform' });
+    expect(p.body).toMatchObject({
+      to: 'isaiah@contoso-demo.example',
+      locale: 'de-de',
+      subject: 'Handlungsbedarf: isaiah-iphone ist nicht konform',
+    });
     expect(p.body.html).toContain('iOS 16.7');
-    expect((await c.call('POST', `admin/compliance/templates/${template.id}/preview`, { deviceId: '00000000-0000-4000-8000-000000000009' })).status).toBe(404);
+    expect(
+      (await c.call('POST', `admin/compliance/templates/${template.id}/preview`, { deviceId: '00000000-0000-4000-8000-000000000009' }))
+        .status,
+    ).toBe(404);
     const before = c.outbox().length;
     const t = await c.call('POST', `admin/compliance/templates/${template.id}/test`, { to: 'lee@contoso-demo.example' });
     expect(t.status).toBe(202);
@@ -244,8 +386,21 @@ describe('each action runs at most once', () => {
   test('the same due message delivered four times at once: one email, one lock', async () => {
     day(20);
     const template = await c.template('Android');
-    expect((await c.call('PUT', `admin/compliance/policies/${android()}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 1, templateId: template.id }, { type: 'remoteLock', days: 1 }] })).status).toBe(200);
-    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'Android' }) });
+    expect(
+      (
+        await c.call('PUT', `admin/compliance/policies/${android()}/actions`, {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'email', days: 1, templateId: template.id },
+            { type: 'remoteLock', days: 1 },
+          ],
+        })
+      ).status,
+    ).toBe(200);
+    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, {
+      method: 'POST',
+      body: JSON.stringify({ count: 1, os: 'Android' }),
+    });
     const { id: device, deviceName } = ((await added.json()) as { value: { id: string; deviceName: string }[] }).value[0];
     await c.flip(device, 'noncompliant');
     const mails = () => c.outbox().filter((m) => m.subject.includes(` ${deviceName} `));
@@ -260,19 +415,30 @@ describe('each action runs at most once', () => {
     // A copy a day early does nothing yet: it goes back to the queue, hidden until the action is due
     // (a day of real time, so past this test), and the action stays pending.
     await queue.sendMessage(encodeMessage('action', { policyId: android(), deviceId: device, episode, action: 'email@1' }));
-    await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 1 && (await queue.peekMessages()).peekedMessageItems.length === 0, 20_000, 'early copy put back, hidden');
+    await eventually(
+      async () =>
+        (await queue.getProperties()).approximateMessagesCount === 1 && (await queue.peekMessages()).peekedMessageItems.length === 0,
+      20_000,
+      'early copy put back, hidden',
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(c.status((await c.ledger(device)).actions, 'email@1')).toBe('pending');
     expect(mails()).toHaveLength(0);
 
     day(21);
-    const copies = ['email@1', 'remoteLock@1'].flatMap((action) => Array.from({ length: 3 }, () => encodeMessage('action', { policyId: android(), deviceId: device, episode, action })));
+    const copies = ['email@1', 'remoteLock@1'].flatMap((action) =>
+      Array.from({ length: 3 }, () => encodeMessage('action', { policyId: android(), deviceId: device, episode, action })),
+    );
     // Three copies each, plus the one the dispatcher sends after this scan.
     await Promise.all([...copies.map((m) => queue.sendMessage(m)), c.call('POST', 'admin/compliance/evaluate')]);
-    await eventually(async () => {
-      const l = (await c.ledger(device)).actions;
-      return c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done';
-    }, 20_000, 'email and lock done');
+    await eventually(
+      async () => {
+        const l = (await c.ledger(device)).actions;
+        return c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done';
+      },
+      20_000,
+      'email and lock done',
+    );
     // Let every copy be consumed before counting (the early copy stays hidden).
     await eventually(async () => (await queue.getProperties()).approximateMessagesCount === 1, 20_000, 'queue drained');
     await new Promise((r) => setTimeout(r, 500));
@@ -292,14 +458,22 @@ describe('each action runs at most once', () => {
     env.sandbox.graph.setFaults(rules);
     // Exchange files the Sent Items copy a second late: the retry does not find it at first, looks
     // again later, then finds it.
-    expect((await fetch(`${env.sandbox.controlUrl}/_sandbox/mail`, { method: 'PUT', body: JSON.stringify({ sentItemsDelayMs: 1000 }) })).status).toBe(200);
+    expect(
+      (await fetch(`${env.sandbox.controlUrl}/_sandbox/mail`, { method: 'PUT', body: JSON.stringify({ sentItemsDelayMs: 1000 }) })).status,
+    ).toBe(200);
     const lookups = env.sandbox.graph.stats.byRoute['GET /users/{id}/mailFolders/sentitems/messages'] ?? 0;
     await c.evaluateUntil(diego, (l) => l.length === 3, 'diego planned');
     day(31);
-    const l = await c.evaluateUntil(diego, (l) => c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done', 'diego done');
+    const l = await c.evaluateUntil(
+      diego,
+      (l) => c.status(l, 'email@1') === 'done' && c.status(l, 'remoteLock@1') === 'done',
+      'diego done',
+    );
     expect(env.sandbox.graph.stats.faultsInjected).toBeGreaterThanOrEqual(2);
     expect(l.find((a) => a.action === 'email@1')).toMatchObject({ reason: 'sent before an interruption (found in Sent Items)' });
-    expect(l.find((a) => a.action === 'remoteLock@1')).toMatchObject({ reason: 'remoteLock sent before an interruption (found on the device)' });
+    expect(l.find((a) => a.action === 'remoteLock@1')).toMatchObject({
+      reason: 'remoteLock sent before an interruption (found on the device)',
+    });
     expect(c.mailsTo('diego@contoso-demo.example')).toHaveLength(1);
     expect(c.locks(diego)).toHaveLength(1);
     expect((env.sandbox.graph.stats.byRoute['GET /users/{id}/mailFolders/sentitems/messages'] ?? 0) - lookups).toBeGreaterThanOrEqual(2);
@@ -311,7 +485,9 @@ describe('each action runs at most once', () => {
     day(40);
     const grady = c.device('grady-android');
     await c.flip(grady, 'noncompliant');
-    env.sandbox.graph.setFaults([{ method: 'POST', path: '/remoteLock$', status: 400, code: 'BadRequest', message: 'Remote lock is not supported on this device.' }]);
+    env.sandbox.graph.setFaults([
+      { method: 'POST', path: '/remoteLock$', status: 400, code: 'BadRequest', message: 'Remote lock is not supported on this device.' },
+    ]);
     await c.evaluateUntil(grady, (l) => l.length === 3, 'grady planned');
     day(41);
     const l = await c.evaluateUntil(grady, (l) => c.status(l, 'remoteLock@1') === 'failed', 'lock failed');
@@ -326,7 +502,10 @@ test('scans never overlap: five asked for at once open one noncompliance episode
   const anchor = Date.now();
   setClock(() => now + (Date.now() - anchor));
   try {
-    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'Android' }) });
+    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, {
+      method: 'POST',
+      body: JSON.stringify({ count: 1, os: 'Android' }),
+    });
     const device = ((await added.json()) as { value: { id: string }[] }).value[0].id;
     await c.flip(device, 'noncompliant');
     const runs = async () => (await c.call('GET', 'admin/compliance/scans?top=100')).body.value.length as number;
@@ -347,7 +526,10 @@ describe('clock skew and devices leaving Intune', () => {
   let template: { id: string };
   const android = () => c.policy('android-baseline');
   const newDevice = async () => {
-    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'Android' }) });
+    const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, {
+      method: 'POST',
+      body: JSON.stringify({ count: 1, os: 'Android' }),
+    });
     const d = ((await added.json()) as { value: { id: string; deviceName: string }[] }).value[0];
     await c.flip(d.id, 'noncompliant');
     return d;
@@ -356,7 +538,16 @@ describe('clock skew and devices leaving Intune', () => {
 
   beforeAll(async () => {
     template = await c.template('Skew checks');
-    expect((await c.call('PUT', `admin/compliance/policies/${android()}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 2, templateId: template.id }] })).status).toBe(200);
+    expect(
+      (
+        await c.call('PUT', `admin/compliance/policies/${android()}/actions`, {
+          actions: [
+            { type: 'markNoncompliant', days: 0 },
+            { type: 'email', days: 2, templateId: template.id },
+          ],
+        })
+      ).status,
+    ).toBe(200);
   });
 
   test('dispatched by an instance whose clock is ahead, the runner (clock behind) does not lose the action: it runs once when due', async () => {
@@ -408,23 +599,44 @@ test('a schedule edited mid-episode: a removed action is cancelled at once, an a
   day(90);
   const android = c.policy('android-baseline');
   const template = await c.template('Edit checks');
-  expect((await c.call('PUT', `admin/compliance/policies/${android}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 5, templateId: template.id }] })).status).toBe(200);
-  const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 1, os: 'Android' }) });
+  expect(
+    (
+      await c.call('PUT', `admin/compliance/policies/${android}/actions`, {
+        actions: [
+          { type: 'markNoncompliant', days: 0 },
+          { type: 'email', days: 5, templateId: template.id },
+        ],
+      })
+    ).status,
+  ).toBe(200);
+  const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, {
+    method: 'POST',
+    body: JSON.stringify({ count: 1, os: 'Android' }),
+  });
   const device = ((await added.json()) as { value: { id: string }[] }).value[0].id;
   await c.flip(device, 'noncompliant');
   await c.evaluateUntil(device, (l) => c.status(l, 'email@5') === 'pending', 'email@5 planned');
   day(92);
-  const edited = await c.call('PUT', `admin/compliance/policies/${android}/actions`, { actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'remoteLock', days: 1 }] });
+  const edited = await c.call('PUT', `admin/compliance/policies/${android}/actions`, {
+    actions: [
+      { type: 'markNoncompliant', days: 0 },
+      { type: 'remoteLock', days: 1 },
+    ],
+  });
   expect(edited.status).toBe(200);
   expect(edited.body.cancelled).toBeGreaterThanOrEqual(1);
   // The edit itself cancels the removed action; the next scan plans the added one, already due.
   expect(c.status((await c.ledger(device)).actions, 'email@5')).toBe('cancelled');
   expect((await c.call('POST', 'admin/compliance/evaluate')).status).toBe(202);
   let l: Awaited<ReturnType<typeof c.ledger>>['actions'] = [];
-  await eventually(async () => {
-    l = (await c.ledger(device)).actions;
-    return c.status(l, 'remoteLock@1') === 'done';
-  }, 20_000, 'remoteLock@1 done').catch((e: Error) => {
+  await eventually(
+    async () => {
+      l = (await c.ledger(device)).actions;
+      return c.status(l, 'remoteLock@1') === 'done';
+    },
+    20_000,
+    'remoteLock@1 done',
+  ).catch((e: Error) => {
     throw new Error(`${e.message} Ledger: ${JSON.stringify(l.map((a) => [a.action, a.status, a.reason]))}`);
   });
   expect(l.find((a) => a.action === 'email@5')).toMatchObject({ status: 'cancelled', reason: 'removed from the policy schedule' });

@@ -11,7 +11,13 @@ import { startEnv, type TestEnv } from '../helpers/env';
 let env: TestEnv;
 const fastRetry = { maxRetries: 6, baseDelayMs: 5, maxDelayMs: 200 };
 const client = (over: Partial<ConstructorParameters<typeof Graph>[0]> = {}) =>
-  new Graph({ baseUrl: config().GRAPH_BASE_URL, authProvider: msalTokenProvider(config()), retry: fastRetry, limits: { total: 8, perMailbox: 4 }, ...over });
+  new Graph({
+    baseUrl: config().GRAPH_BASE_URL,
+    authProvider: msalTokenProvider(config()),
+    retry: fastRetry,
+    limits: { total: 8, perMailbox: 4 },
+    ...over,
+  });
 
 beforeAll(async () => {
   env = await startEnv();
@@ -30,7 +36,10 @@ test('the app client gets a token with msal-node and reads users; paging follows
   const first = await g.get<{ value: unknown[]; '@odata.nextLink'?: string }>('/users', { $top: 3 });
   expect(first.value).toHaveLength(3);
   expect(first['@odata.nextLink']).toMatch(/^https:\/\/localhost:\d+\/v1\.0\/users\?.*\$skiptoken=/);
-  const all = await g.all<{ userPrincipalName: string; displayName?: string; id: string }>('/users', { $top: 3, $select: 'id,userPrincipalName' });
+  const all = await g.all<{ userPrincipalName: string; displayName?: string; id: string }>('/users', {
+    $top: 3,
+    $select: 'id,userPrincipalName',
+  });
   expect(all).toHaveLength(8);
   expect(new Set(all.map((u) => u.id)).size).toBe(8);
   expect(all[0].displayName).toBeUndefined(); // $select honoured on every page
@@ -38,12 +47,16 @@ test('the app client gets a token with msal-node and reads users; paging follows
 });
 
 test('$filter works as Graph applies it', async () => {
-  const company = await graph().all<{ deviceName: string }>('/deviceManagement/managedDevices', { $filter: "managedDeviceOwnerType eq 'company' and startswith(operatingSystem,'i')" });
+  const company = await graph().all<{ deviceName: string }>('/deviceManagement/managedDevices', {
+    $filter: "managedDeviceOwnerType eq 'company' and startswith(operatingSystem,'i')",
+  });
   expect(company.map((d) => d.deviceName).sort()).toEqual(['adele-iphone', 'alex-iphone', 'megan-ipad']);
 });
 
 test('errors become GraphApiError with Graph status and code', async () => {
-  const err = await graph().get(`/users/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`).catch((e) => e);
+  const err = await graph()
+    .get(`/users/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`)
+    .catch((e) => e);
   expect(err).toBeInstanceOf(GraphApiError);
   expect(err).toMatchObject({ graphStatus: 404, code: 'Request_ResourceNotFound', transient: false, status: 404 });
 });
@@ -56,21 +69,34 @@ test('the sandbox enforces application permissions: a client without them gets 4
 });
 
 test('with 30% of calls throttled (429, with and without Retry-After), every call still lands, and each POST once', async () => {
-  env.sandbox.graph.setFaults([
-    { path: '/sendMail$', rate: 0.15, status: 429, retryAfter: 0 },
-    { path: '/sendMail$', rate: 0.18, status: 429, retryAfter: null },
-  ], 42);
+  env.sandbox.graph.setFaults(
+    [
+      { path: '/sendMail$', rate: 0.15, status: 429, retryAfter: 0 },
+      { path: '/sendMail$', rate: 0.18, status: 429, retryAfter: null },
+    ],
+    42,
+  );
   const g = client();
   const users = [...env.sandbox.store.table('users').values()].map((u) => String(u.userPrincipalName));
   const outbox = env.sandbox.store.table('outbox');
   const before = outbox.size;
   await Promise.all(
     Array.from({ length: 60 }, (_, i) =>
-      g.post(`/users/${encodeURIComponent(users[i % users.length])}/sendMail`, { message: { subject: `m${i}`, body: { contentType: 'Text', content: 'x' }, toRecipients: [{ emailAddress: { address: 'a@contoso-demo.example' } }] }, saveToSentItems: false }),
+      g.post(`/users/${encodeURIComponent(users[i % users.length])}/sendMail`, {
+        message: {
+          subject: `m${i}`,
+          body: { contentType: 'Text', content: 'x' },
+          toRecipients: [{ emailAddress: { address: 'a@contoso-demo.example' } }],
+        },
+        saveToSentItems: false,
+      }),
     ),
   );
   // Each POST applied exactly once: 429s are re-sent (Graph did nothing), nothing else is.
-  const subjects = [...outbox.values()].slice(before).map((m) => m.subject).sort();
+  const subjects = [...outbox.values()]
+    .slice(before)
+    .map((m) => m.subject)
+    .sort();
   expect(subjects).toEqual(Array.from({ length: 60 }, (_, i) => `m${i}`).sort());
   expect(env.sandbox.graph.stats.faultsInjected).toBeGreaterThan(10);
 });
@@ -79,7 +105,13 @@ test('a write whose outcome is unknown (504 after the effect) is not re-sent by 
   env.sandbox.graph.setFaults([{ method: 'POST', path: '^/groups$', count: 1, status: 504, afterEffect: true }]);
   const before = env.sandbox.store.table('groups').size;
   const err = await client()
-    .post('/groups', { '@odata.type': '#microsoft.graph.group', displayName: 'Ambiguous', mailNickname: 'ambiguous', mailEnabled: false, securityEnabled: true })
+    .post('/groups', {
+      '@odata.type': '#microsoft.graph.group',
+      displayName: 'Ambiguous',
+      mailNickname: 'ambiguous',
+      mailEnabled: false,
+      securityEnabled: true,
+    })
     .catch((e) => e);
   expect(err).toMatchObject({ graphStatus: 504, transient: true, status: 503 });
   expect(env.sandbox.store.table('groups').size).toBe(before + 1);
@@ -92,7 +124,14 @@ test('createOnce: retrying a create after an ambiguous failure finds the object 
   const nickname = 'tem-block-roaming';
   const op = {
     find: async () => (await g.all<{ id: string }>('/groups', { $filter: `mailNickname eq '${nickname}'` }))[0],
-    create: () => g.post<{ id: string }>('/groups', { '@odata.type': '#microsoft.graph.group', displayName: 'TEM: block roaming', mailNickname: nickname, mailEnabled: false, securityEnabled: true }),
+    create: () =>
+      g.post<{ id: string }>('/groups', {
+        '@odata.type': '#microsoft.graph.group',
+        displayName: 'TEM: block roaming',
+        mailNickname: nickname,
+        mailEnabled: false,
+        securityEnabled: true,
+      }),
     idOf: (x: { id: string }) => x.id,
   };
   env.sandbox.graph.setFaults([{ method: 'POST', path: '^/groups$', count: 1, status: 504, afterEffect: true }]);
@@ -125,13 +164,19 @@ test('without the limiter the sandbox answers MailboxConcurrency 429s (the limit
   const g = client({ limits: { total: 64, perMailbox: 64 }, retry: { ...fastRetry, maxRetries: 0 } });
   const user = stableId('user:diego');
   const settled = await Promise.allSettled(Array.from({ length: 12 }, () => g.get(`/users/${user}/mailFolders`)));
-  expect(settled.filter((s) => s.status === 'rejected' && (s.reason as GraphApiError).code === 'ApplicationThrottled').length).toBeGreaterThan(0);
+  expect(
+    settled.filter((s) => s.status === 'rejected' && (s.reason as GraphApiError).code === 'ApplicationThrottled').length,
+  ).toBeGreaterThan(0);
 });
 
 test('$batch: groups of 20, throttled sub-requests retried, results by id', async () => {
   const users = [...env.sandbox.store.table('users').keys()];
   env.sandbox.graph.setFaults([{ path: '^/users/', rate: 0.4, status: 429, retryAfter: 0 }], 7);
-  const requests = Array.from({ length: 25 }, (_, i) => ({ id: `r${i}`, method: 'GET' as const, url: `/users/${users[i % users.length]}?$select=id,displayName` }));
+  const requests = Array.from({ length: 25 }, (_, i) => ({
+    id: `r${i}`,
+    method: 'GET' as const,
+    url: `/users/${users[i % users.length]}?$select=id,displayName`,
+  }));
   const results = await client().batch(requests);
   expect(results.size).toBe(25);
   for (const [id, r] of results) {
@@ -139,5 +184,10 @@ test('$batch: groups of 20, throttled sub-requests retried, results by id', asyn
     expect((r.body as { id: string }).id).toBe(users[Number(id.slice(1)) % users.length]);
   }
   expect(env.sandbox.graph.stats.byRoute['POST /$batch']).toBeGreaterThanOrEqual(3);
-  await expect(client().batch([{ id: 'a', method: 'GET', url: '/users' }, { id: 'A', method: 'GET', url: '/users' }])).rejects.toThrow(/unique/);
+  await expect(
+    client().batch([
+      { id: 'a', method: 'GET', url: '/users' },
+      { id: 'A', method: 'GET', url: '/users' },
+    ]),
+  ).rejects.toThrow(/unique/);
 });

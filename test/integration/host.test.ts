@@ -13,7 +13,11 @@ beforeAll(async () => {
     entry: 'dist/test/fixtures/app/index.js',
     hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'),
     // FAR_SCHEDULE: the 1st of the month after next, always more than 24.8 days (setTimeout's limit) away.
-    settings: { FAILING_QUEUE: 'fixture-failing', TICK_SCHEDULE: '*/1 * * * * *', FAR_SCHEDULE: `0 0 0 1 ${((new Date().getUTCMonth() + 2) % 12) + 1} *` },
+    settings: {
+      FAILING_QUEUE: 'fixture-failing',
+      TICK_SCHEDULE: '*/1 * * * * *',
+      FAR_SCHEDULE: `0 0 0 1 ${((new Date().getUTCMonth() + 2) % 12) + 1} *`,
+    },
   });
   seen = (await import('../fixtures/app')).seen;
 });
@@ -23,12 +27,16 @@ test('a queue function that always throws is attempted exactly maxDequeueCount t
   const text = encodeMessage('test', { n: 1 }, 'poison-key');
   await queue('fixture-failing').createIfNotExists();
   await queue('fixture-failing').sendMessage(text);
-  const poisoned = await eventually(async () => {
-    const poison = queue('fixture-failing-poison');
-    if (!(await poison.exists())) return undefined;
-    const peeked = await poison.peekMessages({ numberOfMessages: 32 });
-    return peeked.peekedMessageItems.length ? peeked.peekedMessageItems : undefined;
-  }, 30_000, 'poison message');
+  const poisoned = await eventually(
+    async () => {
+      const poison = queue('fixture-failing-poison');
+      if (!(await poison.exists())) return undefined;
+      const peeked = await poison.peekMessages({ numberOfMessages: 32 });
+      return peeked.peekedMessageItems.length ? peeked.peekedMessageItems : undefined;
+    },
+    30_000,
+    'poison message',
+  );
   expect(poisoned).toHaveLength(1);
   expect(poisoned[0].messageText).toBe(text);
   expect(seen.failing).toEqual([1, 2, 3, 4, 5]);
@@ -49,7 +57,11 @@ test('queue messages arrive base64-decoded and JSON-parsed, with dequeueCount in
 test('a burst larger than batchSize + newBatchThreshold is drained completely', async () => {
   const q = queue('fixture-records');
   await Promise.all(Array.from({ length: 30 }, (_, i) => q.sendMessage(encodeMessage('burst', { i }, `burst-${i}`))));
-  await eventually(() => seen.received.filter((r) => String((r.item as { key?: string }).key).startsWith('burst-')).length === 30, 15_000, '30 burst messages');
+  await eventually(
+    () => seen.received.filter((r) => String((r.item as { key?: string }).key).startsWith('burst-')).length === 30,
+    15_000,
+    '30 burst messages',
+  );
 });
 
 test('a timer runs on its NCRONTAB schedule: never before its due time, always announcing the occurrence after it', async () => {
@@ -79,10 +91,20 @@ test('a timer runs on its NCRONTAB schedule: never before its due time, always a
 });
 
 test('HTTP triggers honour route templates, constraints, methods, query and raw bodies', async () => {
-  const res = await fetch(`${env.host!.url}/api/things/42/extra?x=1`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+  const res = await fetch(`${env.host!.url}/api/things/42/extra?x=1`, {
+    method: 'POST',
+    body: '{"a":1}',
+    headers: { 'content-type': 'application/json' },
+  });
   expect(res.status).toBe(201);
   expect(res.headers.get('x-echo')).toBe('yes');
-  expect(await res.json()).toEqual({ method: 'POST', params: { id: '42', rest: 'extra' }, query: { x: '1' }, body: '{"a":1}', contentType: 'application/json' });
+  expect(await res.json()).toEqual({
+    method: 'POST',
+    params: { id: '42', rest: 'extra' },
+    query: { x: '1' },
+    body: '{"a":1}',
+    contentType: 'application/json',
+  });
   expect((await fetch(`${env.host!.url}/api/things/abc`, { method: 'POST' })).status).toBe(404); // int constraint
   expect((await fetch(`${env.host!.url}/api/things/42`, { method: 'GET' })).status).toBe(404); // method
   const literal = await fetch(`${env.host!.url}/api/things/special`);
@@ -90,5 +112,12 @@ test('HTTP triggers honour route templates, constraints, methods, query and raw 
 });
 
 test('the host can list every function it loaded with its trigger', () => {
-  expect(env.host!.functions.map((f) => `${f.name}:${f.trigger.type}`).sort()).toEqual(['alwaysFails:queueTrigger', 'echo:httpTrigger', 'everySecond:timerTrigger', 'farAway:timerTrigger', 'literalWins:httpTrigger', 'records:queueTrigger']);
+  expect(env.host!.functions.map((f) => `${f.name}:${f.trigger.type}`).sort()).toEqual([
+    'alwaysFails:queueTrigger',
+    'echo:httpTrigger',
+    'everySecond:timerTrigger',
+    'farAway:timerTrigger',
+    'literalWins:httpTrigger',
+    'records:queueTrigger',
+  ]);
 });

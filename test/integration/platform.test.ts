@@ -35,7 +35,11 @@ const expectProblem = async (res: Response, status: number, detail: RegExp) => {
 test('GET /api/health answers 200 with storage reachable and every registered function', async () => {
   const res = await get('health');
   expect(res.status).toBe(200);
-  const body = (await res.json()) as { status: string; storage: Record<string, { ok: boolean }>; functions: { name: string; trigger: string }[] };
+  const body = (await res.json()) as {
+    status: string;
+    storage: Record<string, { ok: boolean }>;
+    functions: { name: string; trigger: string }[];
+  };
   expect(body.status).toBe('healthy');
   expect(body.storage).toEqual({ tables: { ok: true }, queues: { ok: true }, blobs: { ok: true } });
   expect(body.functions.map((f) => f.name).sort()).toEqual(env.host!.functions.map((f) => f.name).sort());
@@ -52,9 +56,11 @@ test('GET /api/openapi.json is a valid OpenAPI 3.1 document describing exactly t
   expect(validate.errors ?? []).toEqual([]);
   // The validator does reject a broken document.
   expect(validate({ ...doc, paths: { '/x': { get: { responses: { 200: { content: 'nope' } } } } } })).toBe(false);
-  const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([m, op]) => `${m.toUpperCase()} ${path} ${op.operationId}`)).sort();
-  const served = env.host!.functions
-    .filter((f) => f.trigger.type === 'httpTrigger')
+  const documented = Object.entries(doc.paths)
+    .flatMap(([path, ops]) => Object.entries(ops).map(([m, op]) => `${m.toUpperCase()} ${path} ${op.operationId}`))
+    .sort();
+  const served = env
+    .host!.functions.filter((f) => f.trigger.type === 'httpTrigger')
     .flatMap((f) => (f.trigger.methods ?? []).map((m) => `${m.toUpperCase()} ${openApiPath(f.trigger.route ?? f.name)} ${f.name}`))
     .sort();
   expect(documented).toEqual(served);
@@ -73,16 +79,26 @@ describe('admin API authentication', () => {
     expect((await get('admin/connectors', await env.token('admin-connectors-readwrite'))).status).toBe(200);
   });
 
-
   test('no token → 401', async () => expectProblem(await get('admin/connectors'), 401, /Authorization header/));
-  test('a token without the role → 403', async () => expectProblem(await get('admin/connectors', await env.token('admin-no-role')), 403, /Connectors\.Read/));
-  test('a role that does not grant this operation → 403', async () => expectProblem(await get('admin/connectors', await env.token('admin-compliance-readwrite')), 403, /Connectors\.Read/));
-  test('a token from another tenant → 401', async () => expectProblem(await get('admin/connectors', await env.token('other-tenant-admin')), 401, /tenant/));
-  test('a token for another audience (Microsoft Graph) → 401', async () => expectProblem(await get('admin/connectors', await env.token('admin-all-roles', 'https://graph.microsoft.com/.default')), 401, /audience/));
+  test('a token without the role → 403', async () =>
+    expectProblem(await get('admin/connectors', await env.token('admin-no-role')), 403, /Connectors\.Read/));
+  test('a role that does not grant this operation → 403', async () =>
+    expectProblem(await get('admin/connectors', await env.token('admin-compliance-readwrite')), 403, /Connectors\.Read/));
+  test('a token from another tenant → 401', async () =>
+    expectProblem(await get('admin/connectors', await env.token('other-tenant-admin')), 401, /tenant/));
+  test('a token for another audience (Microsoft Graph) → 401', async () =>
+    expectProblem(
+      await get('admin/connectors', await env.token('admin-all-roles', 'https://graph.microsoft.com/.default')),
+      401,
+      /audience/,
+    ));
 
   test('an expired token → 401', async () => {
     const past = Math.floor(Date.now() / 1000) - 7200;
-    const token = await env.sandbox.entra.sign({ roles: ['Connectors.Read'] }, { tenantId: DEMO.tenantId, audience: DEMO.app.clientId, issuedAt: past, lifetime: 3600 });
+    const token = await env.sandbox.entra.sign(
+      { roles: ['Connectors.Read'] },
+      { tenantId: DEMO.tenantId, audience: DEMO.app.clientId, issuedAt: past, lifetime: 3600 },
+    );
     await expectProblem(await get('admin/connectors', token), 401, /expired/);
   });
 
@@ -112,18 +128,28 @@ describe('admin API authentication', () => {
   test('a token whose issuer is not its own tenant → 401', async () => {
     const token = await env.sandbox.entra.sign({ roles: ['Connectors.Read'] }, { tenantId: DEMO.tenantId, audience: DEMO.app.clientId });
     // Re-sign the same claims as issued for another tenant but claiming the demo tid.
-    const forged = await env.sandbox.entra.sign({ roles: ['Connectors.Read'], tid: DEMO.tenantId }, { tenantId: DEMO.otherTenantId, audience: DEMO.app.clientId });
+    const forged = await env.sandbox.entra.sign(
+      { roles: ['Connectors.Read'], tid: DEMO.tenantId },
+      { tenantId: DEMO.otherTenantId, audience: DEMO.app.clientId },
+    );
     expect((await get('admin/connectors', token)).status).toBe(200);
     await expectProblem(await get('admin/connectors', forged), 401, /issuer/);
   });
 
   test('a malformed token → 401', async () => expectProblem(await get('admin/connectors', 'not.a.jwt'), 401, /well-formed/));
 
-  test('5 minutes of clock skew are allowed, as in Microsoft\'s own libraries; more is refused', async () => {
-    const at = (skewSeconds: number) => env.sandbox.entra.sign({ roles: ['Connectors.Read'] }, { tenantId: DEMO.tenantId, audience: DEMO.app.clientId, issuedAt: Math.floor(Date.now() / 1000) + skewSeconds });
+  test("5 minutes of clock skew are allowed, as in Microsoft's own libraries; more is refused", async () => {
+    const at = (skewSeconds: number) =>
+      env.sandbox.entra.sign(
+        { roles: ['Connectors.Read'] },
+        { tenantId: DEMO.tenantId, audience: DEMO.app.clientId, issuedAt: Math.floor(Date.now() / 1000) + skewSeconds },
+      );
     expect((await get('admin/connectors', await at(240))).status).toBe(200);
     await expectProblem(await get('admin/connectors', await at(420)), 401, /not valid yet/);
-    const expiredLately = await env.sandbox.entra.sign({ roles: ['Connectors.Read'] }, { tenantId: DEMO.tenantId, audience: DEMO.app.clientId, issuedAt: Math.floor(Date.now() / 1000) - 3600 - 240 });
+    const expiredLately = await env.sandbox.entra.sign(
+      { roles: ['Connectors.Read'] },
+      { tenantId: DEMO.tenantId, audience: DEMO.app.clientId, issuedAt: Math.floor(Date.now() / 1000) - 3600 - 240 },
+    );
     expect((await get('admin/connectors', expiredLately)).status).toBe(200);
   });
 
@@ -148,11 +174,16 @@ describe('one error family', () => {
       headers: { Authorization: `Bearer ${await env.token('admin-all-roles')}`, 'content-type': 'application/json' },
       body: JSON.stringify({ phoneNumber: '+447700900999', managedDeviceId: '11111111-2222-4333-8444-555555555555' }),
     });
-  const lines = async () => ((await (await get('admin/tem/lines', await env.token('admin-all-roles'))).json()) as { value: { phoneNumber: string }[] }).value.map((l) => l.phoneNumber);
+  const lines = async () =>
+    ((await (await get('admin/tem/lines', await env.token('admin-all-roles'))).json()) as { value: { phoneNumber: string }[] }).value.map(
+      (l) => l.phoneNumber,
+    );
   afterEach(() => env.sandbox.graph.setFaults([]));
 
-  test('Graph throttling during an admin call → 503 with Retry-After, naming Graph\'s status and code; nothing changes', async () => {
-    env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices/[^/]+$', status: 429, code: 'TooManyRequests', count: 100, retryAfter: 1 }]);
+  test("Graph throttling during an admin call → 503 with Retry-After, naming Graph's status and code; nothing changes", async () => {
+    env.sandbox.graph.setFaults([
+      { method: 'GET', path: '^/deviceManagement/managedDevices/[^/]+$', status: 429, code: 'TooManyRequests', count: 100, retryAfter: 1 },
+    ]);
     const res = await addLine();
     const body = await expectProblem(res, 503, /TooManyRequests.*Try again in 1 s/);
     expect(res.headers.get('retry-after')).toBe('1');
@@ -160,13 +191,27 @@ describe('one error family', () => {
     expect(await lines()).not.toContain('+447700900999');
   });
 
-  test('a Graph outage → 503; a Graph refusal → 502 naming Graph\'s code; a Graph 404 the domain expects → its own 400', async () => {
-    env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices/[^/]+$', status: 503, code: 'ServiceUnavailable', count: 100, retryAfter: null }]);
+  test("a Graph outage → 503; a Graph refusal → 502 naming Graph's code; a Graph 404 the domain expects → its own 400", async () => {
+    env.sandbox.graph.setFaults([
+      {
+        method: 'GET',
+        path: '^/deviceManagement/managedDevices/[^/]+$',
+        status: 503,
+        code: 'ServiceUnavailable',
+        count: 100,
+        retryAfter: null,
+      },
+    ]);
     const outage = await addLine();
     await expectProblem(outage, 503, /ServiceUnavailable/);
     expect(Number(outage.headers.get('retry-after'))).toBeGreaterThan(0);
-    env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices/[^/]+$', status: 403, code: 'Authorization_RequestDenied', count: 100 }]);
-    expect(await expectProblem(await addLine(), 502, /403 Authorization_RequestDenied/)).toMatchObject({ graphStatus: 403, graphCode: 'Authorization_RequestDenied' });
+    env.sandbox.graph.setFaults([
+      { method: 'GET', path: '^/deviceManagement/managedDevices/[^/]+$', status: 403, code: 'Authorization_RequestDenied', count: 100 },
+    ]);
+    expect(await expectProblem(await addLine(), 502, /403 Authorization_RequestDenied/)).toMatchObject({
+      graphStatus: 403,
+      graphCode: 'Authorization_RequestDenied',
+    });
     env.sandbox.graph.setFaults([]);
     await expectProblem(await addLine(), 400, /No managed device/);
     expect(await lines()).not.toContain('+447700900999');

@@ -7,7 +7,10 @@ import { ROOT } from '../helpers/env';
 const run = (env: Record<string, string | undefined>) =>
   new Promise<{ code: number | null; stderr: string; ms: number }>((done) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [resolve(ROOT, 'dist/dev/host/cli.js')], { cwd: ROOT, env: { PATH: process.env.PATH, PORT: '0', ...env } as NodeJS.ProcessEnv });
+    const child = spawn(process.execPath, [resolve(ROOT, 'dist/dev/host/cli.js')], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, PORT: '0', ...env },
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += String(d)));
     child.on('exit', (code) => done({ code, stderr, ms: Date.now() - started }));
@@ -15,7 +18,12 @@ const run = (env: Record<string, string | undefined>) =>
 
 test('a missing and an invalid setting stop start-up with one message naming both', async () => {
   const settings = localSettings(ROOT);
-  const { code, stderr, ms } = await run({ ...settings, ENTRA_TENANT_ID: undefined, GRAPH_BASE_URL: 'http://graph.example', GRAPH_MAX_RETRIES: 'many' });
+  const { code, stderr, ms } = await run({
+    ...settings,
+    ENTRA_TENANT_ID: undefined,
+    GRAPH_BASE_URL: 'http://graph.example',
+    GRAPH_MAX_RETRIES: 'many',
+  });
   expect(code).toBe(1);
   expect(ms).toBeLessThan(15_000);
   expect(stderr).toMatch(/Invalid configuration/);

@@ -45,7 +45,9 @@ describe('table guards refuse what Azure would, and write nothing', () => {
     expect(() => checkEntity('t', wide)).toThrow(/at most 252/);
     expect(() => checkEntity('t', { partitionKey: 'a/b', rowKey: 'r' })).toThrow(/'\/'/);
     expect(() => checkEntity('t', { partitionKey: 'p', rowKey: 'x'.repeat(513) })).toThrow(/1024/);
-    expect(() => checkEntity('t', { partitionKey: 'p', rowKey: 'r', nested: { a: 1 } as unknown as string })).toThrow(/serialize objects to JSON/);
+    expect(() => checkEntity('t', { partitionKey: 'p', rowKey: 'r', nested: { a: 1 } as unknown as string })).toThrow(
+      /serialize objects to JSON/,
+    );
     expect(() => checkEntity('t', { partitionKey: 'p', rowKey: 'r', 'bad-name': 1 })).toThrow(/C# identifier/);
     // The largest legal string passes.
     expect(() => checkEntity('t', { partitionKey: 'p', rowKey: 'r', s: 'x'.repeat(32_768) })).not.toThrow();
@@ -53,7 +55,10 @@ describe('table guards refuse what Azure would, and write nothing', () => {
 
   test('a 101-operation transaction is refused whole: nothing is written', async () => {
     const t = freshTable();
-    const ops: TableAction<Entity>[] = Array.from({ length: 101 }, (_, i) => ({ kind: 'upsert', entity: { partitionKey: 'p', rowKey: `r${i}`, v: i } }));
+    const ops: TableAction<Entity>[] = Array.from({ length: 101 }, (_, i) => ({
+      kind: 'upsert',
+      entity: { partitionKey: 'p', rowKey: `r${i}`, v: i },
+    }));
     await expect(t.transact(ops)).rejects.toThrow(/101 operations; Azure allows at most 100/);
     expect(await rows(t)).toEqual([]);
     await t.transact(ops.slice(0, 100));
@@ -62,17 +67,35 @@ describe('table guards refuse what Azure would, and write nothing', () => {
 
   test('a transaction across partitions, or with one oversized entity, is refused whole', async () => {
     const t = freshTable();
-    await expect(t.transact([{ kind: 'upsert', entity: { partitionKey: 'a', rowKey: '1' } }, { kind: 'upsert', entity: { partitionKey: 'b', rowKey: '1' } }])).rejects.toThrow(/one partition/);
+    await expect(
+      t.transact([
+        { kind: 'upsert', entity: { partitionKey: 'a', rowKey: '1' } },
+        { kind: 'upsert', entity: { partitionKey: 'b', rowKey: '1' } },
+      ]),
+    ).rejects.toThrow(/one partition/);
     const huge: Entity = { partitionKey: 'a', rowKey: 'huge' };
     for (let i = 0; i < 20; i++) huge[`c${i}`] = 'y'.repeat(30_000);
-    await expect(t.transact([{ kind: 'upsert', entity: { partitionKey: 'a', rowKey: 'ok' } }, { kind: 'upsert', entity: huge }])).rejects.toThrow(/1 MiB/);
-    await expect(t.transact([{ kind: 'upsert', entity: { partitionKey: 'a', rowKey: 'same' } }, { kind: 'delete', partitionKey: 'a', rowKey: 'same' }])).rejects.toThrow(/twice/);
+    await expect(
+      t.transact([
+        { kind: 'upsert', entity: { partitionKey: 'a', rowKey: 'ok' } },
+        { kind: 'upsert', entity: huge },
+      ]),
+    ).rejects.toThrow(/1 MiB/);
+    await expect(
+      t.transact([
+        { kind: 'upsert', entity: { partitionKey: 'a', rowKey: 'same' } },
+        { kind: 'delete', partitionKey: 'a', rowKey: 'same' },
+      ]),
+    ).rejects.toThrow(/twice/);
     expect(await rows(t)).toEqual([]);
   });
 
   test('a transaction over 4 MiB is refused before sending', async () => {
     const t = freshTable();
-    const ops: TableAction<Entity>[] = Array.from({ length: 80 }, (_, i) => ({ kind: 'upsert', entity: { partitionKey: 'p', rowKey: `r${i}`, a: 'z'.repeat(30_000), b: 'z'.repeat(30_000) } }));
+    const ops: TableAction<Entity>[] = Array.from({ length: 80 }, (_, i) => ({
+      kind: 'upsert',
+      entity: { partitionKey: 'p', rowKey: `r${i}`, a: 'z'.repeat(30_000), b: 'z'.repeat(30_000) },
+    }));
     await expect(t.transact(ops)).rejects.toThrow(/4 MiB/);
     expect(await rows(t)).toEqual([]);
   });
@@ -80,7 +103,12 @@ describe('table guards refuse what Azure would, and write nothing', () => {
   test('a failing insert inside a transaction rolls the whole transaction back', async () => {
     const t = freshTable();
     await t.insert({ partitionKey: 'p', rowKey: 'exists' });
-    await expect(t.transact([{ kind: 'insert', entity: { partitionKey: 'p', rowKey: 'new' } }, { kind: 'insert', entity: { partitionKey: 'p', rowKey: 'exists' } }])).rejects.toThrow(/nothing was written/);
+    await expect(
+      t.transact([
+        { kind: 'insert', entity: { partitionKey: 'p', rowKey: 'new' } },
+        { kind: 'insert', entity: { partitionKey: 'p', rowKey: 'exists' } },
+      ]),
+    ).rejects.toThrow(/nothing was written/);
     expect(await rows(t)).toEqual(['exists']);
   });
 });
@@ -88,7 +116,9 @@ describe('table guards refuse what Azure would, and write nothing', () => {
 test('writeMany splits into valid transactions per partition and checks everything first', async () => {
   const t = freshTable();
   const ops: TableAction<Entity>[] = [];
-  for (let p = 0; p < 3; p++) for (let i = 0; i < 150; i++) ops.push({ kind: 'upsert', entity: { partitionKey: `p${p}`, rowKey: `r${String(i).padStart(3, '0')}`, i } });
+  for (let p = 0; p < 3; p++)
+    for (let i = 0; i < 150; i++)
+      ops.push({ kind: 'upsert', entity: { partitionKey: `p${p}`, rowKey: `r${String(i).padStart(3, '0')}`, i } });
   const { transactions } = await t.writeMany(ops);
   expect(transactions).toBe(6); // 3 partitions × (100 + 50)
   expect((await t.list()).length).toBe(450);
@@ -129,7 +159,9 @@ test('the queue producer writes base64 JSON envelopes with a version and an idem
   expect(decodeMessage(decoded, z.object({ id: z.number() })).data).toEqual({ id: 7 });
   expect(() => decodeMessage({ ...decoded, v: 2 }, z.object({ id: z.number() }))).toThrow(/envelope is invalid/);
   expect(() => decodeMessage(decoded, z.object({ id: z.string() }))).toThrow(/payload is invalid/);
-  await expect(producer.send(scratch<QueueName>('envelopes'), 'too.big', { blob: 'x'.repeat(MAX_MESSAGE_BYTES) })).rejects.toThrow(/Put the payload in a blob/);
+  await expect(producer.send(scratch<QueueName>('envelopes'), 'too.big', { blob: 'x'.repeat(MAX_MESSAGE_BYTES) })).rejects.toThrow(
+    /Put the payload in a blob/,
+  );
 });
 
 test('blobs are written once: a retried stage does not overwrite', async () => {

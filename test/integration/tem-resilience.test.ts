@@ -33,41 +33,59 @@ afterEach(() => {
 
 test('with 30% of Graph calls answered 429, every action still lands and no more than the allowed requests are in flight', async () => {
   const p = await tem.register('throttled');
-  const added = (await (await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 24, owner: 'company' }) })).json()) as { value: { phoneNumber: string }[] };
+  const added = (await (
+    await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, {
+      method: 'POST',
+      body: JSON.stringify({ count: 24, owner: 'company' }),
+    })
+  ).json()) as { value: { phoneNumber: string }[] };
   env.sandbox.graph.resetStats();
   // 30% answered 429: most with Retry-After, some without (as Intune often does), so both paths run.
-  env.sandbox.graph.setFaults([
-    { rate: 0.25, status: 429, retryAfter: 0 },
-    { rate: 0.07, status: 429, retryAfter: null },
-    { latencyMs: 15 },
-  ], 1234);
+  env.sandbox.graph.setFaults(
+    [{ rate: 0.25, status: 429, retryAfter: 0 }, { rate: 0.07, status: 429, retryAfter: null }, { latencyMs: 15 }],
+    1234,
+  );
   await tem.connected(p.id);
-  for (const d of added.value) expect((await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: d.phoneNumber, kind: 'roaming' })).statuses).toEqual([202]);
+  for (const d of added.value)
+    expect((await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: d.phoneNumber, kind: 'roaming' })).statuses).toEqual([202]);
   await eventually(() => tem.members('roaming').length >= 24, 60_000, 'all 24 devices blocked');
   const stats = env.sandbox.graph.stats;
   expect(stats.faultsInjected).toBeGreaterThan(20);
   expect(stats.byStatus['429']).toBeGreaterThan(20);
   expect(stats.peakInFlight).toBeLessThanOrEqual(8); // GRAPH_MAX_CONCURRENCY
   // The outcome is written after the device joins the group: wait for the 24 outcomes.
-  const ledger = await eventually(async () => {
-    const rows = await tem.ledger(p.id);
-    return rows.filter((r) => r.status !== 'requested').length >= 24 ? rows : undefined;
-  }, 15_000, '24 outcomes');
+  const ledger = await eventually(
+    async () => {
+      const rows = await tem.ledger(p.id);
+      return rows.filter((r) => r.status !== 'requested').length >= 24 ? rows : undefined;
+    },
+    15_000,
+    '24 outcomes',
+  );
   expect(ledger.filter((r) => r.status === 'applied')).toHaveLength(24);
   expect(ledger.filter((r) => r.status === 'failed')).toHaveLength(0);
 });
 
 test('a crash mid switch-off (process killed) and a restart finish the revert with nothing left blocked', async () => {
   const p = await tem.register('crashing');
-  const added = (await (await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, { method: 'POST', body: JSON.stringify({ count: 60, owner: 'company', os: 'Android' }) })).json()) as { value: { phoneNumber: string }[] };
+  const added = (await (
+    await fetch(`${env.sandbox.controlUrl}/_sandbox/managed-devices`, {
+      method: 'POST',
+      body: JSON.stringify({ count: 60, owner: 'company', os: 'Android' }),
+    })
+  ).json()) as { value: { phoneNumber: string }[] };
   await tem.connected(p.id);
   await tem.call('POST', 'admin/tem/lines/sync');
   await eventually(async () => (await tem.call('GET', 'admin/tem/lines')).body.value.length >= 60, 20_000, 'lines synced');
   for (const d of added.value) await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: d.phoneNumber, kind: 'data' });
-  await eventually(async () => {
-    const { activeBlocks, pendingChanges } = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
-    return activeBlocks === 60 && pendingChanges === 0;
-  }, 60_000, '60 blocks in the group');
+  await eventually(
+    async () => {
+      const { activeBlocks, pendingChanges } = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
+      return activeBlocks === 60 && pendingChanges === 0;
+    },
+    60_000,
+    '60 blocks in the group',
+  );
   const blocked = tem.members('data').length;
   expect(blocked).toBeGreaterThanOrEqual(60);
 
@@ -80,10 +98,17 @@ test('a crash mid switch-off (process killed) and a restart finish the revert wi
   expect(left).toBeGreaterThan(0);
 
   host = await startHostProcess(port);
-  await eventually(async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.switchOff.state === 'done', 60_000, 'switch-off finished after restart');
+  await eventually(
+    async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.switchOff.state === 'done',
+    60_000,
+    'switch-off finished after restart',
+  );
   const after = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
   expect(after).toMatchObject({ activeBlocks: 0, switchOff: { state: 'done', remaining: 0 } });
-  const stillBlocked = tem.members('data').filter((id) => added.value.some((d) => env.sandbox.store.table('devices').get(id)?.displayName && String(env.sandbox.store.table('devices').get(id)!.displayName).startsWith('bulk-')));
+  const stillBlocked = tem.members('data').filter((id) => {
+    const name = env.sandbox.store.table('devices').get(id)?.displayName;
+    return typeof name === 'string' && name.startsWith('bulk-');
+  });
   expect(stillBlocked).toEqual([]);
   const ledger = await tem.ledger(p.id);
   expect(ledger.filter((r) => r.status === 'reverted')).toHaveLength(60);

@@ -41,7 +41,11 @@ function expected(v: (typeof vectors.verify_vectors)[number]): { status: number;
 test.each(vectors.verify_vectors.map((v) => [v.name, v] as const))('vector: %s', async (_name, v) => {
   const p = await tem.register(`vector ${v.name}`.slice(0, 100), { secret: v.secret });
   setClock(() => v.now * 1000);
-  const res = await fetch(p.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...(v.headers as unknown as Record<string, string>) }, body: v.payload });
+  const res = await fetch(p.webhookUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(v.headers as unknown as Record<string, string>) },
+    body: v.payload,
+  });
   const body = (await res.json()) as { detail: string };
   const want = expected(v);
   expect({ status: res.status, detail: body.detail }).toEqual({ status: want.status, detail: expect.stringMatching(want.detail) });
@@ -59,7 +63,11 @@ test('rotation: during the overlap both secrets verify; after it only the new on
   expect(rotated.body.secret).not.toBe(p.secret);
   const event = (phoneNumber: string) => ({ phoneNumber, kind: 'roaming' });
   const withOld = await tem.send({ webhookUrl: p.webhookUrl, secret: p.secret }, 'usage.threshold_exceeded', event('+447700900101'));
-  const withNew = await tem.send({ webhookUrl: p.webhookUrl, secret: rotated.body.secret }, 'usage.threshold_exceeded', event('+447700900101'));
+  const withNew = await tem.send(
+    { webhookUrl: p.webhookUrl, secret: rotated.body.secret },
+    'usage.threshold_exceeded',
+    event('+447700900101'),
+  );
   expect([withOld.statuses, withNew.statuses]).toEqual([[202], [202]]);
   // Two hours later the old secret no longer verifies.
   const later = Date.now() + 2 * 3600_000;
@@ -67,7 +75,16 @@ test('rotation: during the overlap both secrets verify; after it only the new on
   const { Webhook } = await import('standardwebhooks');
   const body = JSON.stringify({ type: 'usage.threshold_exceeded', timestamp: new Date(later).toISOString(), data: event('+447700900101') });
   const post = (secret: string, id: string) =>
-    fetch(p.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(Math.floor(later / 1000)), 'webhook-signature': new Webhook(secret).sign(id, new Date(later), body) }, body });
+    fetch(p.webhookUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': id,
+        'webhook-timestamp': String(Math.floor(later / 1000)),
+        'webhook-signature': new Webhook(secret).sign(id, new Date(later), body),
+      },
+      body,
+    });
   expect((await post(p.secret, 'late-old')).status).toBe(401);
   expect((await post(rotated.body.secret, 'late-new')).status).toBe(202);
   // A bad secret is refused with what to fix.
@@ -84,7 +101,11 @@ test('admin input is checked: bad bodies are 400 with the field, and change noth
   expect((await tem.call('PATCH', 'admin/tem/providers/00000000-0000-4000-8000-000000000000', { enabled: false })).status).toBe(404);
   expect((await tem.call('PATCH', `admin/tem/providers/${(await tem.register('x')).id}`, {})).status).toBe(400);
   expect((await tem.call('GET', 'admin/tem/providers')).body.value.length).toBe(before + 1);
-  const noRole = await fetch(`${api}/admin/tem/providers`, { method: 'POST', headers: { Authorization: `Bearer ${await env.token('admin-connectors-read')}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x' }) });
+  const noRole = await fetch(`${api}/admin/tem/providers`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${await env.token('admin-connectors-read')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'x' }),
+  });
   expect(noRole.status).toBe(403);
 });
 

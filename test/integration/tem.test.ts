@@ -11,7 +11,11 @@ let api: string;
 let tem: ReturnType<typeof temDriver>;
 
 beforeAll(async () => {
-  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'), settings: { CONSENT_WAIT_SECONDS: '3' } });
+  env = await startEnv({
+    entry: 'dist/functions/index.js',
+    hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'),
+    settings: { CONSENT_WAIT_SECONDS: '3' },
+  });
   api = `${env.host!.url}/api`;
   tem = temDriver(env, api);
 });
@@ -41,21 +45,42 @@ test('register → connect through admin consent → Active → roaming block �
 
   // Groups and the iOS and Android profiles with the real settings, assigned to the groups.
   const profiles = [...env.sandbox.store.table('deviceConfigurations').values()];
-  expect(profiles.map((x) => x.displayName).sort()).toEqual(['TEM: block cellular data (Android)', 'TEM: block cellular data (iOS)', 'TEM: block roaming (Android)', 'TEM: block roaming (iOS)']);
+  expect(profiles.map((x) => x.displayName).sort()).toEqual([
+    'TEM: block cellular data (Android)',
+    'TEM: block cellular data (iOS)',
+    'TEM: block roaming (Android)',
+    'TEM: block roaming (iOS)',
+  ]);
   const iosRoaming = profiles.find((x) => x.displayName === 'TEM: block roaming (iOS)')!;
   expect(iosRoaming).toMatchObject(PROFILE_SETTINGS.roaming.ios);
-  expect([...env.sandbox.store.table(`assignments:${iosRoaming.id}`).values()].map((a) => (a.target as { groupId: string }).groupId)).toEqual([tem.group('roaming')!.id]);
+  expect(
+    [...env.sandbox.store.table(`assignments:${iosRoaming.id}`).values()].map((a) => (a.target as { groupId: string }).groupId),
+  ).toEqual([tem.group('roaming')!.id]);
 
   // A signed roaming-exceeded event for a corporate line puts its device in the roaming group.
-  const sent = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'roaming', usageMb: 512, capMb: 500, country: 'FR' });
+  const sent = await tem.send(p, 'usage.threshold_exceeded', {
+    phoneNumber: ADELE,
+    kind: 'roaming',
+    usageMb: 512,
+    capMb: 500,
+    country: 'FR',
+  });
   expect(sent.statuses).toEqual([202]);
   await eventually(() => tem.members('roaming').includes(tem.deviceObject('adele-iphone')), 15_000, 'device in the roaming group');
   expect(tem.members('data')).toEqual([]);
-  await eventually(async () => (await tem.ledger(p.id)).some((r) => r.eventId === sent.webhookId && r.status === 'applied'), 10_000, 'ledger row');
-  const alerts = await eventually(async () => {
-    const a = (await tem.call('GET', `admin/tem/providers/${p.id}/alerts`)).body.value as { email: string; message: string }[];
-    return a.length && a[0].email === 'sent' ? a : undefined;
-  }, 10_000, 'alert emailed');
+  await eventually(
+    async () => (await tem.ledger(p.id)).some((r) => r.eventId === sent.webhookId && r.status === 'applied'),
+    10_000,
+    'ledger row',
+  );
+  const alerts = await eventually(
+    async () => {
+      const a = (await tem.call('GET', `admin/tem/providers/${p.id}/alerts`)).body.value as { email: string; message: string }[];
+      return a.length && a[0].email === 'sent' ? a : undefined;
+    },
+    10_000,
+    'alert emailed',
+  );
   expect(alerts[0].message).toMatch(/\+447700900101.*roaming threshold: 512 MB used of 500 MB in FR/);
   const outbox = [...env.sandbox.store.table('outbox').values()];
   expect(outbox.some((m) => String(m.subject).includes('roaming threshold crossed on +447700900101'))).toBe(true);
@@ -65,16 +90,33 @@ test('register → connect through admin consent → Active → roaming block �
   const off = await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
   expect(off.status).toBe(200);
   expect(off.body.switchOff.state).toBe('reverting');
-  await eventually(async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.switchOff.state === 'done', 15_000, 'switch-off done');
+  await eventually(
+    async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.switchOff.state === 'done',
+    15_000,
+    'switch-off done',
+  );
   expect(tem.members('roaming')).toEqual([]);
-  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ activeBlocks: 0, switchOff: { reverted: 1, remaining: 0 } });
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({
+    activeBlocks: 0,
+    switchOff: { reverted: 1, remaining: 0 },
+  });
   const ignored = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: DIEGO, kind: 'roaming' });
   expect(ignored.statuses).toEqual([202]);
-  await eventually(async () => (await tem.ledger(p.id)).some((r) => r.eventId === ignored.webhookId && r.status === 'ignored' && /switched off/.test(r.reason ?? '')), 10_000, 'ignored while off');
+  await eventually(
+    async () =>
+      (await tem.ledger(p.id)).some(
+        (r) => r.eventId === ignored.webhookId && r.status === 'ignored' && /switched off/.test(r.reason ?? ''),
+      ),
+    10_000,
+    'ignored while off',
+  );
   expect(tem.members('roaming')).toEqual([]);
 
   // Switching on: a new event blocks again.
-  expect((await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: true })).body).toMatchObject({ enabled: true, switchOff: { state: 'idle' } });
+  expect((await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: true })).body).toMatchObject({
+    enabled: true,
+    switchOff: { state: 'idle' },
+  });
   const again = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: DIEGO, kind: 'roaming' });
   expect(again.statuses).toEqual([202]);
   await eventually(() => tem.members('roaming').includes(tem.deviceObject('diego-android')), 15_000, 'blocked again');
@@ -96,12 +138,22 @@ test('personal and unknown lines are recorded and ignored with their reason', as
   await tem.connected(p.id);
   const personal = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ISAIAH, kind: 'roaming' });
   const unknown = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: '+15551234567', kind: 'data' });
-  const rows = await eventually(async () => {
-    const l = await tem.ledger(p.id);
-    return l.filter((r) => r.eventId === personal.webhookId || r.eventId === unknown.webhookId).length === 2 ? l : undefined;
-  }, 10_000, 'both ignored');
-  expect(rows.find((r) => r.eventId === personal.webhookId)).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/Personal line/) });
-  expect(rows.find((r) => r.eventId === unknown.webhookId)).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/Unknown line/) });
+  const rows = await eventually(
+    async () => {
+      const l = await tem.ledger(p.id);
+      return l.filter((r) => r.eventId === personal.webhookId || r.eventId === unknown.webhookId).length === 2 ? l : undefined;
+    },
+    10_000,
+    'both ignored',
+  );
+  expect(rows.find((r) => r.eventId === personal.webhookId)).toMatchObject({
+    status: 'ignored',
+    reason: expect.stringMatching(/Personal line/),
+  });
+  expect(rows.find((r) => r.eventId === unknown.webhookId)).toMatchObject({
+    status: 'ignored',
+    reason: expect.stringMatching(/Unknown line/),
+  });
   expect(tem.members('roaming')).not.toContain(tem.deviceObject('isaiah-iphone'));
 });
 
@@ -109,14 +161,33 @@ test('an event older than the line\u2019s last applied one never overwrites it',
   const p = await tem.register('Datalert order');
   await tem.connected(p.id);
   const t0 = Date.now();
-  const newer = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: '+447700900104', kind: 'roaming' }, { timestamp: new Date(t0).toISOString() });
+  const newer = await tem.send(
+    p,
+    'usage.threshold_exceeded',
+    { phoneNumber: '+447700900104', kind: 'roaming' },
+    { timestamp: new Date(t0).toISOString() },
+  );
   await eventually(() => tem.members('roaming').includes(tem.deviceObject('grady-android')), 15_000, 'blocked');
-  const older = await tem.send(p, 'usage.threshold_cleared', { phoneNumber: '+447700900104', kind: 'roaming' }, { timestamp: new Date(t0 - 60_000).toISOString() });
-  const row = await eventually(async () => (await tem.ledger(p.id)).find((r) => r.eventId === older.webhookId), 10_000, 'older event recorded');
+  const older = await tem.send(
+    p,
+    'usage.threshold_cleared',
+    { phoneNumber: '+447700900104', kind: 'roaming' },
+    { timestamp: new Date(t0 - 60_000).toISOString() },
+  );
+  const row = await eventually(
+    async () => (await tem.ledger(p.id)).find((r) => r.eventId === older.webhookId),
+    10_000,
+    'older event recorded',
+  );
   expect(row).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/Older than the last event/) });
   expect(tem.members('roaming')).toContain(tem.deviceObject('grady-android'));
   expect(newer.statuses).toEqual([202]);
-  await tem.send(p, 'usage.threshold_cleared', { phoneNumber: '+447700900104', kind: 'roaming' }, { timestamp: new Date(t0 + 1000).toISOString() });
+  await tem.send(
+    p,
+    'usage.threshold_cleared',
+    { phoneNumber: '+447700900104', kind: 'roaming' },
+    { timestamp: new Date(t0 + 1000).toISOString() },
+  );
   await eventually(() => !tem.members('roaming').includes(tem.deviceObject('grady-android')), 15_000, 'newer clear applies');
 });
 
@@ -179,17 +250,29 @@ test('connect: a declined consent and a failed Graph probe leave the provider no
   env.sandbox.entra.consentDecision = 'grant';
   expect(declined.done.status).toBe(400);
   expect(declined.page).toMatch(/not granted/);
-  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'failed', connectionDetail: expect.stringMatching(/declined/) });
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({
+    connection: 'failed',
+    connectionDetail: expect.stringMatching(/declined/),
+  });
 
   // Only the consent probe ($top=1), not a line sync running in the background. Entra ID may take
   // minutes to apply a consent: the probe is retried for CONSENT_WAIT_SECONDS (3 s here), shown as
   // pendingConsent, then failed with the reason.
-  env.sandbox.graph.setFaults([{ method: 'GET', path: '^/deviceManagement/managedDevices$', query: '\\$top=1(&|$)', status: 403, code: 'Forbidden', count: 1000 }]);
+  env.sandbox.graph.setFaults([
+    { method: 'GET', path: '^/deviceManagement/managedDevices$', query: '\\$top=1(&|$)', status: 403, code: 'Forbidden', count: 1000 },
+  ]);
   const probe = await tem.connect(p.id);
   expect(probe.done.status).toBe(200);
   expect(probe.page).toMatch(/few minutes/);
-  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({ connection: 'pendingConsent', connectionDetail: expect.stringMatching(/refused the app/) });
-  await eventually(async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.connection === 'failed', 15_000, 'consent wait over');
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({
+    connection: 'pendingConsent',
+    connectionDetail: expect.stringMatching(/refused the app/),
+  });
+  await eventually(
+    async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.connection === 'failed',
+    15_000,
+    'consent wait over',
+  );
   env.sandbox.graph.setFaults([]);
   const failed = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
   expect(failed.connectionDetail).toMatch(/refused the app.*still refused/);
@@ -197,7 +280,11 @@ test('connect: a declined consent and a failed Graph probe leave the provider no
   expect(env.sandbox.graph.stats.byRoute['GET /deviceManagement/managedDevices']).toBeGreaterThan(2);
   // A signal for a provider that is not connected is recorded and ignored.
   const s = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'roaming' });
-  await eventually(async () => (await tem.ledger(p.id)).some((r) => r.eventId === s.webhookId && /not connected/.test(r.reason ?? '')), 10_000, 'ignored: not connected');
+  await eventually(
+    async () => (await tem.ledger(p.id)).some((r) => r.eventId === s.webhookId && /not connected/.test(r.reason ?? '')),
+    10_000,
+    'ignored: not connected',
+  );
 });
 
 describe('webhook input', () => {
@@ -211,26 +298,111 @@ describe('webhook input', () => {
 
   test('500 malformed or mis-signed requests get 4xx, never 5xx, and queue nothing', async () => {
     const { Webhook } = await import('standardwebhooks');
-    const good = JSON.stringify({ type: 'usage.threshold_exceeded', timestamp: new Date().toISOString(), data: { phoneNumber: ADELE, kind: 'roaming' } });
+    const good = JSON.stringify({
+      type: 'usage.threshold_exceeded',
+      timestamp: new Date().toISOString(),
+      data: { phoneNumber: ADELE, kind: 'roaming' },
+    });
     const now = Math.floor(Date.now() / 1000);
     const sign = (id: string, ts: number, body: string, secret = p.secret) => new Webhook(secret).sign(id, new Date(ts * 1000), body);
     const variants: ((i: number) => { headers: Record<string, string>; body: string })[] = [
       (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now) }, body: good }),
-      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': `${now}abc`, 'webhook-signature': sign(`m${i}`, now, good) }, body: good }),
-      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now - 301), 'webhook-signature': sign(`m${i}`, now - 301, good) }, body: good }),
-      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, good, 'whsec_' + Buffer.alloc(32, 7).toString('base64')) }, body: good }),
-      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, good) }, body: good.replace('roaming', 'roamin') }),
-      (i) => ({ headers: { 'content-type': 'text/plain', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, good) }, body: good }),
-      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, '{"type":') }, body: '{"type":' }),
+      (i) => ({
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': `m${i}`,
+          'webhook-timestamp': `${now}abc`,
+          'webhook-signature': sign(`m${i}`, now, good),
+        },
+        body: good,
+      }),
+      (i) => ({
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': `m${i}`,
+          'webhook-timestamp': String(now - 301),
+          'webhook-signature': sign(`m${i}`, now - 301, good),
+        },
+        body: good,
+      }),
+      (i) => ({
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': `m${i}`,
+          'webhook-timestamp': String(now),
+          'webhook-signature': sign(`m${i}`, now, good, 'whsec_' + Buffer.alloc(32, 7).toString('base64')),
+        },
+        body: good,
+      }),
+      (i) => ({
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': `m${i}`,
+          'webhook-timestamp': String(now),
+          'webhook-signature': sign(`m${i}`, now, good),
+        },
+        body: good.replace('roaming', 'roamin'),
+      }),
+      (i) => ({
+        headers: {
+          'content-type': 'text/plain',
+          'webhook-id': `m${i}`,
+          'webhook-timestamp': String(now),
+          'webhook-signature': sign(`m${i}`, now, good),
+        },
+        body: good,
+      }),
+      (i) => ({
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': `m${i}`,
+          'webhook-timestamp': String(now),
+          'webhook-signature': sign(`m${i}`, now, '{"type":'),
+        },
+        body: '{"type":',
+      }),
       (i) => {
-        const big = JSON.stringify({ type: 'usage.threshold_exceeded', timestamp: new Date().toISOString(), data: { phoneNumber: ADELE, kind: 'roaming' }, pad: 'x'.repeat(70_000) });
-        return { headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, big) }, body: big };
+        const big = JSON.stringify({
+          type: 'usage.threshold_exceeded',
+          timestamp: new Date().toISOString(),
+          data: { phoneNumber: ADELE, kind: 'roaming' },
+          pad: 'x'.repeat(70_000),
+        });
+        return {
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': `m${i}`,
+            'webhook-timestamp': String(now),
+            'webhook-signature': sign(`m${i}`, now, big),
+          },
+          body: big,
+        };
       },
       (i) => {
-        const wrong = JSON.stringify({ type: 'usage.threshold_exceeded', timestamp: 'yesterday', data: { phoneNumber: 'call me', kind: 'roaming' } });
-        return { headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': sign(`m${i}`, now, wrong) }, body: wrong };
+        const wrong = JSON.stringify({
+          type: 'usage.threshold_exceeded',
+          timestamp: 'yesterday',
+          data: { phoneNumber: 'call me', kind: 'roaming' },
+        });
+        return {
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': `m${i}`,
+            'webhook-timestamp': String(now),
+            'webhook-signature': sign(`m${i}`, now, wrong),
+          },
+          body: wrong,
+        };
       },
-      (i) => ({ headers: { 'content-type': 'application/json', 'webhook-id': `m${i}`, 'webhook-timestamp': String(now), 'webhook-signature': `v1,${Buffer.alloc(32, i % 256).toString('base64')}` }, body: good }),
+      (i) => ({
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': `m${i}`,
+          'webhook-timestamp': String(now),
+          'webhook-signature': `v1,${Buffer.alloc(32, i % 256).toString('base64')}`,
+        },
+        body: good,
+      }),
     ];
     const before = await queued();
     const statuses = new Map<number, number>();
@@ -259,7 +431,11 @@ describe('webhook input', () => {
   });
 
   test('an unknown provider id is 404 and a bad one 400', async () => {
-    const res = await fetch(`${api}/tem/providers/00000000-0000-4000-8000-000000000000/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetch(`${api}/tem/providers/00000000-0000-4000-8000-000000000000/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(res.status).toBe(404);
     expect((await fetch(`${api}/tem/providers/not-a-guid/events`, { method: 'POST', body: '{}' })).status).toBe(400);
   });

@@ -14,7 +14,11 @@ let api: string;
 let token: string;
 
 beforeAll(async () => {
-  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'), settings: { VPP_POLL_SECONDS: '1' } });
+  env = await startEnv({
+    entry: 'dist/functions/index.js',
+    hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'),
+    settings: { VPP_POLL_SECONDS: '1' },
+  });
   api = `${env.host!.url}/api`;
   token = await env.token('admin-all-roles');
 });
@@ -25,16 +29,47 @@ afterAll(async () => {
 
 const call = async (method: string, path: string) => {
   const res = await fetch(`${api}/${path}`, { method, headers: { Authorization: `Bearer ${token}` } });
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: await res.json() };
 };
-type License = { tokenId: string; id: string; name: string; total: number; used: number; available: number; kind: string; low: boolean; syncedAt: string };
-const licenses = async (query = 'top=1000') => (await call('GET', `admin/vpp/licenses?${query}`)).body as { count: number; value: License[] };
-type Token = { id: string; organizationName: string; health: string; reasons: { severity: string; reason: string; fix: string }[]; lastError: string | null; lastSnapshotAt: string | null; syncing: boolean; removed: { at: string; reason: string } | null };
+type License = {
+  tokenId: string;
+  id: string;
+  name: string;
+  total: number;
+  used: number;
+  available: number;
+  kind: string;
+  low: boolean;
+  syncedAt: string;
+};
+const licenses = async (query = 'top=1000') =>
+  (await call('GET', `admin/vpp/licenses?${query}`)).body as { count: number; value: License[] };
+type Token = {
+  id: string;
+  organizationName: string;
+  health: string;
+  reasons: { severity: string; reason: string; fix: string }[];
+  lastError: string | null;
+  lastSnapshotAt: string | null;
+  syncing: boolean;
+  removed: { at: string; reason: string } | null;
+};
 const tokens = async () => (await call('GET', 'admin/vpp/tokens')).body.value as Token[];
-const history = async (tokenId: string, appId: string) => (await call('GET', `admin/vpp/tokens/${tokenId}/licenses/${appId}/history`)).body.value as { at: string; change: string; used: number; total: number }[];
+const history = async (tokenId: string, appId: string) =>
+  (await call('GET', `admin/vpp/tokens/${tokenId}/licenses/${appId}/history`)).body.value as {
+    at: string;
+    change: string;
+    used: number;
+    total: number;
+  }[];
 const sandboxApps = () => [...env.sandbox.store.table('mobileApps').values()];
 const tokenByOrg = (org: string) => [...env.sandbox.store.table('vppTokens').values()].find((t) => t.organizationName === org)!;
-const syncedOnce = async (org: string, after = '', ms = 30_000) => eventually(async () => (await tokens()).find((t) => t.organizationName === org && t.lastSnapshotAt && t.lastSnapshotAt > after), ms, `${org} synced`);
+const syncedOnce = async (org: string, after = '', ms = 30_000) =>
+  eventually(
+    async () => (await tokens()).find((t) => t.organizationName === org && t.lastSnapshotAt && t.lastSnapshotAt > after),
+    ms,
+    `${org} synced`,
+  );
 
 test('POST /api/admin/vpp/sync: every seeded VPP app shows the sandbox counts and available = total − used; health per token', async () => {
   const r = await call('POST', 'admin/vpp/sync');
@@ -43,19 +78,42 @@ test('POST /api/admin/vpp/sync: every seeded VPP app shows the sandbox counts an
   await Promise.all(['Contoso Ltd', 'Contoso Education', 'Contoso Retail'].map((o) => syncedOnce(o)));
   const list = await licenses();
   const syncable = sandboxApps().filter((a) => !['Contoso Legacy', 'Contoso Partner'].includes(String(a.vppTokenOrganizationName)));
-  expect(list.value.filter((l) => l.kind === 'app').map((l) => l.name).sort()).toEqual(syncable.map((a) => String(a.displayName)).sort());
+  expect(
+    list.value
+      .filter((l) => l.kind === 'app')
+      .map((l) => l.name)
+      .sort(),
+  ).toEqual(syncable.map((a) => String(a.displayName)).sort());
   for (const app of syncable) {
     const l = list.value.find((x) => x.id === app.id)!;
-    expect({ total: l.total, used: l.used, available: l.available }).toEqual({ total: app.totalLicenseCount, used: app.usedLicenseCount, available: Number(app.totalLicenseCount) - Number(app.usedLicenseCount) });
+    expect({ total: l.total, used: l.used, available: l.available }).toEqual({
+      total: app.totalLicenseCount,
+      used: app.usedLicenseCount,
+      available: Number(app.totalLicenseCount) - Number(app.usedLicenseCount),
+    });
   }
   expect(list.value.find((l) => l.kind === 'ebook')).toMatchObject({ name: 'Security Handbook', total: 50, used: 12, available: 38 });
 
   const health = Object.fromEntries((await tokens()).map((t) => [t.organizationName, t]));
   expect(health['Contoso Ltd'].health).toBe('healthy');
-  expect(health['Contoso Education']).toMatchObject({ health: 'warning', reasons: [expect.objectContaining({ severity: 'warning', reason: expect.stringMatching(/expires on .* \(in [23] days\)/), fix: expect.stringMatching(/Apple Business Manager/) })] });
+  expect(health['Contoso Education']).toMatchObject({
+    health: 'warning',
+    reasons: [
+      expect.objectContaining({
+        severity: 'warning',
+        reason: expect.stringMatching(/expires on .* \(in [23] days\)/),
+        fix: expect.stringMatching(/Apple Business Manager/),
+      }),
+    ],
+  });
   expect(health['Contoso Legacy'].health).toBe('unhealthy');
-  expect(health['Contoso Legacy'].reasons.map((x) => x.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/expired/), expect.stringMatching(/Not synced for 12 days/)]));
-  expect(health['Contoso Partner']).toMatchObject({ health: 'unhealthy', reasons: expect.arrayContaining([expect.objectContaining({ reason: 'The token is assigned to another MDM.' })]) });
+  expect(health['Contoso Legacy'].reasons.map((x) => x.reason)).toEqual(
+    expect.arrayContaining([expect.stringMatching(/expired/), expect.stringMatching(/Not synced for 12 days/)]),
+  );
+  expect(health['Contoso Partner']).toMatchObject({
+    health: 'unhealthy',
+    reasons: expect.arrayContaining([expect.objectContaining({ reason: 'The token is assigned to another MDM.' })]),
+  });
   // Contoso Retail was 2 days stale; its sync brought it back to healthy.
   expect(health['Contoso Retail'].health).toBe('healthy');
 });
@@ -77,14 +135,28 @@ test('a failing token leaves the others synced and its last snapshot intact, wit
   const pos = sandboxApps().find((a) => a.displayName === 'Point of Sale')!;
   teams.usedLicenseCount = 330;
   pos.usedLicenseCount = 35;
-  env.sandbox.graph.setFaults([{ method: 'POST', path: `/vppTokens/${retail.id}/syncLicenses$`, status: 500, code: 'InternalServerError', message: 'VPP service unavailable' }]);
+  env.sandbox.graph.setFaults([
+    {
+      method: 'POST',
+      path: `/vppTokens/${retail.id}/syncLicenses$`,
+      status: 500,
+      code: 'InternalServerError',
+      message: 'VPP service unavailable',
+    },
+  ]);
   const before = new Date().toISOString();
   await call('POST', 'admin/vpp/sync');
   await syncedOnce('Contoso Ltd', before);
-  const failed = await eventually(async () => (await tokens()).find((t) => t.organizationName === 'Contoso Retail' && t.lastError), 20_000, 'retail failure recorded');
+  const failed = await eventually(
+    async () => (await tokens()).find((t) => t.organizationName === 'Contoso Retail' && t.lastError),
+    20_000,
+    'retail failure recorded',
+  );
   env.sandbox.graph.setFaults([]);
   expect(failed.lastError).toMatch(/500 InternalServerError: VPP service unavailable/);
-  expect(failed.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ severity: 'warning', reason: expect.stringMatching(/last sync failed/) })]));
+  expect(failed.reasons).toEqual(
+    expect.arrayContaining([expect.objectContaining({ severity: 'warning', reason: expect.stringMatching(/last sync failed/) })]),
+  );
   const list = await licenses();
   expect(list.value.find((l) => l.id === teams.id)).toMatchObject({ used: 330, available: 170 });
   expect(list.value.find((l) => l.id === pos.id)).toMatchObject({ used: 30, available: 10 }); // the last good snapshot
@@ -102,7 +174,11 @@ test('duplicate sync messages do not double-count anything', async () => {
   const text = encodeMessage('vpp.sync', { tokenId: contoso.id, runId, step: 'start', poll: 0 }, `${runId}:${contoso.id}:start`);
   const before = await licenses(`tokenId=${contoso.id}&top=1000`);
   await Promise.all([q.sendMessage(text), q.sendMessage(text), q.sendMessage(text)]);
-  await eventually(async () => (await licenses(`tokenId=${contoso.id}`)).value.find((l) => l.id === zoom.id)?.used === 41, 30_000, 'zoom updated');
+  await eventually(
+    async () => (await licenses(`tokenId=${contoso.id}`)).value.find((l) => l.id === zoom.id)?.used === 41,
+    30_000,
+    'zoom updated',
+  );
   await new Promise((r) => setTimeout(r, 3000)); // let the duplicates finish
   const after = await licenses(`tokenId=${contoso.id}&top=1000`);
   expect(after.count).toBe(before.count);
@@ -116,11 +192,19 @@ test('licences can be filtered by token, sorted and paged', async () => {
   expect(byAvailable.count).toBe(all.count);
   expect(byAvailable.value.map((l) => l.available)).toEqual([...all.value.map((l) => l.available)].sort((a, b) => a - b).slice(0, 2));
   const page2 = await licenses('sort=name&top=3&skip=3');
-  expect(page2.value.map((l) => l.name)).toEqual([...all.value].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id)).slice(3, 6).map((l) => l.name));
+  expect(page2.value.map((l) => l.name)).toEqual(
+    [...all.value]
+      .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
+      .slice(3, 6)
+      .map((l) => l.name),
+  );
   const edu = tokenByOrg('Contoso Education');
   expect((await licenses(`tokenId=${edu.id}`)).value.map((l) => l.name).sort()).toEqual(['Keynote', 'Pages']);
   expect((await call('GET', 'admin/vpp/licenses?sort=price')).status).toBe(400);
-  const readOnly = await fetch(`${api}/admin/vpp/sync`, { method: 'POST', headers: { Authorization: `Bearer ${await env.token('admin-connectors-read')}` } });
+  const readOnly = await fetch(`${api}/admin/vpp/sync`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${await env.token('admin-connectors-read')}` },
+  });
   expect(readOnly.status).toBe(403);
   expect((await call('POST', 'admin/vpp/tokens/not-a-token/sync')).status).toBe(404);
 });
@@ -130,12 +214,18 @@ test('three syncs requested at once (the timer, all tokens, one token) make one 
   const zoom = sandboxApps().find((a) => a.displayName === 'Zoom')!;
   zoom.usedLicenseCount = Number(zoom.usedLicenseCount) + 2;
   const ownApps = sandboxApps().filter((a) => a.vppTokenOrganizationName === 'Contoso Ltd');
-  const historyBefore = Object.fromEntries(await Promise.all(ownApps.map(async (a) => [a.id, (await history(contoso.id, String(a.id))).length])));
+  const historyBefore = Object.fromEntries(
+    await Promise.all(ownApps.map(async (a) => [a.id, (await history(contoso.id, String(a.id))).length])),
+  );
   await eventually(async () => (await tokens()).every((t) => !t.syncing), 30_000, 'earlier syncs over');
   env.sandbox.graph.resetStats();
   const t0 = new Date().toISOString();
   // The timer's handler is planSync(); the two admin calls arrive at the same moment.
-  const [timer, all, one] = await Promise.all([planSync(), call('POST', 'admin/vpp/sync'), call('POST', `admin/vpp/tokens/${contoso.id}/sync`)]);
+  const [timer, all, one] = await Promise.all([
+    planSync(),
+    call('POST', 'admin/vpp/sync'),
+    call('POST', `admin/vpp/tokens/${contoso.id}/sync`),
+  ]);
   expect([all.status, one.status]).toEqual([202, 202]);
   const answers = [timer, all.body, one.body] as { runs: { tokenId: string; runId: string; joined: boolean }[] }[];
   for (const tokenId of new Set(answers.flatMap((a) => a.runs.map((r) => r.tokenId)))) {
@@ -144,20 +234,32 @@ test('three syncs requested at once (the timer, all tokens, one token) make one 
     expect(runs.filter((r) => !r.joined).length).toBeLessThanOrEqual(1);
   }
   const syncable = ['Contoso Ltd', 'Contoso Education', 'Contoso Retail'];
-  await eventually(async () => {
-    const list = await tokens();
-    return list.every((t) => !t.syncing) && syncable.every((o) => list.some((t) => t.organizationName === o && t.lastSnapshotAt! > t0));
-  }, 30_000, 'the syncs to finish');
+  await eventually(
+    async () => {
+      const list = await tokens();
+      return list.every((t) => !t.syncing) && syncable.every((o) => list.some((t) => t.organizationName === o && t.lastSnapshotAt! > t0));
+    },
+    30_000,
+    'the syncs to finish',
+  );
   const routes = env.sandbox.graph.stats.byRoute;
   expect(routes['POST /deviceAppManagement/vppTokens/{id}/syncLicenses']).toBe(3);
   expect(env.sandbox.graph.stats.byStatus['409']).toBeUndefined();
   expect(routes['GET /deviceAppManagement/mobileApps/graph.iosVppApp']).toBe(3); // one snapshot per token
-  for (const t of (await tokens()).filter((x) => syncable.includes(x.organizationName))) expect({ org: t.organizationName, lastError: t.lastError, health: t.health }).toEqual({ org: t.organizationName, lastError: null, health: t.organizationName === 'Contoso Education' ? 'warning' : 'healthy' });
+  for (const t of (await tokens()).filter((x) => syncable.includes(x.organizationName)))
+    expect({ org: t.organizationName, lastError: t.lastError, health: t.health }).toEqual({
+      org: t.organizationName,
+      lastError: null,
+      health: t.organizationName === 'Contoso Education' ? 'warning' : 'healthy',
+    });
   const vpp = ((await call('GET', 'admin/connectors')).body.value as { id: string; detail: string | null }[]).find((c) => c.id === 'vpp')!;
   expect(vpp.detail ?? '').not.toMatch(/409|already in progress|Conflict/i);
   for (const a of ownApps) {
     const h = await history(contoso.id, String(a.id));
-    expect({ app: a.displayName, added: h.length - historyBefore[String(a.id)] }).toEqual({ app: a.displayName, added: a.id === zoom.id ? 1 : 0 });
+    expect({ app: a.displayName, added: h.length - historyBefore[String(a.id)] }).toEqual({
+      app: a.displayName,
+      added: a.id === zoom.id ? 1 : 0,
+    });
   }
   expect((await history(contoso.id, String(zoom.id)))[0]).toMatchObject({ change: 'changed', used: zoom.usedLicenseCount });
 });
@@ -194,7 +296,13 @@ test('an app removed from a token leaves the list, and its history ends with a "
 });
 
 test('a plan that dies after queuing the start of a new token, before claiming it: the worker claims it and the sync completes', async () => {
-  const late = addVppToken(env.sandbox.store, { key: 'late', organizationName: 'Contoso Late', expiresInDays: 100, lastSyncDaysAgo: 0, apps: [['Late App', 10, 3]] });
+  const late = addVppToken(env.sandbox.store, {
+    key: 'late',
+    organizationName: 'Contoso Late',
+    expiresInDays: 100,
+    lastSyncDaysAgo: 0,
+    apps: [['Late App', 10, 3]],
+  });
   env.sandbox.graph.resetStats();
   let writes = 0;
   const modify = tables.tokens.modify.bind(tables.tokens);
@@ -209,7 +317,9 @@ test('a plan that dies after queuing the start of a new token, before claiming i
   }
   await syncedOnce('Contoso Late');
   expect(env.sandbox.graph.stats.byRoute['POST /deviceAppManagement/vppTokens/{id}/syncLicenses']).toBe(1);
-  expect((await licenses(`tokenId=${late.id}`)).value).toEqual([expect.objectContaining({ name: 'Late App', total: 10, used: 3, available: 7 })]);
+  expect((await licenses(`tokenId=${late.id}`)).value).toEqual([
+    expect.objectContaining({ name: 'Late App', total: 10, used: 3, available: 7 }),
+  ]);
 });
 
 test('a sync whose worker died holds the token only until the time limit; then a request takes over, and what the dead sync wrote is deleted', async () => {
@@ -218,7 +328,19 @@ test('a sync whose worker died holds the token only until the time limit; then a
   // A sync claimed the token and wrote part of a snapshot; then its worker died.
   const dead = `r${Date.now()}-dead00`;
   await tables.tokens.modify('token', String(late.id), (t) => ({ ...t!, runId: dead, runStartedAt: clock.iso() }));
-  await tables.licenses.upsert({ partitionKey: String(late.id), rowKey: `${dead}|partial`, appId: 'partial', kind: 'app', name: 'Partial', total: 1, used: 0, available: 1, syncedAt: clock.iso(), runId: dead, low: false });
+  await tables.licenses.upsert({
+    partitionKey: String(late.id),
+    rowKey: `${dead}|partial`,
+    appId: 'partial',
+    kind: 'app',
+    name: 'Partial',
+    total: 1,
+    used: 0,
+    available: 1,
+    syncedAt: clock.iso(),
+    runId: dead,
+    low: false,
+  });
   const joined = await call('POST', `admin/vpp/tokens/${late.id}/sync`);
   expect(joined.body.runs).toEqual([{ tokenId: late.id, runId: dead, joined: true }]);
   expect((await tokens()).find((t) => t.id === late.id)!.syncing).toBe(true);
@@ -241,83 +363,101 @@ describe('a token with 2,000 apps', () => {
   const SLOW = 150_000;
   let bulk: { id: string };
   const bulkApps = () => sandboxApps().filter((a) => a.vppTokenOrganizationName === 'Contoso Bulk');
-  const served = async () => (await licenses(`tokenId=${bulk.id}&top=1000`));
+  const served = async () => await licenses(`tokenId=${bulk.id}&top=1000`);
 
   beforeAll(async () => {
-    bulk = addVppToken(env.sandbox.store, { key: 'bulk', organizationName: 'Contoso Bulk', expiresInDays: 100, lastSyncDaysAgo: 0, apps: Array.from({ length: 2000 }, (_, i) => [`Bulk App ${i}`, 100, i % 50] as [string, number, number]) }) as { id: string };
+    bulk = addVppToken(env.sandbox.store, {
+      key: 'bulk',
+      organizationName: 'Contoso Bulk',
+      expiresInDays: 100,
+      lastSyncDaysAgo: 0,
+      apps: Array.from({ length: 2000 }, (_, i) => [`Bulk App ${i}`, 100, i % 50] as [string, number, number]),
+    });
     const t0 = new Date().toISOString();
     await call('POST', `admin/vpp/tokens/${bulk.id}/sync`);
     await syncedOnce('Contoso Bulk', t0, SLOW);
   }, SLOW);
 
-  test('a write that dies midway leaves the previous snapshot served; the retried step completes the new one', async () => {
-    const first = await served();
-    expect(first.count).toBe(2000);
-    for (const a of bulkApps()) a.usedLicenseCount = Number(a.usedLicenseCount) + 1;
-    // The fourth transaction of the new snapshot stalls, then fails: the write dies with part of it stored.
-    let fail!: (e: Error) => void;
-    const stalled = new Promise<never>((_, reject) => (fail = reject));
-    let reached!: () => void;
-    const midway = new Promise<void>((r) => (reached = r));
-    let writes = 0;
-    const transact = tables.licenses.transact.bind(tables.licenses);
-    const spy = jest.spyOn(tables.licenses, 'transact').mockImplementation(async (actions) => {
-      if (actions[0]?.kind === 'upsert' && actions[0].entity.partitionKey === bulk.id && ++writes === 4) {
-        reached();
-        await stalled;
+  test(
+    'a write that dies midway leaves the previous snapshot served; the retried step completes the new one',
+    async () => {
+      const first = await served();
+      expect(first.count).toBe(2000);
+      for (const a of bulkApps()) a.usedLicenseCount = Number(a.usedLicenseCount) + 1;
+      // The fourth transaction of the new snapshot stalls, then fails: the write dies with part of it stored.
+      let fail!: (e: Error) => void;
+      const stalled = new Promise<never>((_, reject) => (fail = reject));
+      let reached!: () => void;
+      const midway = new Promise<void>((r) => (reached = r));
+      let writes = 0;
+      const transact = tables.licenses.transact.bind(tables.licenses);
+      const spy = jest.spyOn(tables.licenses, 'transact').mockImplementation(async (actions) => {
+        if (actions[0]?.kind === 'upsert' && actions[0].entity.partitionKey === bulk.id && ++writes === 4) {
+          reached();
+          await stalled;
+        }
+        return transact(actions);
+      });
+      try {
+        const t0 = new Date().toISOString();
+        await call('POST', `admin/vpp/tokens/${bulk.id}/sync`);
+        await midway;
+        const runId = (await tables.tokens.get('token', bulk.id))!.entity.runId!;
+        const stored = await tables.licenses.list(odata`PartitionKey eq ${bulk.id} and runId eq ${runId}`);
+        expect(stored.length).toBeGreaterThan(0);
+        expect(stored.length).toBeLessThan(2000);
+        const during = await served();
+        expect(during.count).toBe(2000);
+        expect(during.value).toEqual(first.value);
+        fail(new Error('The storage connection was lost.'));
+        await syncedOnce('Contoso Bulk', t0, SLOW);
+      } finally {
+        spy.mockRestore();
       }
-      return transact(actions);
-    });
-    try {
+      const after = await served();
+      expect(after.count).toBe(2000);
+      expect(new Set(after.value.map((l) => l.syncedAt)).size).toBe(1);
+      expect(after.value.every((l, i) => l.used === first.value[i].used + 1)).toBe(true);
+    },
+    SLOW,
+  );
+
+  test(
+    'a licence list read again and again while the 2,000-app snapshot is written never mixes two syncs',
+    async () => {
+      for (const a of bulkApps()) a.usedLicenseCount = Number(a.usedLicenseCount) + 1;
       const t0 = new Date().toISOString();
       await call('POST', `admin/vpp/tokens/${bulk.id}/sync`);
-      await midway;
-      const runId = (await tables.tokens.get('token', bulk.id))!.entity.runId!;
-      const stored = await tables.licenses.list(odata`PartitionKey eq ${bulk.id} and runId eq ${runId}`);
-      expect(stored.length).toBeGreaterThan(0);
-      expect(stored.length).toBeLessThan(2000);
-      const during = await served();
-      expect(during.count).toBe(2000);
-      expect(during.value).toEqual(first.value);
-      fail(new Error('The storage connection was lost.'));
-      await syncedOnce('Contoso Bulk', t0, SLOW);
-    } finally {
-      spy.mockRestore();
-    }
-    const after = await served();
-    expect(after.count).toBe(2000);
-    expect(new Set(after.value.map((l) => l.syncedAt)).size).toBe(1);
-    expect(after.value.every((l, i) => l.used === first.value[i].used + 1)).toBe(true);
-  }, SLOW);
+      const reads: Awaited<ReturnType<typeof served>>[] = [];
+      for (let after = 0; after < 3;) {
+        reads.push(await served());
+        if (((await tokens()).find((t) => t.id === bulk.id)?.lastSnapshotAt ?? '') > t0) after++;
+      }
+      for (const r of reads) {
+        expect(r.count).toBe(2000);
+        expect(new Set(r.value.map((l) => l.syncedAt)).size).toBe(1);
+      }
+      expect(new Set(reads.map((r) => r.value[0].syncedAt)).size).toBe(2); // the reads saw the old sync, then the new
+    },
+    SLOW,
+  );
 
-  test('a licence list read again and again while the 2,000-app snapshot is written never mixes two syncs', async () => {
-    for (const a of bulkApps()) a.usedLicenseCount = Number(a.usedLicenseCount) + 1;
-    const t0 = new Date().toISOString();
-    await call('POST', `admin/vpp/tokens/${bulk.id}/sync`);
-    const reads: Awaited<ReturnType<typeof served>>[] = [];
-    for (let after = 0; after < 3; ) {
-      reads.push(await served());
-      if (((await tokens()).find((t) => t.id === bulk.id)?.lastSnapshotAt ?? '') > t0) after++;
-    }
-    for (const r of reads) {
-      expect(r.count).toBe(2000);
-      expect(new Set(r.value.map((l) => l.syncedAt)).size).toBe(1);
-    }
-    expect(new Set(reads.map((r) => r.value[0].syncedAt)).size).toBe(2); // the reads saw the old sync, then the new
-  }, SLOW);
-
-  test('a token deleted in Intune shows as removed with the reason, its licences are no longer listed, and its apps\' history ends with "removed"', async () => {
-    const app = bulkApps()[0];
-    env.sandbox.store.table('vppTokens').delete(bulk.id);
-    expect((await call('POST', 'admin/vpp/sync')).status).toBe(202);
-    const gone = (await tokens()).find((t) => t.id === bulk.id)!;
-    expect(gone.removed).toEqual({ at: expect.any(String), reason: expect.stringMatching(/Intune no longer has this token/) });
-    expect(gone.health).toBe('warning');
-    expect(gone.reasons[0]).toMatchObject({ reason: gone.removed!.reason, fix: expect.stringMatching(/upload the token again/) });
-    expect((await licenses(`tokenId=${bulk.id}`)).count).toBe(0);
-    expect((await licenses()).value.some((l) => l.tokenId === bulk.id)).toBe(false);
-    expect(await tables.licenses.list(odata`PartitionKey eq ${bulk.id}`)).toHaveLength(0);
-    expect((await history(bulk.id, String(app.id)))[0]).toMatchObject({ change: 'removed', at: gone.removed!.at });
-    expect((await call('POST', `admin/vpp/tokens/${bulk.id}/sync`)).status).toBe(404);
-  }, SLOW);
+  test(
+    'a token deleted in Intune shows as removed with the reason, its licences are no longer listed, and its apps\' history ends with "removed"',
+    async () => {
+      const app = bulkApps()[0];
+      env.sandbox.store.table('vppTokens').delete(bulk.id);
+      expect((await call('POST', 'admin/vpp/sync')).status).toBe(202);
+      const gone = (await tokens()).find((t) => t.id === bulk.id)!;
+      expect(gone.removed).toEqual({ at: expect.any(String), reason: expect.stringMatching(/Intune no longer has this token/) });
+      expect(gone.health).toBe('warning');
+      expect(gone.reasons[0]).toMatchObject({ reason: gone.removed!.reason, fix: expect.stringMatching(/upload the token again/) });
+      expect((await licenses(`tokenId=${bulk.id}`)).count).toBe(0);
+      expect((await licenses()).value.some((l) => l.tokenId === bulk.id)).toBe(false);
+      expect(await tables.licenses.list(odata`PartitionKey eq ${bulk.id}`)).toHaveLength(0);
+      expect((await history(bulk.id, String(app.id)))[0]).toMatchObject({ change: 'removed', at: gone.removed!.at });
+      expect((await call('POST', `admin/vpp/tokens/${bulk.id}/sync`)).status).toBe(404);
+    },
+    SLOW,
+  );
 });

@@ -16,12 +16,27 @@ const template = {
   createdAt: '',
   updatedAt: '',
 };
-const values = { UserName: 'Ann <script>', UserEmail: 'ann@x.example', DeviceName: 'ann-phone', DeviceId: 'd1', OSAndVersion: 'iOS 17.4', PolicyName: 'iOS baseline', NoncompliantSince: '2026-12-01 09:00 UTC', CompanyName: 'Contoso & Co' };
-const branding = { companyName: 'Contoso & Co', contact: { name: 'Desk', email: 'it@x.example', phone: '+44 1', website: 'https://it.x.example' }, logoCid: 'company-logo' };
+const values = {
+  UserName: 'Ann <script>',
+  UserEmail: 'ann@x.example',
+  DeviceName: 'ann-phone',
+  DeviceId: 'd1',
+  OSAndVersion: 'iOS 17.4',
+  PolicyName: 'iOS baseline',
+  NoncompliantSince: '2026-12-01 09:00 UTC',
+  CompanyName: 'Contoso & Co',
+};
+const branding = {
+  companyName: 'Contoso & Co',
+  contact: { name: 'Desk', email: 'it@x.example', phone: '+44 1', website: 'https://it.x.example' },
+  logoCid: 'company-logo',
+};
 
 test('variables: known names pass, unknown names and stray braces are named', () => {
   expect(variableProblems('Hello {{UserName}} on {{ DeviceName }}')).toEqual([]);
-  expect(variableProblems('{{Nope}} and {{UserName}}')).toEqual([expect.stringMatching(/^unknown variable \{\{Nope\}\}; use one of \{\{UserName\}\}, /)]);
+  expect(variableProblems('{{Nope}} and {{UserName}}')).toEqual([
+    expect.stringMatching(/^unknown variable \{\{Nope\}\}; use one of \{\{UserName\}\}, /),
+  ]);
   expect(variableProblems('Hello {{UserName')).toEqual([expect.stringMatching(/unbalanced/)]);
   expect(variableProblems('Hello }} there')).toEqual([expect.stringMatching(/unbalanced/)]);
 });
@@ -30,17 +45,45 @@ test('templates: branding toggles default on; locales are normalised; limits are
   const t = templateInput.parse({ name: 'x', messages: [{ locale: 'EN-us', subject: 's'.repeat(255), body: 'b', isDefault: true }] });
   expect(t.branding).toEqual({ companyLogo: true, companyName: true, contactInformation: true, deviceDetails: true });
   expect(t.messages[0].locale).toBe('en-us');
-  expect(templateInput.safeParse({ name: 'x', messages: [{ locale: 'en-US', subject: 's'.repeat(256), body: 'b', isDefault: true }] }).success).toBe(false);
-  expect(templateInput.safeParse({ name: 'x', messages: [{ locale: 'english', subject: 's', body: 'b', isDefault: true }] }).success).toBe(false);
-  expect(templateInput.safeParse({ name: 'x', extra: 1, messages: [{ locale: 'en', subject: 's', body: 'b', isDefault: true }] }).success).toBe(false);
+  expect(
+    templateInput.safeParse({ name: 'x', messages: [{ locale: 'en-US', subject: 's'.repeat(256), body: 'b', isDefault: true }] }).success,
+  ).toBe(false);
+  expect(templateInput.safeParse({ name: 'x', messages: [{ locale: 'english', subject: 's', body: 'b', isDefault: true }] }).success).toBe(
+    false,
+  );
+  expect(
+    templateInput.safeParse({ name: 'x', extra: 1, messages: [{ locale: 'en', subject: 's', body: 'b', isDefault: true }] }).success,
+  ).toBe(false);
 });
 
 test('schedules: 0 and 365 days pass, 366 fails; the mark action is required once; action ids are type@day', () => {
-  expect(scheduleInput.safeParse({ actions: [{ type: 'markNoncompliant', days: 365 }, { type: 'remoteLock', days: 0 }] }).success).toBe(true);
+  expect(
+    scheduleInput.safeParse({
+      actions: [
+        { type: 'markNoncompliant', days: 365 },
+        { type: 'remoteLock', days: 0 },
+      ],
+    }).success,
+  ).toBe(true);
   expect(scheduleInput.safeParse({ actions: [{ type: 'markNoncompliant', days: 366 }] }).success).toBe(false);
   expect(scheduleInput.safeParse({ actions: [{ type: 'remoteLock', days: 1 }] }).success).toBe(false);
-  expect(scheduleInput.safeParse({ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'email', days: 1 }] }).success).toBe(false); // no templateId
-  expect(scheduleInput.safeParse({ actions: [{ type: 'markNoncompliant', days: 0 }, { type: 'retire', days: 30 }, { type: 'retire', days: 60 }] }).success).toBe(false);
+  expect(
+    scheduleInput.safeParse({
+      actions: [
+        { type: 'markNoncompliant', days: 0 },
+        { type: 'email', days: 1 },
+      ],
+    }).success,
+  ).toBe(false); // no templateId
+  expect(
+    scheduleInput.safeParse({
+      actions: [
+        { type: 'markNoncompliant', days: 0 },
+        { type: 'retire', days: 30 },
+        { type: 'retire', days: 60 },
+      ],
+    }).success,
+  ).toBe(false);
   expect(actionId({ type: 'email', days: 5 })).toBe('email@5');
 });
 
@@ -62,7 +105,12 @@ test('rendering escapes values in the body, keeps the subject plain, and follows
   expect(m.html).toContain('Contoso &amp; Co');
   expect(m.html).toContain('<a href="mailto:it@x.example">');
   expect(m.html).toContain('<td>iOS baseline</td>');
-  const bare = renderMail({ ...template, branding: { companyLogo: false, companyName: false, contactInformation: false, deviceDetails: false } }, branding, values, 'en-US');
+  const bare = renderMail(
+    { ...template, branding: { companyLogo: false, companyName: false, contactInformation: false, deviceDetails: false } },
+    branding,
+    values,
+    'en-US',
+  );
   expect(bare.html).not.toContain('cid:');
   expect(bare.html).not.toContain('Contoso');
   expect(bare.html).not.toContain('device-details');

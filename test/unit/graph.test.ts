@@ -49,7 +49,19 @@ test('the keyed limiter admits at most the limit per key and hands slots over in
 });
 
 describe('the sandbox $filter', () => {
-  const d = { id: '1', '@odata.type': '#microsoft.graph.iosVppApp', deviceName: "O'Brien phone", operatingSystem: 'iOS', n: 5, lastSyncDateTime: '2026-11-20T08:00:00Z', owner: { kind: 'company' }, props: [{ id: 'a', value: '1' }, { id: 'b', value: '1' }] };
+  const d = {
+    id: '1',
+    '@odata.type': '#microsoft.graph.iosVppApp',
+    deviceName: "O'Brien phone",
+    operatingSystem: 'iOS',
+    n: 5,
+    lastSyncDateTime: '2026-11-20T08:00:00Z',
+    owner: { kind: 'company' },
+    props: [
+      { id: 'a', value: '1' },
+      { id: 'b', value: '1' },
+    ],
+  };
   const t = (f: string) => evaluate(parseFilter(f), d);
   test.each([
     ["operatingSystem eq 'ios'", true],
@@ -94,10 +106,16 @@ test('a Graph attempt past its time limit, headers or body stalled, counts as a 
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const warnings: unknown[] = [];
-  const logger = { warn: (_m: string, f: unknown) => warnings.push(f), info: () => undefined, error: () => undefined, debug: () => undefined, child: () => logger } as never;
+  const logger = {
+    warn: (_m: string, f: unknown) => warnings.push(f),
+    info: () => undefined,
+    error: () => undefined,
+    debug: () => undefined,
+    child: () => logger,
+  } as never;
   const g = new Graph({
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    authProvider: { getAccessToken: async () => 'token' },
+    authProvider: { getAccessToken: () => Promise.resolve('token') },
     retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 5 },
     limits: { total: 4, perMailbox: 4 },
     timeoutMs: 200,
@@ -106,10 +124,18 @@ test('a Graph attempt past its time limit, headers or body stalled, counts as a 
   try {
     await expect(g.get('/slow')).resolves.toEqual({ value: [1, 2] });
     await expect(g.get('/stalled')).resolves.toEqual({ value: [1, 2] });
-    expect(warnings).toEqual([expect.objectContaining({ method: 'GET', path: '/v1.0/slow', status: 504 }), expect.objectContaining({ method: 'GET', path: '/v1.0/stalled', status: 504 })]);
+    expect(warnings).toEqual([
+      expect.objectContaining({ method: 'GET', path: '/v1.0/slow', status: 504 }),
+      expect.objectContaining({ method: 'GET', path: '/v1.0/stalled', status: 504 }),
+    ]);
     const err = await g.post('/slow-write', { a: 1 }).catch((e) => e);
     expect(err).toBeInstanceOf(GraphApiError);
-    expect(err).toMatchObject({ graphStatus: 504, code: 'Timeout', transient: true, graphMessage: expect.stringMatching(/did not answer POST \/v1\.0\/slow-write within 0\.2 s/) });
+    expect(err).toMatchObject({
+      graphStatus: 504,
+      code: 'Timeout',
+      transient: true,
+      graphMessage: expect.stringMatching(/did not answer POST \/v1\.0\/slow-write within 0\.2 s/),
+    });
     expect(seen.filter((k) => k.startsWith('POST'))).toHaveLength(1);
   } finally {
     for (const res of open) res.destroy();

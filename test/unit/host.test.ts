@@ -53,7 +53,11 @@ test('a timer whose wall clock runs slower than setTimeout never starts early an
     expect(run.last).toBe(last);
     const next = Date.parse(run.next);
     expect(next).toBeGreaterThan(due);
-    expect(next).toBe(parseSchedule('*/1 * * * * *').next(new Date(Math.max(started, due))).getTime());
+    expect(next).toBe(
+      parseSchedule('*/1 * * * * *')
+        .next(new Date(Math.max(started, due)))
+        .getTime(),
+    );
     last = new Date(Math.max(started, due)).toISOString();
     due = next;
   }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MAX_DEQUEUE_COUNT } from '../../shared/platform/app';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, loadConfig, resolveStorageConnection } from '../../shared/platform/config';
+import { ConfigError, loadConfig, resolveStorageConnection, settingsSchema } from '../../shared/platform/config';
 import { createLogger, redact } from '../../shared/platform/log';
 import { open, seal } from '../../shared/platform/auth/secrets';
 import { readJsonBody, isJson, errorResult } from '../../shared/platform/http';
@@ -25,7 +25,13 @@ describe('configuration', () => {
   test('every bad setting is named in one error', () => {
     const err = (() => {
       try {
-        loadConfig({ ...base, ENTRA_CLIENT_ID: 'nope', SECRETS_KEY: 'c2hvcnQ=', GRAPH_MAILBOX_CONCURRENCY: '9', ADMIN_ALLOWED_TENANTS: `${base.ENTRA_TENANT_ID}, bad` });
+        loadConfig({
+          ...base,
+          ENTRA_CLIENT_ID: 'nope',
+          SECRETS_KEY: 'c2hvcnQ=',
+          GRAPH_MAILBOX_CONCURRENCY: '9',
+          ADMIN_ALLOWED_TENANTS: `${base.ENTRA_TENANT_ID}, bad`,
+        });
       } catch (e) {
         return e as ConfigError;
       }
@@ -40,7 +46,10 @@ describe('configuration', () => {
   });
 
   test('storage connections resolve as the Functions host does: connection string or identity', () => {
-    expect(resolveStorageConnection({ X: 'UseDevelopmentStorage=true' }, 'X')).toEqual({ kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' });
+    expect(resolveStorageConnection({ X: 'UseDevelopmentStorage=true' }, 'X')).toEqual({
+      kind: 'connectionString',
+      connectionString: 'UseDevelopmentStorage=true',
+    });
     expect(resolveStorageConnection({ X__accountName: 'acct', X__clientId: 'cid' }, 'X')).toEqual({
       kind: 'identity',
       blobUri: 'https://acct.blob.core.windows.net',
@@ -48,7 +57,9 @@ describe('configuration', () => {
       tableUri: 'https://acct.table.core.windows.net',
       clientId: 'cid',
     });
-    expect(resolveStorageConnection({ X__blobServiceUri: 'https://b', X__queueServiceUri: 'https://q', X__tableServiceUri: 'https://t' }, 'X')).toMatchObject({ kind: 'identity', blobUri: 'https://b', queueUri: 'https://q', tableUri: 'https://t' });
+    expect(
+      resolveStorageConnection({ X__blobServiceUri: 'https://b', X__queueServiceUri: 'https://q', X__tableServiceUri: 'https://t' }, 'X'),
+    ).toMatchObject({ kind: 'identity', blobUri: 'https://b', queueUri: 'https://q', tableUri: 'https://t' });
     expect(resolveStorageConnection({ X__blobServiceUri: 'https://b' }, 'X')).toMatch(/X__accountName/);
     expect(resolveStorageConnection({ X: 'garbage' }, 'X')).toMatch(/connection string/);
     const identity = loadConfig({ ...base, AzureWebJobsStorage: undefined, AzureWebJobsStorage__accountName: 'prodacct' });
@@ -80,7 +91,9 @@ describe('logging redacts secrets', () => {
 
   test('log lines are JSON with the message and fields', () => {
     const lines: string[] = [];
-    createLogger({ fn: 'f' }, (_l, line) => lines.push(line)).child({ key: 'k' }).warn('hello', { token: 'abc', n: 1 });
+    createLogger({ fn: 'f' }, (_l, line) => lines.push(line))
+      .child({ key: 'k' })
+      .warn('hello', { token: 'abc', n: 1 });
     expect(JSON.parse(lines[0])).toEqual({ level: 'warn', msg: 'hello', fn: 'f', key: 'k', token: '[redacted]', n: 1 });
   });
 });
@@ -104,7 +117,11 @@ describe('HTTP input', () => {
   });
 
   test('errors map to problem+json; unexpected ones hide internals', () => {
-    expect(errorResult(new AppError(409, 'Conflict', 'Already there.'))).toEqual({ status: 409, headers: { 'Content-Type': 'application/problem+json' }, body: { type: 'about:blank', title: 'Conflict', status: 409, detail: 'Already there.' } });
+    expect(errorResult(new AppError(409, 'Conflict', 'Already there.'))).toEqual({
+      status: 409,
+      headers: { 'Content-Type': 'application/problem+json' },
+      body: { type: 'about:blank', title: 'Conflict', status: 409, detail: 'Already there.' },
+    });
     const hidden = errorResult(new Error('db password is hunter2'), 'inv-1');
     expect(hidden.status).toBe(500);
     expect(JSON.stringify(hidden.body)).not.toContain('hunter2');
@@ -125,15 +142,16 @@ describe('HTTP input', () => {
 });
 
 test("the README's settings table lists exactly the settings the schema reads", () => {
-  const readme = require('node:fs').readFileSync(require('node:path').join(ROOT, 'README.md'), 'utf8') as string;
+  const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
   const section = readme.split('## Settings')[1].split('\n## ')[0];
   const documented = [...section.matchAll(/^\| `([A-Za-z_]+)` \|/gm)].map((m) => m[1]).sort();
-  const { settingsSchema } = require('../../shared/platform/config') as typeof import('../../shared/platform/config');
   expect(documented).toEqual(['AzureWebJobsStorage', ...Object.keys(settingsSchema.shape)].sort());
 });
 
-test('the queue layer knows the host\'s retry limit: the test host uses the same one', () => {
-  const fixture = JSON.parse(readFileSync(resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'host.json'), 'utf8')) as { extensions: { queues: { maxDequeueCount: number } } };
+test("the queue layer knows the host's retry limit: the test host uses the same one", () => {
+  const fixture = JSON.parse(readFileSync(resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'host.json'), 'utf8')) as {
+    extensions: { queues: { maxDequeueCount: number } };
+  };
   expect(MAX_DEQUEUE_COUNT).toBe(5);
   expect(fixture.extensions.queues.maxDequeueCount).toBe(MAX_DEQUEUE_COUNT);
 });

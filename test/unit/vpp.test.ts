@@ -6,7 +6,17 @@ import { ROOT } from '../helpers/env';
 
 const DAY = 86_400_000;
 const now = Date.parse('2026-11-21T12:00:00Z');
-const row = (over: Partial<TokenRow>): TokenRow => ({ partitionKey: 'token', rowKey: 't', state: 'valid', lastSyncStatus: 'completed', consecutiveFailures: 0, updatedAt: '', expirationDateTime: new Date(now + 100 * DAY).toISOString(), lastSyncDateTime: new Date(now - DAY / 2).toISOString(), ...over });
+const row = (over: Partial<TokenRow>): TokenRow => ({
+  partitionKey: 'token',
+  rowKey: 't',
+  state: 'valid',
+  lastSyncStatus: 'completed',
+  consecutiveFailures: 0,
+  updatedAt: '',
+  expirationDateTime: new Date(now + 100 * DAY).toISOString(),
+  lastSyncDateTime: new Date(now - DAY / 2).toISOString(),
+  ...over,
+});
 const health = (over: Partial<TokenRow>) => tokenHealth(row(over), now);
 
 beforeEach(() => {

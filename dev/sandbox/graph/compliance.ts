@@ -49,19 +49,28 @@ function statusOf(policyId: string, d: Entity): Entity {
 }
 
 export function registerCompliance(g: GraphService): void {
-  g.route('GET', '/deviceManagement/deviceCompliancePolicies', (ctx) => g.collection(ctx, [...ctx.store.table('deviceCompliancePolicies').values()]));
-  g.route('GET', '/deviceManagement/deviceCompliancePolicies/{deviceCompliancePolicy-id}', (ctx) => g.entity(ctx, ctx.store.get('deviceCompliancePolicies', ctx.params['deviceCompliancePolicy-id'])));
+  g.route('GET', '/deviceManagement/deviceCompliancePolicies', (ctx) =>
+    g.collection(ctx, [...ctx.store.table('deviceCompliancePolicies').values()]),
+  );
+  g.route('GET', '/deviceManagement/deviceCompliancePolicies/{deviceCompliancePolicy-id}', (ctx) =>
+    g.entity(ctx, ctx.store.get('deviceCompliancePolicies', ctx.params['deviceCompliancePolicy-id'])),
+  );
   g.route('GET', '/deviceManagement/deviceCompliancePolicies/{deviceCompliancePolicy-id}/deviceStatuses', (ctx) => {
     const policy = ctx.store.get('deviceCompliancePolicies', ctx.params['deviceCompliancePolicy-id']);
     const platforms = (ctx.store.table(TARGETS).get(policy.id)?.platforms as string[] | undefined) ?? [];
     const devices = [...ctx.store.table('managedDevices').values()].filter((d) => platforms.includes(String(d.operatingSystem)));
-    return g.collection(ctx, devices.map((d) => statusOf(policy.id, d)), { pageSize: 1000 });
+    return g.collection(
+      ctx,
+      devices.map((d) => statusOf(policy.id, d)),
+      { pageSize: 1000 },
+    );
   });
 }
 
 /** Control API: set a device's compliance state (and so its status in every policy targeting it). */
 export function setCompliance(store: TenantStore, deviceId: string, state: string): Entity {
-  if (!['compliant', 'noncompliant', 'inGracePeriod', 'unknown'].includes(state)) throw new GraphError(400, 'BadRequest', 'complianceState must be compliant, noncompliant, inGracePeriod or unknown.');
+  if (!['compliant', 'noncompliant', 'inGracePeriod', 'unknown'].includes(state))
+    throw new GraphError(400, 'BadRequest', 'complianceState must be compliant, noncompliant, inGracePeriod or unknown.');
   const device = store.get('managedDevices', deviceId);
   device.complianceState = state;
   device.lastSyncDateTime = new Date().toISOString();

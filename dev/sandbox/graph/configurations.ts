@@ -13,8 +13,14 @@ export function registerConfigurations(g: GraphService): void {
 
   g.route('POST', '/deviceManagement/deviceConfigurations', (ctx) => {
     const body = (ctx.body ?? {}) as Record<string, unknown>;
-    if (!TYPES.has(String(body['@odata.type']))) throw new GraphError(400, 'BadRequest', `The sandbox supports ${[...TYPES].join(' and ')} profiles; got '${String(body['@odata.type'])}'.`);
-    if (typeof body.displayName !== 'string' || !body.displayName) throw new GraphError(400, 'BadRequest', "Property 'displayName' is required.");
+    if (!TYPES.has(String(body['@odata.type'])))
+      throw new GraphError(
+        400,
+        'BadRequest',
+        `The sandbox supports ${[...TYPES].join(' and ')} profiles; got '${String(body['@odata.type'])}'.`,
+      );
+    if (typeof body.displayName !== 'string' || !body.displayName)
+      throw new GraphError(400, 'BadRequest', "Property 'displayName' is required.");
     const now = new Date().toISOString();
     const profile: Entity = { ...body, id: randomUUID(), createdDateTime: now, lastModifiedDateTime: now, version: 1 };
     table(ctx).set(profile.id, profile);
@@ -24,7 +30,11 @@ export function registerConfigurations(g: GraphService): void {
 
   g.route('PATCH', '/deviceManagement/deviceConfigurations/{deviceConfiguration-id}', (ctx) => {
     const profile = one(ctx);
-    Object.assign(profile, ctx.body as object, { id: profile.id, lastModifiedDateTime: new Date().toISOString(), version: Number(profile.version ?? 1) + 1 });
+    Object.assign(profile, ctx.body as object, {
+      id: profile.id,
+      lastModifiedDateTime: new Date().toISOString(),
+      version: Number(profile.version ?? 1) + 1,
+    });
     return { status: 204 };
   });
 
@@ -33,14 +43,22 @@ export function registerConfigurations(g: GraphService): void {
     return { status: 204 };
   });
 
-  g.route('GET', '/deviceManagement/deviceConfigurations/{deviceConfiguration-id}/assignments', (ctx) => g.collection(ctx, [...ctx.store.table(`assignments:${one(ctx).id}`).values()]));
+  g.route('GET', '/deviceManagement/deviceConfigurations/{deviceConfiguration-id}/assignments', (ctx) =>
+    g.collection(ctx, [...ctx.store.table(`assignments:${one(ctx).id}`).values()]),
+  );
 
   g.route('POST', '/deviceManagement/deviceConfigurations/{deviceConfiguration-id}/assignments', (ctx) => {
     const profile = one(ctx);
     const target = (ctx.body as { target?: { '@odata.type'?: string; groupId?: string } } | undefined)?.target;
-    if (target?.['@odata.type'] !== '#microsoft.graph.groupAssignmentTarget' || !target.groupId) throw new GraphError(400, 'BadRequest', 'An assignment needs a groupAssignmentTarget with a groupId.');
-    if (!ctx.store.table('groups').has(target.groupId)) throw new GraphError(400, 'BadRequest', `Group '${target.groupId}' does not exist.`);
-    const assignment: Entity = { '@odata.type': '#microsoft.graph.deviceConfigurationAssignment', id: `${profile.id}_${target.groupId}`, target };
+    if (target?.['@odata.type'] !== '#microsoft.graph.groupAssignmentTarget' || !target.groupId)
+      throw new GraphError(400, 'BadRequest', 'An assignment needs a groupAssignmentTarget with a groupId.');
+    if (!ctx.store.table('groups').has(target.groupId))
+      throw new GraphError(400, 'BadRequest', `Group '${target.groupId}' does not exist.`);
+    const assignment: Entity = {
+      '@odata.type': '#microsoft.graph.deviceConfigurationAssignment',
+      id: `${profile.id}_${target.groupId}`,
+      target,
+    };
     ctx.store.table(`assignments:${profile.id}`).set(assignment.id, assignment);
     return { status: 201, body: assignment };
   });

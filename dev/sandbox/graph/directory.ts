@@ -15,10 +15,17 @@ export function registerDirectory(g: GraphService): void {
 
   g.route('POST', '/groups', (ctx) => {
     const b = (ctx.body ?? {}) as Record<string, unknown>;
-    for (const [key, type] of [['displayName', 'string'], ['mailNickname', 'string'], ['mailEnabled', 'boolean'], ['securityEnabled', 'boolean']] as const) {
-      if (typeof b[key] !== type) throw new GraphError(400, 'Request_BadRequest', `Invalid value specified for property '${key}' of resource 'Group'.`);
+    for (const [key, type] of [
+      ['displayName', 'string'],
+      ['mailNickname', 'string'],
+      ['mailEnabled', 'boolean'],
+      ['securityEnabled', 'boolean'],
+    ] as const) {
+      if (typeof b[key] !== type)
+        throw new GraphError(400, 'Request_BadRequest', `Invalid value specified for property '${key}' of resource 'Group'.`);
     }
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(String(b.mailNickname))) throw new GraphError(400, 'Request_BadRequest', "Invalid value specified for property 'mailNickname' of resource 'Group'.");
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(String(b.mailNickname)))
+      throw new GraphError(400, 'Request_BadRequest', "Invalid value specified for property 'mailNickname' of resource 'Group'.");
     const group: Entity = {
       '@odata.type': '#microsoft.graph.group',
       id: randomUUID(),
@@ -49,11 +56,27 @@ export function registerDirectory(g: GraphService): void {
 
   g.route('POST', '/groups/{group-id}/members/$ref', (ctx) => {
     const set = members(ctx);
-    const ref = String((ctx.body as Record<string, unknown> | undefined)?.['@odata.id'] ?? '');
+    const given = (ctx.body as Record<string, unknown> | undefined)?.['@odata.id'];
+    const ref = typeof given === 'string' ? given : '';
     const id = /\/directoryObjects\/([^/]+)$/.exec(ref)?.[1] ?? /\/(?:users|devices|groups)\/([^/]+)$/.exec(ref)?.[1];
-    if (!id) throw new GraphError(400, 'Request_BadRequest', "Invalid URL format specified in @odata.id. Use 'https://graph.microsoft.com/v1.0/directoryObjects/{id}'.");
-    if (!ctx.store.directoryObject(id)) throw new GraphError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
-    if (set.has(id)) throw new GraphError(400, 'Request_BadRequest', "One or more added object references already exist for the following modified properties: 'members'.");
+    if (!id)
+      throw new GraphError(
+        400,
+        'Request_BadRequest',
+        "Invalid URL format specified in @odata.id. Use 'https://graph.microsoft.com/v1.0/directoryObjects/{id}'.",
+      );
+    if (!ctx.store.directoryObject(id))
+      throw new GraphError(
+        404,
+        'Request_ResourceNotFound',
+        `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+      );
+    if (set.has(id))
+      throw new GraphError(
+        400,
+        'Request_BadRequest',
+        "One or more added object references already exist for the following modified properties: 'members'.",
+      );
     set.add(id);
     return { status: 204 };
   });
@@ -61,7 +84,12 @@ export function registerDirectory(g: GraphService): void {
   g.route('DELETE', '/groups/{group-id}/members/{directoryObject-id}/$ref', (ctx) => {
     const set = members(ctx);
     const id = ctx.params['directoryObject-id'];
-    if (!set.delete(id)) throw new GraphError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+    if (!set.delete(id))
+      throw new GraphError(
+        404,
+        'Request_ResourceNotFound',
+        `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+      );
     return { status: 204 };
   });
 }

@@ -54,13 +54,24 @@ export class TenantStore {
 
   table(name: string): Map<string, Entity> {
     let t = this.tables.get(name);
-    if (!t) this.tables.set(name, (t = new Map()));
+    if (!t) this.tables.set(name, (t = new Map<string, Entity>()));
     return t;
   }
 
   get(name: string, id: string): Entity {
-    const e = this.table(name).get(id) ?? [...this.table(name).values()].find((x) => x.id.toLowerCase() === id.toLowerCase() || String(x.userPrincipalName ?? '').toLowerCase() === id.toLowerCase());
-    if (!e) throw new GraphError(404, name.startsWith('deviceManagement') || name.startsWith('deviceApp') ? 'ResourceNotFound' : 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+    const e =
+      this.table(name).get(id) ??
+      [...this.table(name).values()].find(
+        (x) =>
+          x.id.toLowerCase() === id.toLowerCase() ||
+          (typeof x.userPrincipalName === 'string' ? x.userPrincipalName : '').toLowerCase() === id.toLowerCase(),
+      );
+    if (!e)
+      throw new GraphError(
+        404,
+        name.startsWith('deviceManagement') || name.startsWith('deviceApp') ? 'ResourceNotFound' : 'Request_ResourceNotFound',
+        `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+      );
     return e;
   }
 
@@ -114,7 +125,17 @@ const MAILBOX_LIMIT = 4;
 const MAILBOX = /^\/users\/([^/]+)\//i;
 
 function errorBody(code: string, message: string, requestId: string, clientRequestId?: string) {
-  return { error: { code, message, innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': requestId, 'client-request-id': clientRequestId ?? requestId } } };
+  return {
+    error: {
+      code,
+      message,
+      innerError: {
+        date: new Date().toISOString().slice(0, 19),
+        'request-id': requestId,
+        'client-request-id': clientRequestId ?? requestId,
+      },
+    },
+  };
 }
 
 export class GraphService {
@@ -189,7 +210,19 @@ export class GraphService {
     try {
       body = req.raw.length ? req.json() : undefined;
     } catch {
-      return sendJson(res, 400, errorBody('BadRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.', requestId, clientRequestId)), true;
+      return (
+        sendJson(
+          res,
+          400,
+          errorBody(
+            'BadRequest',
+            'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
+            requestId,
+            clientRequestId,
+          ),
+        ),
+        true
+      );
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k.toLowerCase()] = v;
@@ -208,12 +241,22 @@ export class GraphService {
     const m = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '');
     if (!m) return { status: 401, body: errorBody('InvalidAuthenticationToken', 'Access token is empty.', randomUUID()) };
     const { claims, error } = await this.entra.verify(m[1], [GRAPH_RESOURCE, this.origin()]);
-    if (!claims) return { status: 401, body: errorBody('InvalidAuthenticationToken', `Access token validation failure. ${error ?? ''}`.trim(), randomUUID()) };
+    if (!claims)
+      return {
+        status: 401,
+        body: errorBody('InvalidAuthenticationToken', `Access token validation failure. ${error ?? ''}`.trim(), randomUUID()),
+      };
     return { tenantId: String(claims.tid), claims };
   }
 
   /** One Graph request (top level or inside a batch): auth, contract, permissions, faults, throttling, handler. */
-  async execute(method: string, path: string, query: URLSearchParams, body: unknown, headers: Record<string, string>): Promise<GraphResult> {
+  async execute(
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    body: unknown,
+    headers: Record<string, string>,
+  ): Promise<GraphResult> {
     this.stats.requests++;
     const routeKey = `${method} ${path.replace(/\/[0-9a-f-]{36}|\/[^/]+(?:@|%40)[^/]+/gi, '/{id}')}`;
     this.stats.byRoute[routeKey] = (this.stats.byRoute[routeKey] ?? 0) + 1;
@@ -238,7 +281,14 @@ export class GraphService {
     }
   }
 
-  private async executeInner(method: string, path: string, query: URLSearchParams, body: unknown, headers: Record<string, string>, mailbox?: string): Promise<GraphResult> {
+  private async executeInner(
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    body: unknown,
+    headers: Record<string, string>,
+    mailbox?: string,
+  ): Promise<GraphResult> {
     const requestId = randomUUID();
     const auth = await this.authenticate(headers);
     if ('status' in auth) return auth;
@@ -246,18 +296,32 @@ export class GraphService {
       const problems = this.contract.checkRequest(method, path, query, body);
       if (problems.length) {
         this.violations.push(...problems.map((p) => `request: ${p}`));
-        return { status: 400, body: errorBody('BadRequest', `Request is outside the Graph v1.0 contract: ${problems.join('; ')}`, requestId) };
+        return {
+          status: 400,
+          body: errorBody('BadRequest', `Request is outside the Graph v1.0 contract: ${problems.join('; ')}`, requestId),
+        };
       }
     }
     const needed = this.contract.permissionsFor(method, path);
     const roles = Array.isArray(auth.claims.roles) ? (auth.claims.roles as string[]) : [];
     if (needed?.length && !needed.some((p) => roles.includes(p))) {
-      return { status: 403, body: errorBody('Authorization_RequestDenied', `Insufficient privileges to complete the operation. Requires one of: ${needed.join(', ')}.`, requestId) };
+      return {
+        status: 403,
+        body: errorBody(
+          'Authorization_RequestDenied',
+          `Insufficient privileges to complete the operation. Requires one of: ${needed.join(', ')}.`,
+          requestId,
+        ),
+      };
     }
     const fault = this.pickFault(method, path, decodeURIComponent(query.toString()));
     if (fault?.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));
     if (mailbox && (this.mailboxInFlight.get(mailbox) ?? 0) > MAILBOX_LIMIT) {
-      return { status: 429, headers: { 'Retry-After': '1' }, body: errorBody('ApplicationThrottled', 'Application is over its MailboxConcurrency limit.', requestId) };
+      return {
+        status: 429,
+        headers: { 'Retry-After': '1' },
+        body: errorBody('ApplicationThrottled', 'Application is over its MailboxConcurrency limit.', requestId),
+      };
     }
     if (fault?.status && !fault.afterEffect) return this.faultResult(fault, requestId);
     const found = this.match(method, path);
@@ -265,13 +329,27 @@ export class GraphService {
       const known = this.contract.find(method, path);
       return known
         ? { status: 501, body: errorBody('NotImplemented', `The sandbox does not implement ${method} ${known.template} yet.`, requestId) }
-        : { status: 400, body: errorBody('BadRequest', `Resource not found for the segment '${path.split('/').filter(Boolean).pop()}'.`, requestId) };
+        : {
+            status: 400,
+            body: errorBody('BadRequest', `Resource not found for the segment '${path.split('/').filter(Boolean).pop()}'.`, requestId),
+          };
     }
     const store = this.stores.get(auth.tenantId);
     if (!store) return { status: 401, body: errorBody('InvalidAuthenticationToken', 'Unknown tenant.', requestId) };
     let result: GraphResult;
     try {
-      result = await found.route.handler({ tenantId: auth.tenantId, claims: auth.claims, method, path, params: found.params, query, body, headers, store, origin: this.origin() });
+      result = await found.route.handler({
+        tenantId: auth.tenantId,
+        claims: auth.claims,
+        method,
+        path,
+        params: found.params,
+        query,
+        body,
+        headers,
+        store,
+        origin: this.origin(),
+      });
     } catch (e) {
       if (e instanceof GraphError) result = { status: e.status, headers: e.headers, body: errorBody(e.code, e.message, requestId) };
       else if (e instanceof ODataError) result = { status: 400, body: errorBody('BadRequest', e.message, requestId) };
@@ -301,8 +379,26 @@ export class GraphService {
     const status = rule.status!;
     const headers: Record<string, string> = {};
     if ((status === 429 || status === 503) && rule.retryAfter !== null) headers['Retry-After'] = String(rule.retryAfter ?? 1);
-    const code = rule.code ?? (status === 429 ? 'TooManyRequests' : status === 503 ? 'ServiceUnavailable' : status === 504 ? 'GatewayTimeout' : status >= 500 ? 'InternalServerError' : 'BadRequest');
-    return { status, headers, body: errorBody(code, rule.message ?? (status === 429 ? 'Too many requests from Identifier. Please try again later.' : 'Injected fault.'), requestId) };
+    const code =
+      rule.code ??
+      (status === 429
+        ? 'TooManyRequests'
+        : status === 503
+          ? 'ServiceUnavailable'
+          : status === 504
+            ? 'GatewayTimeout'
+            : status >= 500
+              ? 'InternalServerError'
+              : 'BadRequest');
+    return {
+      status,
+      headers,
+      body: errorBody(
+        code,
+        rule.message ?? (status === 429 ? 'Too many requests from Identifier. Please try again later.' : 'Injected fault.'),
+        requestId,
+      ),
+    };
   }
 
   private async batch(headers: Record<string, string>, body: unknown): Promise<GraphResult> {
@@ -311,24 +407,45 @@ export class GraphService {
     const auth = await this.authenticate(headers);
     if ('status' in auth) return auth;
     const requests = (body as { requests?: unknown })?.requests;
-    if (!Array.isArray(requests) || requests.length === 0) return { status: 400, body: errorBody('BadRequest', 'Invalid batch payload format.', requestId) };
-    if (requests.length > 20) return { status: 400, body: errorBody('BadRequest', 'The number of requests in the batch exceeds 20.', requestId) };
+    if (!Array.isArray(requests) || requests.length === 0)
+      return { status: 400, body: errorBody('BadRequest', 'Invalid batch payload format.', requestId) };
+    if (requests.length > 20)
+      return { status: 400, body: errorBody('BadRequest', 'The number of requests in the batch exceeds 20.', requestId) };
     const ids = new Set<string>();
     for (const r of requests as { id?: unknown }[]) {
-      const id = String(r.id ?? '').toLowerCase();
-      if (!id || ids.has(id)) return { status: 400, body: errorBody('BadRequest', 'Batch request ids must be present and unique.', requestId) };
+      const id = (typeof r.id === 'string' || typeof r.id === 'number' ? String(r.id) : '').toLowerCase();
+      if (!id || ids.has(id))
+        return { status: 400, body: errorBody('BadRequest', 'Batch request ids must be present and unique.', requestId) };
       ids.add(id);
     }
-    const list = requests as { id: string; method: string; url: string; headers?: Record<string, string>; body?: unknown; dependsOn?: string[] }[];
+    const list = requests as {
+      id: string;
+      method: string;
+      url: string;
+      headers?: Record<string, string>;
+      body?: unknown;
+      dependsOn?: string[];
+    }[];
     const results = new Map<string, { id: string; status: number; headers?: Record<string, string>; body?: unknown }>();
     const run = async (r: (typeof list)[number]) => {
       if (r.dependsOn?.some((d) => (results.get(d)?.status ?? 500) >= 400)) {
-        results.set(r.id, { id: r.id, status: 424, body: errorBody('FailedDependency', 'A request this one depends on failed.', randomUUID()) });
+        results.set(r.id, {
+          id: r.id,
+          status: 424,
+          body: errorBody('FailedDependency', 'A request this one depends on failed.', randomUUID()),
+        });
         return;
       }
-      const sub: Record<string, string> = { ...Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])), authorization: headers.authorization };
+      const sub: Record<string, string> = {
+        ...Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+        authorization: headers.authorization,
+      };
       if (r.body !== undefined && !sub['content-type']) {
-        results.set(r.id, { id: r.id, status: 400, body: errorBody('BadRequest', 'Content-Type header is required when the request has a body.', randomUUID()) });
+        results.set(r.id, {
+          id: r.id,
+          status: 400,
+          body: errorBody('BadRequest', 'Content-Type header is required when the request has a body.', randomUUID()),
+        });
         return;
       }
       const url = new URL(r.url.replace(/^\/?(v1\.0\/)?/, '/'), 'https://batch.invalid');
@@ -348,7 +465,8 @@ export class GraphService {
     let list = where ? items.filter((e) => evaluate(where, e)) : items;
     list = orderBy(list, q.get('$orderby'));
     const top = q.get('$top') ? Number(q.get('$top')) : undefined;
-    if (top !== undefined && (!Number.isInteger(top) || top < 0)) throw new GraphError(400, 'BadRequest', "Invalid value for '$top' query option.");
+    if (top !== undefined && (!Number.isInteger(top) || top < 0))
+      throw new GraphError(400, 'BadRequest', "Invalid value for '$top' query option.");
     const pageSize = Math.min(top ?? opts.pageSize ?? this.defaultPageSize, 999_999);
     const token = q.get('$skiptoken');
     let offset = 0;
@@ -357,7 +475,11 @@ export class GraphService {
       if (!Number.isInteger(parsed) || parsed < 0) throw new GraphError(400, 'BadRequest', 'Invalid $skiptoken.');
       offset = parsed;
     }
-    const fields = q.get('$select')?.split(',').map((s) => s.trim()).filter(Boolean);
+    const fields = q
+      .get('$select')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const page = list.slice(offset, offset + pageSize).map((e) => select(e, fields));
     const body: Record<string, unknown> = { '@odata.context': `${ctx.origin}/v1.0/$metadata#${opts.context ?? ctx.path.slice(1)}` };
     if (q.get('$count') === 'true') body['@odata.count'] = list.length;
@@ -372,7 +494,11 @@ export class GraphService {
 
   /** A single entity, honouring $select. */
   entity(ctx: GraphContext, e: Entity, status = 200): GraphResult {
-    const fields = ctx.query.get('$select')?.split(',').map((s) => s.trim()).filter(Boolean);
+    const fields = ctx.query
+      .get('$select')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     return { status, body: select(e, fields) };
   }
 }

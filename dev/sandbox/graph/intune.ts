@@ -2,8 +2,12 @@ import type { Entity, GraphContext, GraphService } from './framework';
 
 /** Intune managed devices and their device actions. */
 export function registerIntune(g: GraphService): void {
-  g.route('GET', '/deviceManagement/managedDevices', (ctx) => g.collection(ctx, [...ctx.store.table('managedDevices').values()], { pageSize: 1000 }));
-  g.route('GET', '/deviceManagement/managedDevices/{managedDevice-id}', (ctx) => g.entity(ctx, ctx.store.get('managedDevices', ctx.params['managedDevice-id'])));
+  g.route('GET', '/deviceManagement/managedDevices', (ctx) =>
+    g.collection(ctx, [...ctx.store.table('managedDevices').values()], { pageSize: 1000 }),
+  );
+  g.route('GET', '/deviceManagement/managedDevices/{managedDevice-id}', (ctx) =>
+    g.entity(ctx, ctx.store.get('managedDevices', ctx.params['managedDevice-id'])),
+  );
 
   const action = (name: string) => (ctx: GraphContext) => {
     const device = ctx.store.get('managedDevices', ctx.params['managedDevice-id']);
@@ -25,6 +29,12 @@ export function registerIntune(g: GraphService): void {
 export function recordAction(device: Entity, actionName: string): void {
   const now = new Date().toISOString();
   const results = (device.deviceActionResults as Record<string, unknown>[] | undefined) ?? [];
-  results.push({ '@odata.type': '#microsoft.graph.deviceActionResult', actionName, actionState: 'pending', startDateTime: now, lastUpdatedDateTime: now });
+  results.push({
+    '@odata.type': '#microsoft.graph.deviceActionResult',
+    actionName,
+    actionState: 'pending',
+    startDateTime: now,
+    lastUpdatedDateTime: now,
+  });
   device.deviceActionResults = results;
 }

@@ -62,7 +62,7 @@ export function parseFilter(text: string): Node {
   const tokens = tokenize(text);
   let pos = 0;
   const peek = () => tokens[pos];
-  const word = (w: string) => peek()?.t === 'word' && peek()!.v.toLowerCase() === w;
+  const word = (w: string) => peek()?.t === 'word' && peek().v.toLowerCase() === w;
   const expect = (v: string) => {
     const tok = tokens[pos++];
     if (!tok || tok.v !== v) throw new ODataError(`Invalid filter clause: expected '${v}' near position ${pos}.`);
@@ -123,7 +123,7 @@ export function parseFilter(text: string): Node {
     }
     const left = operand();
     if ('lambda' in left) return left.lambda;
-    if (peek()?.t === 'word' && CMP.has(peek()!.v.toLowerCase())) {
+    if (peek()?.t === 'word' && CMP.has(peek().v.toLowerCase())) {
       const op = tokens[pos++].v.toLowerCase();
       return { kind: 'cmp', op, left, right: operand() };
     }
@@ -178,7 +178,8 @@ function evalOperand(o: Operand, e: Record<string, unknown>): unknown {
   if ('path' in o) return getPath(e, o.path);
   if ('value' in o) return o.value;
   const args = o.args.map((a) => evalOperand(a, e));
-  const s = (x: unknown) => (typeof x === 'string' ? x.toLowerCase() : x === null || x === undefined ? null : String(x).toLowerCase());
+  const s = (x: unknown) =>
+    typeof x === 'string' ? x.toLowerCase() : x === null || x === undefined ? null : JSON.stringify(x).toLowerCase();
   switch (o.fn) {
     case 'tolower':
       return s(args[0]);
@@ -192,7 +193,7 @@ function evalOperand(o: Operand, e: Record<string, unknown>): unknown {
       return s(args[0])?.includes(String(s(args[1]))) ?? false;
     case 'isof': {
       const type = String(args.length === 2 ? args[1] : args[0]).replace(/^#/, '');
-      const actual = String(e['@odata.type'] ?? '').replace(/^#/, '');
+      const actual = (typeof e['@odata.type'] === 'string' ? e['@odata.type'] : '').replace(/^#/, '');
       return actual.toLowerCase() === type.toLowerCase();
     }
   }
@@ -200,12 +201,13 @@ function evalOperand(o: Operand, e: Record<string, unknown>): unknown {
 }
 
 function compare(a: unknown, b: unknown): number | undefined {
-  if (b !== null && typeof b === 'object' && 'datetime' in (b as object)) {
+  if (b !== null && typeof b === 'object' && 'datetime' in b) {
     const t = typeof a === 'string' ? Date.parse(a) : NaN;
     if (Number.isNaN(t)) return undefined;
     return t - (b as { datetime: number }).datetime;
   }
-  if (typeof a === 'string' && typeof b === 'string') return a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0;
+  if (typeof a === 'string' && typeof b === 'string')
+    return a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0;
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
   if ((a === null || a === undefined) && b === null) return 0;

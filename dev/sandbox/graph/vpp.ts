@@ -14,7 +14,18 @@ const id = (s: string) => {
 };
 const DAY = 86_400_000;
 
-export function addVppToken(store: TenantStore, o: { key: string; organizationName: string; state?: string; expiresInDays: number; lastSyncDaysAgo?: number; apps?: [string, number, number][]; ebooks?: [string, number, number][] }): Entity {
+export function addVppToken(
+  store: TenantStore,
+  o: {
+    key: string;
+    organizationName: string;
+    state?: string;
+    expiresInDays: number;
+    lastSyncDaysAgo?: number;
+    apps?: [string, number, number][];
+    ebooks?: [string, number, number][];
+  },
+): Entity {
   const now = Date.now();
   const token: Entity = {
     '@odata.type': '#microsoft.graph.vppToken',
@@ -76,17 +87,59 @@ export function addVppToken(store: TenantStore, o: { key: string; organizationNa
 
 /** The demo tenant's tokens: healthy, expiring soon, expired, held by another MDM, and stale. */
 export function seedVpp(store: TenantStore): void {
-  addVppToken(store, { key: 'contoso', organizationName: 'Contoso Ltd', expiresInDays: 200, lastSyncDaysAgo: 0.1, apps: [['Microsoft Teams', 500, 320], ['Slack', 200, 198], ['Zoom', 150, 40], ['Salesforce', 80, 80]], ebooks: [['Security Handbook', 50, 12]] });
-  addVppToken(store, { key: 'contoso-edu', organizationName: 'Contoso Education', expiresInDays: 3, lastSyncDaysAgo: 0.2, apps: [['Keynote', 100, 10], ['Pages', 100, 55]] });
-  addVppToken(store, { key: 'contoso-legacy', organizationName: 'Contoso Legacy', state: 'expired', expiresInDays: -10, lastSyncDaysAgo: 12, apps: [['Old CRM', 20, 5]] });
-  addVppToken(store, { key: 'contoso-partner', organizationName: 'Contoso Partner', state: 'assignedToExternalMDM', expiresInDays: 120, lastSyncDaysAgo: 4 });
-  addVppToken(store, { key: 'contoso-retail', organizationName: 'Contoso Retail', expiresInDays: 300, lastSyncDaysAgo: 2, apps: [['Point of Sale', 40, 30]] });
+  addVppToken(store, {
+    key: 'contoso',
+    organizationName: 'Contoso Ltd',
+    expiresInDays: 200,
+    lastSyncDaysAgo: 0.1,
+    apps: [
+      ['Microsoft Teams', 500, 320],
+      ['Slack', 200, 198],
+      ['Zoom', 150, 40],
+      ['Salesforce', 80, 80],
+    ],
+    ebooks: [['Security Handbook', 50, 12]],
+  });
+  addVppToken(store, {
+    key: 'contoso-edu',
+    organizationName: 'Contoso Education',
+    expiresInDays: 3,
+    lastSyncDaysAgo: 0.2,
+    apps: [
+      ['Keynote', 100, 10],
+      ['Pages', 100, 55],
+    ],
+  });
+  addVppToken(store, {
+    key: 'contoso-legacy',
+    organizationName: 'Contoso Legacy',
+    state: 'expired',
+    expiresInDays: -10,
+    lastSyncDaysAgo: 12,
+    apps: [['Old CRM', 20, 5]],
+  });
+  addVppToken(store, {
+    key: 'contoso-partner',
+    organizationName: 'Contoso Partner',
+    state: 'assignedToExternalMDM',
+    expiresInDays: 120,
+    lastSyncDaysAgo: 4,
+  });
+  addVppToken(store, {
+    key: 'contoso-retail',
+    organizationName: 'Contoso Retail',
+    expiresInDays: 300,
+    lastSyncDaysAgo: 2,
+    apps: [['Point of Sale', 40, 30]],
+  });
 }
 
 export function registerVpp(g: GraphService): void {
   const tokens = (ctx: GraphContext) => ctx.store.table('vppTokens');
   g.route('GET', '/deviceAppManagement/vppTokens', (ctx) => g.collection(ctx, [...tokens(ctx).values()]));
-  g.route('GET', '/deviceAppManagement/vppTokens/{vppToken-id}', (ctx) => g.entity(ctx, ctx.store.get('vppTokens', ctx.params['vppToken-id'])));
+  g.route('GET', '/deviceAppManagement/vppTokens/{vppToken-id}', (ctx) =>
+    g.entity(ctx, ctx.store.get('vppTokens', ctx.params['vppToken-id'])),
+  );
   g.route('POST', '/deviceAppManagement/vppTokens/{vppToken-id}/syncLicenses', (ctx) => {
     const token = ctx.store.get('vppTokens', ctx.params['vppToken-id']);
     if (token.lastSyncStatus === 'inProgress') throw new GraphError(409, 'Conflict', 'A sync of this token is already in progress.');
@@ -98,11 +151,22 @@ export function registerVpp(g: GraphService): void {
     }, vppSettings.syncMs).unref();
     return { status: 200, body: token };
   });
-  const apps = (ctx: GraphContext, vppOnly: boolean) => [...ctx.store.table('mobileApps').values()].filter((a) => !vppOnly || a['@odata.type'] === '#microsoft.graph.iosVppApp');
+  const apps = (ctx: GraphContext, vppOnly: boolean) =>
+    [...ctx.store.table('mobileApps').values()].filter((a) => !vppOnly || a['@odata.type'] === '#microsoft.graph.iosVppApp');
   g.route('GET', '/deviceAppManagement/mobileApps', (ctx) => g.collection(ctx, apps(ctx, false)));
-  g.route('GET', '/deviceAppManagement/mobileApps/graph.iosVppApp', (ctx) => g.collection(ctx, apps(ctx, true), { context: 'deviceAppManagement/mobileApps/microsoft.graph.iosVppApp' }));
-  g.route('GET', '/deviceAppManagement/mobileApps/{mobileApp-id}', (ctx) => g.entity(ctx, ctx.store.get('mobileApps', ctx.params['mobileApp-id'])));
+  g.route('GET', '/deviceAppManagement/mobileApps/graph.iosVppApp', (ctx) =>
+    g.collection(ctx, apps(ctx, true), { context: 'deviceAppManagement/mobileApps/microsoft.graph.iosVppApp' }),
+  );
+  g.route('GET', '/deviceAppManagement/mobileApps/{mobileApp-id}', (ctx) =>
+    g.entity(ctx, ctx.store.get('mobileApps', ctx.params['mobileApp-id'])),
+  );
   const books = (ctx: GraphContext) => [...ctx.store.table('managedEBooks').values()];
   g.route('GET', '/deviceAppManagement/managedEBooks', (ctx) => g.collection(ctx, books(ctx)));
-  g.route('GET', '/deviceAppManagement/managedEBooks/graph.iosVppEBook', (ctx) => g.collection(ctx, books(ctx).filter((b) => b['@odata.type'] === '#microsoft.graph.iosVppEBook'), { context: 'deviceAppManagement/managedEBooks/microsoft.graph.iosVppEBook' }));
+  g.route('GET', '/deviceAppManagement/managedEBooks/graph.iosVppEBook', (ctx) =>
+    g.collection(
+      ctx,
+      books(ctx).filter((b) => b['@odata.type'] === '#microsoft.graph.iosVppEBook'),
+      { context: 'deviceAppManagement/managedEBooks/microsoft.graph.iosVppEBook' },
+    ),
+  );
 }

@@ -33,7 +33,12 @@ export async function deliver(d: Delivery, maxAttempts = 4): Promise<{ webhookId
       try {
         const res = await fetch(d.url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'webhook-id': webhookId, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': signature },
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': webhookId,
+            'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+            'webhook-signature': signature,
+          },
           body,
         });
         await res.arrayBuffer();
@@ -64,7 +69,10 @@ export function temProvider() {
     if (req.path !== '/_sandbox/tem/deliveries' || req.method !== 'POST') return false;
     const d = req.json() as Delivery | undefined;
     if (!d?.url || !d.secret || !d.type || typeof d.data !== 'object') {
-      sendJson(res, 400, { error: 'bad_request', message: 'Send {"url", "secret", "type", "data", "timestamp"?, "webhookId"?, "copies"?, "concurrency"?}.' });
+      sendJson(res, 400, {
+        error: 'bad_request',
+        message: 'Send {"url", "secret", "type", "data", "timestamp"?, "webhookId"?, "copies"?, "concurrency"?}.',
+      });
       return true;
     }
     sendJson(res, 200, await deliver(d));

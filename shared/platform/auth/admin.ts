@@ -3,7 +3,13 @@ import { config, type Config } from '../config';
 import { AppError, forbidden, unauthorized } from '../errors';
 
 /** App roles of the admin API, declared on the app registration (infra/entra). */
-export const APP_ROLES = ['Connectors.Read', 'Connectors.ReadWrite', 'Compliance.ReadWrite', 'RemoteAssistance.Request', 'RemoteAssistance.Manage'] as const;
+export const APP_ROLES = [
+  'Connectors.Read',
+  'Connectors.ReadWrite',
+  'Compliance.ReadWrite',
+  'RemoteAssistance.Request',
+  'RemoteAssistance.Manage',
+] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
 /** A role that grants another: writing connectors includes reading them. */
@@ -44,7 +50,8 @@ export async function authenticate(authorization: string | null | undefined, cfg
   const token = m[1];
   try {
     const header = decodeProtectedHeader(token);
-    if (header.alg !== 'RS256') throw unauthorized(`Token is signed with ${String(header.alg)}; only RS256 tokens from Entra ID are accepted.`);
+    if (header.alg !== 'RS256')
+      throw unauthorized(`Token is signed with ${String(header.alg)}; only RS256 tokens from Entra ID are accepted.`);
     decodeJwt(token);
   } catch (e) {
     if (e instanceof AppError) throw e;
@@ -52,7 +59,11 @@ export async function authenticate(authorization: string | null | undefined, cfg
   }
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token, jwks(cfg), { algorithms: ['RS256'], requiredClaims: ['exp', 'iat', 'tid'], clockTolerance: CLOCK_SKEW_SECONDS }));
+    ({ payload } = await jwtVerify(token, jwks(cfg), {
+      algorithms: ['RS256'],
+      requiredClaims: ['exp', 'iat', 'tid'],
+      clockTolerance: CLOCK_SKEW_SECONDS,
+    }));
   } catch (e) {
     throw unauthorized(reason(e));
   }
@@ -61,10 +72,12 @@ export async function authenticate(authorization: string | null | undefined, cfg
     throw unauthorized(`Tokens from tenant ${tid} are not accepted by this app.`);
   }
   const issuer = `${cfg.ENTRA_AUTHORITY_HOST.replace(/\/$/, '')}/${tid}/v2.0`;
-  if (payload.iss !== issuer) throw unauthorized(`The token's issuer is not ${issuer}; use an Entra ID v2 token from the token's own tenant.`);
+  if (payload.iss !== issuer)
+    throw unauthorized(`The token's issuer is not ${issuer}; use an Entra ID v2 token from the token's own tenant.`);
   const audiences = [cfg.ENTRA_CLIENT_ID, `api://${cfg.ENTRA_CLIENT_ID}`];
   const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-  if (!aud.some((a) => a && audiences.includes(a))) throw unauthorized(`The token's audience is not this app; request a token for api://${cfg.ENTRA_CLIENT_ID}/.default.`);
+  if (!aud.some((a) => a && audiences.includes(a)))
+    throw unauthorized(`The token's audience is not this app; request a token for api://${cfg.ENTRA_CLIENT_ID}/.default.`);
   return {
     tenantId: tid,
     objectId: typeof payload.oid === 'string' ? payload.oid : undefined,
@@ -94,5 +107,8 @@ function reason(e: unknown): string {
 export function authorize(principal: Principal, role: AppRole): void {
   const held = new Set<string>(principal.roles);
   for (const r of principal.roles) for (const implied of IMPLIED[r as AppRole] ?? []) held.add(implied);
-  if (!held.has(role)) throw forbidden(`This operation needs the app role '${role}'; the caller holds ${principal.roles.length ? principal.roles.map((r) => `'${r}'`).join(', ') : 'no app role'}.`);
+  if (!held.has(role))
+    throw forbidden(
+      `This operation needs the app role '${role}'; the caller holds ${principal.roles.length ? principal.roles.map((r) => `'${r}'`).join(', ') : 'no app role'}.`,
+    );
 }

@@ -110,10 +110,24 @@ async function countStart(admin: string | undefined): Promise<void> {
   const window = Math.floor(now / START_LIMIT.window);
   const limit = admin ? START_LIMIT.perAdmin : START_LIMIT.signIns;
   const rowKey = `${admin ?? 'sign-in'}|${window}`;
-  const row = await table.modify('limit', rowKey, (r) => ({ partitionKey: 'limit', rowKey, purpose: 'limit', subject: '', count: (r?.count ?? 0) + 1, expiresAt: (window + 1) * START_LIMIT.window, used: false }));
+  const row = await table.modify('limit', rowKey, (r) => ({
+    partitionKey: 'limit',
+    rowKey,
+    purpose: 'limit',
+    subject: '',
+    count: (r?.count ?? 0) + 1,
+    expiresAt: (window + 1) * START_LIMIT.window,
+    used: false,
+  }));
   if ((row?.count ?? 0) > limit) {
     const retryAfter = Math.max(1, Math.ceil(((window + 1) * START_LIMIT.window - now) / 1000));
-    throw new AppError(429, 'Too Many Requests', `${admin ? 'This admin has' : 'Sign-ins have'} started ${limit} flows in the last ${START_LIMIT.window / 60000} minutes; try again in ${retryAfter} s.`, {}, { 'Retry-After': String(retryAfter) });
+    throw new AppError(
+      429,
+      'Too Many Requests',
+      `${admin ? 'This admin has' : 'Sign-ins have'} started ${limit} flows in the last ${START_LIMIT.window / 60000} minutes; try again in ${retryAfter} s.`,
+      {},
+      { 'Retry-After': String(retryAfter) },
+    );
   }
 }
 
@@ -142,8 +156,15 @@ async function begin(flow: OAuthFlow, subject: string, admin: string | undefined
     expiresAt: clock.now() + STATE_TTL_MS,
     used: false,
   });
-  const location = await flow.authorizeUrl({ state, subject, challenge: verifier ? createHash('sha256').update(verifier).digest('base64url') : undefined });
-  return { status: 302, headers: { Location: location, 'Set-Cookie': flowCookie(name, browser, STATE_TTL_MS / 1000), 'Cache-Control': 'no-store' } };
+  const location = await flow.authorizeUrl({
+    state,
+    subject,
+    challenge: verifier ? createHash('sha256').update(verifier).digest('base64url') : undefined,
+  });
+  return {
+    status: 302,
+    headers: { Location: location, 'Set-Cookie': flowCookie(name, browser, STATE_TTL_MS / 1000), 'Cache-Control': 'no-store' },
+  };
 }
 
 /**
@@ -170,7 +191,10 @@ export async function startLink(purpose: string, subject: string, admin: Princip
   const ticket = token();
   const expiresAt = clock.now() + LINK_TTL_MS;
   await table.insert({ partitionKey: 'link', rowKey: hash(ticket), purpose, subject, admin: admin.objectId, expiresAt, used: false });
-  return { url: `${config().PUBLIC_BASE_URL.replace(/\/$/, '')}/api/oauth/start?ticket=${ticket}`, expiresAt: new Date(expiresAt).toISOString() };
+  return {
+    url: `${config().PUBLIC_BASE_URL.replace(/\/$/, '')}/api/oauth/start?ticket=${ticket}`,
+    expiresAt: new Date(expiresAt).toISOString(),
+  };
 }
 
 /** Opens a start link once: the browser gets the flow's cookie and goes on to the authorization server. */
@@ -210,10 +234,12 @@ const CALLBACK_LIMITS: Record<string, number> = {
 export function checkCallback(query: URLSearchParams): void {
   const seen = new Set<string>();
   for (const [name, value] of query) {
-    if (seen.has(name)) throw badRequest(`The sign-in response repeats '${name}'; nothing was used. Start again if this page was not reached by a redirect.`);
+    if (seen.has(name))
+      throw badRequest(`The sign-in response repeats '${name}'; nothing was used. Start again if this page was not reached by a redirect.`);
     seen.add(name);
     const max = CALLBACK_LIMITS[name] ?? 2048;
-    if (value.length > max) throw badRequest(`The sign-in response's '${name}' is ${value.length} characters; at most ${max} are accepted. Nothing was used.`);
+    if (value.length > max)
+      throw badRequest(`The sign-in response's '${name}' is ${value.length} characters; at most ${max} are accepted. Nothing was used.`);
   }
 }
 
@@ -222,7 +248,11 @@ export function checkCallback(query: URLSearchParams): void {
  * missing, unknown, expired, replayed or foreign-browser state is a 400 that consumes nothing) and
  * hands over to the flow.
  */
-export async function completeFlow(query: URLSearchParams, cookieHeader: string | null, log: Logger): Promise<FlowOutcome & { clearCookie?: string }> {
+export async function completeFlow(
+  query: URLSearchParams,
+  cookieHeader: string | null,
+  log: Logger,
+): Promise<FlowOutcome & { clearCookie?: string }> {
   checkCallback(query);
   const state = query.get('state');
   if (!state) throw badRequest('The sign-in response has no state. Start again from the admin page.');
@@ -232,7 +262,8 @@ export async function completeFlow(query: URLSearchParams, cookieHeader: string 
   if (row.entity.expiresAt < clock.now()) throw badRequest('The sign-in took longer than 10 minutes and expired. Start again.');
   const name = row.entity.cookieName ?? '';
   const browser = cookieValue(cookieHeader, cookieName(name));
-  if (!browser || hash(browser) !== row.entity.browser) throw badRequest('This sign-in was started in another browser. Start again in this one.');
+  if (!browser || hash(browser) !== row.entity.browser)
+    throw badRequest('This sign-in was started in another browser. Start again in this one.');
   const flow = flows.get(row.entity.purpose);
   if (!flow) throw badRequest('This sign-in does not belong to a flow of this app.');
   try {

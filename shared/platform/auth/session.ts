@@ -36,7 +36,8 @@ const table = new EntityTable<SessionRow>('sessions');
 const hash = (s: string) => createHash('sha256').update(s).digest('base64url');
 const secure = () => config().PUBLIC_BASE_URL.startsWith('https:');
 const cookieName = () => (secure() ? '__Host-session' : 'connector_session');
-const sessionCookie = (value: string, maxAgeSeconds: number) => `${cookieName()}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}${secure() ? '; Secure' : ''}`;
+const sessionCookie = (value: string, maxAgeSeconds: number) =>
+  `${cookieName()}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}${secure() ? '; Secure' : ''}`;
 const apiScope = () => `api://${config().ENTRA_CLIENT_ID}/.default`;
 const redirectUri = () => `${config().PUBLIC_BASE_URL.replace(/\/$/, '')}/api/oauth/entra/callback`;
 const limits = () => ({ idleMs: config().SESSION_IDLE_MINUTES * 60_000, absoluteMs: config().SESSION_MAX_HOURS * 3_600_000 });
@@ -56,7 +57,15 @@ registerFlow({
   role: undefined,
   pkce: true,
   authorizeUrl: ({ state, challenge }) =>
-    confidentialClient(config()).getAuthCodeUrl({ scopes: [apiScope()], redirectUri: redirectUri(), state, codeChallenge: challenge, codeChallengeMethod: 'S256', responseMode: 'query', prompt: 'select_account' }),
+    confidentialClient(config()).getAuthCodeUrl({
+      scopes: [apiScope()],
+      redirectUri: redirectUri(),
+      state,
+      codeChallenge: challenge,
+      codeChallengeMethod: 'S256',
+      responseMode: 'query',
+      prompt: 'select_account',
+    }),
   complete: async ({ subject, verifier, query, log }) => {
     const error = query.get('error');
     if (error) {
@@ -66,7 +75,12 @@ registerFlow({
     const code = query.get('code');
     if (!code) return { ok: false, title: 'Not signed in', message: 'The sign-in response has no code. Sign in again.' };
     // A client per sign-in, so no user's tokens stay in a process-wide MSAL cache.
-    const result = await confidentialClient(config()).acquireTokenByCode({ code, redirectUri: redirectUri(), scopes: [apiScope()], codeVerifier: verifier });
+    const result = await confidentialClient(config()).acquireTokenByCode({
+      code,
+      redirectUri: redirectUri(),
+      scopes: [apiScope()],
+      codeVerifier: verifier,
+    });
     const principal = await authenticate(`Bearer ${result.accessToken}`);
     const cookie = await createSession(principal);
     log.info('Admin signed in', { objectId: principal.objectId, roles: principal.roles });
@@ -79,7 +93,17 @@ async function createSession(p: Principal): Promise<string> {
   const now = clock.now();
   const { absoluteMs } = limits();
   const rowKey = hash(id);
-  await table.insert({ partitionKey: 'session', rowKey, tenantId: p.tenantId, objectId: p.objectId, roles: JSON.stringify(p.roles), name: p.name ? seal(p.name, `session:${rowKey}`) : undefined, createdAt: now, lastSeenAt: now, expiresAt: now + absoluteMs });
+  await table.insert({
+    partitionKey: 'session',
+    rowKey,
+    tenantId: p.tenantId,
+    objectId: p.objectId,
+    roles: JSON.stringify(p.roles),
+    name: p.name ? seal(p.name, `session:${rowKey}`) : undefined,
+    createdAt: now,
+    lastSeenAt: now,
+    expiresAt: now + absoluteMs,
+  });
   return sessionCookie(id, Math.floor(absoluteMs / 1000));
 }
 
@@ -100,7 +124,13 @@ async function sessionPrincipal(cookieHeader: string | null): Promise<Principal 
       if (!(e instanceof ConcurrencyError)) throw e;
     });
   }
-  return { tenantId: s.tenantId, objectId: s.objectId, roles: JSON.parse(s.roles) as string[], name: s.name ? open(s.name, `session:${row.entity.rowKey}`) : undefined, via: 'session' };
+  return {
+    tenantId: s.tenantId,
+    objectId: s.objectId,
+    roles: JSON.parse(s.roles) as string[],
+    name: s.name ? open(s.name, `session:${row.entity.rowKey}`) : undefined,
+    via: 'session',
+  };
 }
 
 /**
@@ -114,7 +144,9 @@ function checkSameOrigin(method: string, headers: Headers): void {
   if (site === 'same-origin' || (site === 'none' && method === 'GET')) return;
   const from = headers.get('origin') ?? (headers.get('referer') ? safeOrigin(headers.get('referer')!) : undefined);
   if (!site && from === own) return;
-  throw forbidden(`A request that changes something, made with the session cookie, must come from this app's own pages (${own}); this one came from ${site === 'cross-site' || site === 'same-site' ? `another site (${from ?? site})` : (from ?? 'an unknown origin')}. Scripts send a bearer token instead.`);
+  throw forbidden(
+    `A request that changes something, made with the session cookie, must come from this app's own pages (${own}); this one came from ${site === 'cross-site' || site === 'same-site' ? `another site (${from ?? site})` : (from ?? 'an unknown origin')}. Scripts send a bearer token instead.`,
+  );
 }
 
 function safeOrigin(url: string): string | undefined {
@@ -132,7 +164,10 @@ function safeOrigin(url: string): string | undefined {
 export async function callerOf(method: string, headers: Headers, changesState: boolean): Promise<Principal> {
   if (headers.get('authorization')) return authenticate(headers.get('authorization'));
   const principal = await sessionPrincipal(headers.get('cookie'));
-  if (!principal) throw unauthorized('Sign in at /api/auth/signin, or send an Entra ID access token for this app in the Authorization header: "Bearer <token>".');
+  if (!principal)
+    throw unauthorized(
+      'Sign in at /api/auth/signin, or send an Entra ID access token for this app in the Authorization header: "Bearer <token>".',
+    );
   if (changesState) checkSameOrigin(method, headers);
   return principal;
 }

@@ -19,10 +19,12 @@ export class BlobStore {
   }
 
   ensure(): Promise<unknown> {
-    return (this.ready ??= this.client().createIfNotExists().catch((e) => {
-      this.ready = undefined;
-      throw e;
-    }));
+    return (this.ready ??= this.client()
+      .createIfNotExists()
+      .catch((e) => {
+        this.ready = undefined;
+        throw e;
+      }));
   }
 
   /** Writes a blob once; returns false when it already existed (an earlier attempt wrote it). */
@@ -32,7 +34,11 @@ export class BlobStore {
     const conditions = { ifNoneMatch: '*' };
     try {
       if (Buffer.isBuffer(body)) await blob.uploadData(body, { blobHTTPHeaders: { blobContentType: contentType }, conditions });
-      else await blob.uploadStream(body as NodeJS.ReadableStream & import('stream').Readable, 4 * 1024 * 1024, 4, { blobHTTPHeaders: { blobContentType: contentType }, conditions });
+      else
+        await blob.uploadStream(body as NodeJS.ReadableStream & import('stream').Readable, 4 * 1024 * 1024, 4, {
+          blobHTTPHeaders: { blobContentType: contentType },
+          conditions,
+        });
       return true;
     } catch (e) {
       if (e instanceof RestError && (e.statusCode === 409 || e.statusCode === 412)) return false;

@@ -42,7 +42,9 @@ export function encodeMessage<T>(type: string, data: T, key: string = randomUUID
   const envelope: Envelope<T> = { v: MESSAGE_VERSION, type, key, at: at.toISOString(), data };
   const text = Buffer.from(JSON.stringify(envelope)).toString('base64');
   if (text.length > MAX_MESSAGE_BYTES) {
-    throw new StorageLimitError(`A '${type}' queue message is ${text.length} bytes encoded; Azure allows ${MAX_MESSAGE_BYTES}. Put the payload in a blob and send its name.`);
+    throw new StorageLimitError(
+      `A '${type}' queue message is ${text.length} bytes encoded; Azure allows ${MAX_MESSAGE_BYTES}. Put the payload in a blob and send its name.`,
+    );
   }
   return text;
 }

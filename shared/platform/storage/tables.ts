@@ -33,6 +33,8 @@ export const LIMITS = {
   transactionBytes: 4 * 1024 * 1024,
 } as const;
 
+// Azure refuses keys with / \ # ? and control characters (C0 and C1).
+// eslint-disable-next-line no-control-regex
 const KEY_FORBIDDEN = /[/\\#?\u0000-\u001f\u007f-\u009f]/;
 const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 const SYSTEM = new Set(['partitionKey', 'rowKey', 'timestamp', 'etag', 'odata.etag', 'odata.metadata']);
@@ -59,24 +61,37 @@ export function checkEntity(table: string, e: Entity): void {
   for (const key of ['partitionKey', 'rowKey'] as const) {
     const v = e[key];
     if (typeof v !== 'string') throw new StorageLimitError(`${where}: ${key} must be a string.`);
-    if (v.length * 2 > LIMITS.keyBytes) throw new StorageLimitError(`${where}: ${key} is ${v.length * 2} bytes; Azure allows at most ${LIMITS.keyBytes}.`);
-    if (KEY_FORBIDDEN.test(v)) throw new StorageLimitError(`${where}: ${key} contains '/', '\\', '#', '?' or a control character, which Azure does not allow in keys.`);
+    if (v.length * 2 > LIMITS.keyBytes)
+      throw new StorageLimitError(`${where}: ${key} is ${v.length * 2} bytes; Azure allows at most ${LIMITS.keyBytes}.`);
+    if (KEY_FORBIDDEN.test(v))
+      throw new StorageLimitError(
+        `${where}: ${key} contains '/', '\\', '#', '?' or a control character, which Azure does not allow in keys.`,
+      );
   }
   let count = 0;
   for (const [name, value] of Object.entries(e)) {
     if (SYSTEM.has(name) || value === undefined) continue;
     count++;
-    if (!PROPERTY_NAME.test(name)) throw new StorageLimitError(`${where}: property name '${name}' is not a valid C# identifier of at most 255 characters.`);
+    if (!PROPERTY_NAME.test(name))
+      throw new StorageLimitError(`${where}: property name '${name}' is not a valid C# identifier of at most 255 characters.`);
     if (value !== null && !['string', 'number', 'boolean'].includes(typeof value)) {
-      throw new StorageLimitError(`${where}: property '${name}' is a ${typeof value}; store strings, numbers or booleans (serialize objects to JSON first).`);
+      throw new StorageLimitError(
+        `${where}: property '${name}' is a ${typeof value}; store strings, numbers or booleans (serialize objects to JSON first).`,
+      );
     }
     if (typeof value === 'string' && value.length * 2 > LIMITS.propertyBytes) {
-      throw new StorageLimitError(`${where}: property '${name}' is ${value.length * 2} bytes as UTF-16; Azure allows at most ${LIMITS.propertyBytes} (64 KiB) per string.`);
+      throw new StorageLimitError(
+        `${where}: property '${name}' is ${value.length * 2} bytes as UTF-16; Azure allows at most ${LIMITS.propertyBytes} (64 KiB) per string.`,
+      );
     }
   }
-  if (count > LIMITS.customProperties) throw new StorageLimitError(`${where}: ${count} properties; Azure allows at most ${LIMITS.customProperties} besides PartitionKey, RowKey and Timestamp.`);
+  if (count > LIMITS.customProperties)
+    throw new StorageLimitError(
+      `${where}: ${count} properties; Azure allows at most ${LIMITS.customProperties} besides PartitionKey, RowKey and Timestamp.`,
+    );
   const size = entitySize(e);
-  if (size > LIMITS.entityBytes) throw new StorageLimitError(`${where}: ${size} bytes; Azure allows at most ${LIMITS.entityBytes} (1 MiB) per entity.`);
+  if (size > LIMITS.entityBytes)
+    throw new StorageLimitError(`${where}: ${size} bytes; Azure allows at most ${LIMITS.entityBytes} (1 MiB) per entity.`);
 }
 
 export type TableAction<T extends Entity> =
@@ -85,7 +100,8 @@ export type TableAction<T extends Entity> =
   | { kind: 'update'; entity: T; etag?: string; mode?: 'merge' | 'replace' }
   | { kind: 'delete'; partitionKey: string; rowKey: string };
 
-const keysOf = (a: TableAction<Entity>) => (a.kind === 'delete' ? { pk: a.partitionKey, rk: a.rowKey } : { pk: a.entity.partitionKey, rk: a.entity.rowKey });
+const keysOf = (a: TableAction<Entity>) =>
+  a.kind === 'delete' ? { pk: a.partitionKey, rk: a.rowKey } : { pk: a.entity.partitionKey, rk: a.entity.rowKey };
 // A changeset part carries headers and boundaries besides the JSON body; 1 KiB is a safe bound.
 const actionBytes = (a: TableAction<Entity>) => 1024 + (a.kind === 'delete' ? 0 : Buffer.byteLength(JSON.stringify(a.entity)));
 
@@ -162,7 +178,10 @@ export class EntityTable<T extends Entity> {
       return (await this.client.updateEntity(toWire(entity) as Entity, mode === 'merge' ? 'Merge' : 'Replace', { etag })).etag ?? '';
     } catch (e) {
       const s = statusOf(e);
-      if (s === 412 || s === 404) throw new ConcurrencyError(`Row (${entity.partitionKey}, ${entity.rowKey}) in '${this.name}' changed or vanished since it was read.`);
+      if (s === 412 || s === 404)
+        throw new ConcurrencyError(
+          `Row (${entity.partitionKey}, ${entity.rowKey}) in '${this.name}' changed or vanished since it was read.`,
+        );
       throw e;
     }
   }
@@ -206,7 +225,7 @@ export class EntityTable<T extends Entity> {
   async *query(filter?: string, pageSize = 1000): AsyncGenerator<Stored<T>> {
     await this.ensure();
     const pages = this.client.listEntities({ queryOptions: filter ? { filter } : undefined }).byPage({ maxPageSize: pageSize });
-    for await (const page of pages) for (const raw of page) yield fromWire<T>(raw as Record<string, unknown>);
+    for await (const page of pages) for (const raw of page) yield fromWire<T>(raw);
   }
 
   async list(filter?: string, limit = Infinity): Promise<Stored<T>[]> {
@@ -225,20 +244,27 @@ export class EntityTable<T extends Entity> {
   async transact(actions: TableAction<T>[]): Promise<void> {
     if (actions.length === 0) return;
     if (actions.length > LIMITS.transactionOperations) {
-      throw new StorageLimitError(`A transaction on '${this.name}' has ${actions.length} operations; Azure allows at most ${LIMITS.transactionOperations}. Use writeMany() to split it.`);
+      throw new StorageLimitError(
+        `A transaction on '${this.name}' has ${actions.length} operations; Azure allows at most ${LIMITS.transactionOperations}. Use writeMany() to split it.`,
+      );
     }
     const partitions = new Set(actions.map((a) => keysOf(a).pk));
-    if (partitions.size > 1) throw new StorageLimitError(`A transaction on '${this.name}' spans ${partitions.size} partitions; Azure requires one partition per transaction.`);
+    if (partitions.size > 1)
+      throw new StorageLimitError(
+        `A transaction on '${this.name}' spans ${partitions.size} partitions; Azure requires one partition per transaction.`,
+      );
     const rows = new Set<string>();
     let bytes = 0;
     for (const a of actions) {
       const { rk } = keysOf(a);
-      if (rows.has(rk)) throw new StorageLimitError(`A transaction on '${this.name}' touches row '${rk}' twice; Azure allows one operation per entity.`);
+      if (rows.has(rk))
+        throw new StorageLimitError(`A transaction on '${this.name}' touches row '${rk}' twice; Azure allows one operation per entity.`);
       rows.add(rk);
       if (a.kind !== 'delete') checkEntity(this.name, a.entity);
       bytes += actionBytes(a);
     }
-    if (bytes >= LIMITS.transactionBytes) throw new StorageLimitError(`A transaction on '${this.name}' is about ${bytes} bytes; Azure allows less than 4 MiB.`);
+    if (bytes >= LIMITS.transactionBytes)
+      throw new StorageLimitError(`A transaction on '${this.name}' is about ${bytes} bytes; Azure allows less than 4 MiB.`);
     await this.ensure();
     try {
       await this.client.submitTransaction(actions.map(toSdkAction));
@@ -302,4 +328,3 @@ function toSdkAction(a: TableAction<Entity>): TransactionAction {
       return ['delete', { partitionKey: a.partitionKey, rowKey: a.rowKey }];
   }
 }
-
