@@ -58,10 +58,12 @@ var tags = { 'azd-env-name': environmentName }
 var functionAppName = 'func-${resourceToken}'
 var deploymentContainer = 'app-package-${functionAppName}'
 
-// Everything the code reads and writes in Table, Queue and Blob Storage (shared/platform/storage/resources.ts).
-var tables = ['connectors', 'graphcreates', 'oauthstates', 'sessions', 'temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup', 'vpptokens', 'vpplicenses', 'vpphistory', 'vppalerts', 'cmpscans', 'cmptemplates', 'cmpbranding', 'cmpschedules', 'cmpdevices', 'cmpdue']
-var queues = ['tem-events', 'tem-events-poison', 'tem-jobs', 'tem-jobs-poison', 'vpp-sync', 'vpp-sync-poison', 'cmp-jobs', 'cmp-jobs-poison', 'cmp-actions', 'cmp-actions-poison']
-var containers = [deploymentContainer, 'cmp-branding']
+// Everything the code reads and writes in Table, Queue and Blob Storage, as the connectors' manifests
+// declare it (infra/connectors.json is built from them: npm run catalog).
+var catalog = loadJsonContent('connectors.json')
+var tables = catalog.tables
+var queues = catalog.queues
+var containers = concat([deploymentContainer], catalog.containers)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'

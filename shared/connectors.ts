@@ -1,31 +1,9 @@
+import { catalog, type ConnectorId } from './manifests';
 import { EntityTable, type Entity } from './platform/storage/tables';
 
-/** The app's connectors and the state each reports, for the tenant status page. */
-export const CONNECTORS = [
-  {
-    id: 'tem',
-    name: 'Telecom expense management',
-    description: 'Blocks cellular data or roaming on corporate lines when the TEM provider reports a threshold.',
-  },
-  {
-    id: 'compliance',
-    name: 'Compliance actions for noncompliance',
-    description: 'Notification templates and per-policy action schedules, run on devices that stay noncompliant.',
-  },
-  {
-    id: 'vpp',
-    name: 'Apple VPP licences',
-    description: 'Daily and on-demand sync of VPP tokens and per-app licence counts, with connector health.',
-  },
-  { id: 'archive', name: 'O2 network archive', description: 'Nightly import of SMS and voice call records into users\u2019 mailboxes.' },
-  {
-    id: 'remote-assistance',
-    name: 'Remote assistance (TeamViewer)',
-    description: 'TeamViewer connection and remote-assistance sessions for supported devices.',
-  },
-] as const;
-
-export type ConnectorId = (typeof CONNECTORS)[number]['id'];
+/** The app's connectors (from their manifests) and the state each reports, for the tenant status page. */
+export const CONNECTORS = catalog.connectors as readonly { id: ConnectorId; name: string; description: string }[];
+export type { ConnectorId };
 export type ConnectorState = 'notConfigured' | 'active' | 'disabled' | 'warning' | 'error';
 
 export interface ConnectorStatusRow extends Entity {

@@ -19,7 +19,7 @@ export const DEMO = {
 } as const;
 
 /** Microsoft Graph application permissions granted to the app in the demo tenant: exactly what the app declares. */
-export const GRAPH_PERMISSIONS = Object.keys(APP_GRAPH_PERMISSIONS) as (keyof typeof APP_GRAPH_PERMISSIONS)[];
+export const GRAPH_PERMISSIONS = Object.keys(APP_GRAPH_PERMISSIONS);
 
 export interface DemoClient {
   name: string;

@@ -3,7 +3,8 @@
  * Creates (or updates) the app registration for a tenant, with the Azure CLI signed in as an admin
  * who can grant consent:
  *   - the app roles of the admin API, v2 access tokens, identifier URI api://<client id>;
- *   - the Microsoft Graph application permissions in permissions.json, granted with admin consent;
+ *   - the Microsoft Graph application permissions in ../connectors.json (built from the connectors'
+ *     manifests), granted with admin consent;
  *   - the redirect URI of the consent callback, when --app-url is given;
  *   - a client secret (with --secret).
  * Usage: node infra/entra/setup.js [--name "Intune connectors"] [--app-url https://func-….azurewebsites.net] [--secret] [--azd]
@@ -14,7 +15,7 @@ const { createHash, randomBytes } = require('node:crypto');
 const { writeFileSync, mkdtempSync } = require('node:fs');
 const { join } = require('node:path');
 const { tmpdir } = require('node:os');
-const manifest = require('./permissions.json');
+const manifest = require('../connectors.json');
 
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const args = process.argv.slice(2);

@@ -80,6 +80,31 @@ export function stringArray(node: Node | undefined): string[] {
   return node.namedChildren.map((c) => stringValue(c) ?? `<${c.text}>`);
 }
 
+/**
+ * The strings a variable of main.bicep holds, following what this project's Bicep uses: array
+ * literals, other variables, concat(), and members of loadJsonContent('<file>') (read with
+ * `loadJson`). Anything else is shown as `<expression>`.
+ */
+export function strings(main: BicepFile, node: Node | undefined, loadJson: (file: string) => unknown): string[] {
+  if (!node) return [];
+  if (node.type === 'array')
+    return node.namedChildren.flatMap((c) => stringValue(c) ?? (c.type === 'identifier' ? [`<${c.text}>`] : strings(main, c, loadJson)));
+  if (node.type === 'identifier') return strings(main, variable(main, node.text), loadJson);
+  const fn = node.childForFieldName('function')?.text;
+  const args = node.childForFieldName('arguments')?.namedChildren ?? [];
+  if (node.type === 'call_expression' && fn === 'concat') return args.flatMap((a) => strings(main, a, loadJson));
+  if (node.type === 'member_expression') {
+    const source = variable(main, node.childForFieldName('object')?.text ?? '');
+    const file =
+      source?.type === 'call_expression' && source.childForFieldName('function')?.text === 'loadJsonContent'
+        ? stringValue(source.childForFieldName('arguments')?.namedChildren[0])
+        : undefined;
+    const value = file ? (loadJson(file) as Record<string, unknown>)[node.childForFieldName('property')?.text ?? ''] : undefined;
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
+  }
+  return [`<${node.text}>`];
+}
+
 const SECRETISH = /(secret|password|token|connectionstring|accountkey|key$)/i;
 
 /** Lint rules, per file: explicit API versions, secure secret parameters, nothing secret in outputs, no keys. */
@@ -156,7 +181,7 @@ export interface CodeFacts {
 }
 
 /** The infrastructure against the code: every required setting set, no unknown ones, every table/queue/container created. */
-export function codeDrift(files: BicepFile[], code: CodeFacts): string[] {
+export function codeDrift(files: BicepFile[], code: CodeFacts, loadJson: (file: string) => unknown): string[] {
   const problems: string[] = [];
   const main = files.find((f) => f.path === 'main.bicep');
   if (!main) return ['infra/main.bicep is missing.'];
@@ -175,11 +200,12 @@ export function codeDrift(files: BicepFile[], code: CodeFacts): string[] {
     for (const n of inBicep)
       if (!n.startsWith('<') && !inCode.includes(n)) problems.push(`${kind} '${n}' is created in Bicep but not used by the code.`);
   };
-  compare('Table', stringArray(variable(main, 'tables')), code.tables);
-  compare('Queue', stringArray(variable(main, 'queues')), code.queues);
+  const declared = (name: string) => strings(main, variable(main, name), loadJson);
+  compare('Table', declared('tables'), code.tables);
+  compare('Queue', declared('queues'), code.queues);
   compare(
     'Container',
-    stringArray(variable(main, 'containers')).filter((c) => !c.startsWith('<')),
+    declared('containers').filter((c) => !c.startsWith('<')),
     code.containers,
   );
   return problems;

@@ -8,6 +8,7 @@ import { settingsSchema } from '../../shared/platform/config';
 import { CONTAINERS, QUEUES, TABLES } from '../../shared/platform/storage/resources';
 import { appSettingNames, bicepFiles, codeDrift, lint, parameterDrift, params, parseErrors, type CodeFacts } from '../helpers/bicep';
 import { ROOT } from '../helpers/env';
+import { CATALOG_FILE, renderCatalog } from '../../dev/catalog';
 
 /** The infrastructure, checked offline: it parses, follows the lint rules, and cannot drift from the code. */
 const INFRA = join(ROOT, 'infra');
@@ -25,7 +26,12 @@ const code: CodeFacts = {
 const check = (dir: string) => {
   const files = bicepFiles(dir);
   const main = files.find((f) => f.path === 'main.bicep')!;
-  return [...lint(files), ...parameterDrift(main, readFileSync(join(dir, 'main.parameters.json'), 'utf8')), ...codeDrift(files, code)];
+  const loadJson = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown;
+  return [
+    ...lint(files),
+    ...parameterDrift(main, readFileSync(join(dir, 'main.parameters.json'), 'utf8')),
+    ...codeDrift(files, code, loadJson),
+  ];
 };
 
 /** A copy of infra/ with one file edited, for showing that the checks fail. */
@@ -97,18 +103,19 @@ describe('the checks fail when the infrastructure drifts (a mutated copy)', () =
     ]);
   });
   test('a queue removed', () => {
-    expect(check(mutated('main.bicep', (t) => t.replace("'tem-events', ", '')))).toEqual([
+    expect(check(mutated('connectors.json', (t) => t.replace('"tem-events",', '')))).toEqual([
       "Queue 'tem-events' is used by the code but not created in Bicep.",
     ]);
+    const ignored = check(mutated('main.bicep', (t) => t.replace('var queues = catalog.queues', "var queues = ['tem-jobs']")));
+    expect(ignored).toContain("Queue 'tem-events' is used by the code but not created in Bicep.");
   });
   test('a table removed and an unknown setting added', () => {
-    const problems = check(
-      mutated('main.bicep', (t) =>
-        t
-          .replace("'temledger', ", '')
-          .replace('  ALERT_MAIL_SENDER: alertMailSender', "  ALERT_MAIL_SENDER: alertMailSender\n  GRAPH_BASE: 'x'"),
-      ),
+    const dir = mutated('main.bicep', (t) =>
+      t.replace('  ALERT_MAIL_SENDER: alertMailSender', "  ALERT_MAIL_SENDER: alertMailSender\n  GRAPH_BASE: 'x'"),
     );
+    const catalogFile = join(dir, 'connectors.json');
+    writeFileSync(catalogFile, readFileSync(catalogFile, 'utf8').replace('"temledger",', ''));
+    const problems = check(dir);
     expect(problems.sort()).toEqual([
       "Bicep sets app setting 'GRAPH_BASE', which the app does not read.",
       "Table 'temledger' is used by the code but not created in Bicep.",
@@ -170,13 +177,15 @@ test('main.bicep takes secrets only as secure parameters', () => {
   ).toEqual(['entraClientSecret', 'secretsKey']);
 });
 
-test('the Entra manifest grants exactly the app roles and Graph permissions the code uses', () => {
-  const manifest = JSON.parse(readFileSync(join(INFRA, 'entra', 'permissions.json'), 'utf8')) as {
-    appRoles: { value: string }[];
-    graphApplicationPermissions: string[];
-  };
-  expect(manifest.appRoles.map((r) => r.value)).toEqual([...APP_ROLES]);
-  expect(manifest.graphApplicationPermissions.sort()).toEqual(Object.keys(GRAPH_PERMISSIONS).sort());
+test('infra/connectors.json (Bicep storage, Entra roles and permissions) is what the manifests declare', () => {
+  const file = readFileSync(CATALOG_FILE, 'utf8');
+  // Stale after a manifest change: npm run catalog writes it again.
+  expect(file).toBe(renderCatalog());
+  const json = JSON.parse(file) as { appRoles: { value: string }[]; graphApplicationPermissions: string[] };
+  expect(json.appRoles.map((r) => r.value)).toEqual([...APP_ROLES]);
+  expect(json.graphApplicationPermissions.sort()).toEqual(Object.keys(GRAPH_PERMISSIONS).sort());
+  // The Entra set-up script reads it.
+  expect(readFileSync(join(INFRA, 'entra', 'setup.js'), 'utf8')).toContain("require('../connectors.json')");
 });
 
 test("the README's deploy section names every Graph permission and app role the code uses", () => {

@@ -1,16 +1,11 @@
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { catalog, type AppRole } from '../../manifests';
 import { config, type Config } from '../config';
 import { AppError, forbidden, unauthorized } from '../errors';
 
-/** App roles of the admin API, declared on the app registration (infra/entra). */
-export const APP_ROLES = [
-  'Connectors.Read',
-  'Connectors.ReadWrite',
-  'Compliance.ReadWrite',
-  'RemoteAssistance.Request',
-  'RemoteAssistance.Manage',
-] as const;
-export type AppRole = (typeof APP_ROLES)[number];
+/** App roles of the admin API, declared in the manifests and on the app registration (infra/connectors.json). */
+export const APP_ROLES = catalog.appRoles.map((r) => r.value as AppRole);
+export type { AppRole };
 
 /** A role that grants another: writing connectors includes reading them. */
 const IMPLIED: Partial<Record<AppRole, AppRole[]>> = { 'Connectors.ReadWrite': ['Connectors.Read'] };

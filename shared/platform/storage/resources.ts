@@ -1,34 +1,14 @@
-/**
- * Every table, queue and blob container the app uses. Storage code only accepts these names, and
- * the infrastructure creates exactly these (a test compares them with infra/main.bicep).
- */
-export const TABLES = [
-  'connectors',
-  'graphcreates',
-  'oauthstates',
-  'sessions',
-  'temproviders',
-  'temlines',
-  'temblocks',
-  'temledger',
-  'temalerts',
-  'temwebhooks',
-  'temsetup',
-  'vpptokens',
-  'vpplicenses',
-  'vpphistory',
-  'vppalerts',
-  'cmpscans',
-  'cmptemplates',
-  'cmpbranding',
-  'cmpschedules',
-  'cmpdevices',
-  'cmpdue',
-] as const;
-export const QUEUES = ['tem-events', 'tem-jobs', 'vpp-sync', 'cmp-jobs', 'cmp-actions'] as const;
-export const CONTAINERS = ['cmp-branding'] as const;
+import { catalog, type ContainerName, type QueueBaseName, type TableName } from '../../manifests';
 
-export type TableName = (typeof TABLES)[number];
+/**
+ * Every table, queue and blob container the app uses, as the manifests declare them. Storage code
+ * only accepts these names, and the infrastructure creates exactly these (infra/connectors.json,
+ * compared with the manifests by a test).
+ */
+export const TABLES = catalog.tables as readonly TableName[];
+export const QUEUES = catalog.queues as readonly QueueBaseName[];
+export const CONTAINERS = catalog.containers as readonly ContainerName[];
+
+export type { ContainerName, TableName };
 /** A queue, or its poison queue (where the host moves messages that keep failing). */
-export type QueueName = (typeof QUEUES)[number] | `${(typeof QUEUES)[number]}-poison`;
-export type ContainerName = (typeof CONTAINERS)[number];
+export type QueueName = QueueBaseName | `${QueueBaseName}-poison`;
