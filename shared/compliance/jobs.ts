@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { odata } from '@azure/data-tables';
 import { reportConnectorStatus } from '../connectors';
 import { clock } from '../platform/clock';
-import { ConcurrencyError, AppError } from '../platform/errors';
 import type { Logger } from '../platform/log';
+import { claim, release as releaseClaim } from '../platform/storage/claims';
 import { queues } from '../platform/storage/queues';
 import { newestFirst } from '../platform/storage/tables';
 import { cancelRemovedActions, scan } from './detect';
 import { putSchedule } from './schedules';
-import { QUEUE_JOBS, tables, type ActionInput, type JobMessage, type ScanRow } from './model';
+import { QUEUE_JOBS, tables, type ActionInput, type JobMessage } from './model';
 import { dispatchDue } from './runner';
 
 /**
@@ -38,45 +38,19 @@ export async function changeSchedule(policyId: string, actions: ActionInput[]) {
 
 /** Takes the scan lease for `runId`, or records that a scan is wanted after the current one. */
 async function acquire(runId: string): Promise<boolean> {
-  for (;;) {
-    const got = await tables.scans.get('lease', 'scan');
-    try {
-      if (got?.entity.holder && got.entity.holder !== runId && (got.entity.expiresAt ?? 0) > Date.now()) {
-        await tables.scans.update({ ...got.entity, rerun: true }, got.etag);
-        return false;
-      }
-      const lease: ScanRow = {
-        partitionKey: 'lease',
-        rowKey: 'scan',
-        runId,
-        holder: runId,
-        expiresAt: Date.now() + LEASE_MS,
-        rerun: false,
-      };
-      if (got) await tables.scans.update(lease, got.etag);
-      else await tables.scans.insert(lease);
-      return true;
-    } catch (e) {
-      // Someone else changed the lease between our read and write: read it again.
-      if (e instanceof ConcurrencyError || (e instanceof AppError && e.status === 409)) continue;
-      throw e;
-    }
-  }
+  const lease = await claim(tables.scans, 'lease', 'scan', {
+    holder: runId,
+    forMs: LEASE_MS,
+    create: () => ({ runId, rerun: false }),
+    take: (row) => ({ ...row, runId, rerun: false }),
+    whileHeld: (row) => ({ ...row, rerun: true }),
+  });
+  return lease.status === 'claimed';
 }
 
 /** Gives the lease back; true when another scan was asked for meanwhile. */
 async function release(runId: string): Promise<boolean> {
-  for (;;) {
-    const got = await tables.scans.get('lease', 'scan');
-    if (!got || got.entity.holder !== runId) return false;
-    try {
-      await tables.scans.delete('lease', 'scan', got.etag);
-      return !!got.entity.rerun;
-    } catch (e) {
-      if (e instanceof ConcurrencyError) continue;
-      throw e;
-    }
-  }
+  return !!(await releaseClaim(tables.scans, 'lease', 'scan', runId, () => null))?.rerun;
 }
 
 async function runScan(runId: string, log: Logger): Promise<void> {
@@ -85,7 +59,7 @@ async function runScan(runId: string, log: Logger): Promise<void> {
     return;
   }
   const startedAt = clock.iso();
-  const key = `${newestFirst(Date.now())}-${runId}`;
+  const key = `${newestFirst(clock.now())}-${runId}`;
   try {
     const results = await scan(runId, log);
     const planned = Object.values(results).reduce((n, r) => n + r.planned, 0);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { BlobStore } from '../platform/storage/blobs';
+import type { Claimable } from '../platform/storage/claims';
 import { EntityTable, type Entity } from '../platform/storage/tables';
 
 /**
@@ -282,7 +283,7 @@ export interface StateRow extends Entity, ObservedDevice {
 export type LedgerStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled' | 'skipped';
 export const TERMINAL: ReadonlySet<LedgerStatus> = new Set(['done', 'failed', 'cancelled', 'skipped']);
 
-export interface LedgerRow extends Entity {
+export interface LedgerRow extends Claimable {
   policyId: string;
   deviceId: string;
   episode: string;
@@ -294,8 +295,6 @@ export interface LedgerRow extends Entity {
   reason?: string;
   /** Graph's error code and message when the action failed. */
   error?: string;
-  /** Queue message that holds the running claim. */
-  claim?: string;
   attempts: number;
   /** Set just before the Graph call with an effect, so a retaken run checks before repeating it. */
   effectStartedAt?: string;
@@ -322,16 +321,14 @@ export const dueKey = (dueAt: string, policyId: string, deviceId: string, episod
   `${dueAt}|${policyId}|${deviceId}|${episode}|${action}`;
 
 /** Scan runs, newest first, and the `lease` row that keeps scans from overlapping. */
-export interface ScanRow extends Entity {
+export interface ScanRow extends Claimable {
   runId: string;
   startedAt?: string;
   finishedAt?: string;
   /** JSON of the per-policy plan results. */
   results?: string;
   error?: string;
-  /** Lease row: who holds it, until when (real time, ms), and whether a scan was asked for meanwhile. */
-  holder?: string;
-  expiresAt?: number;
+  /** Lease row (claimed by the running scan): whether a scan was asked for meanwhile. */
   rerun?: boolean;
 }
 
@@ -341,6 +338,8 @@ export const tables = {
   branding: new EntityTable<BrandingRow>('cmpbranding'),
   schedules: new EntityTable<ScheduleRow>('cmpschedules'),
   devices: new EntityTable<StateRow | LedgerRow>('cmpdevices'),
+  /** The same table typed for its ledger rows (the runner claims them). */
+  ledger: new EntityTable<LedgerRow>('cmpdevices'),
   due: new EntityTable<DueRow>('cmpdue'),
 };
 export const logoStore = new BlobStore('cmp-branding');

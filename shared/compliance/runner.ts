@@ -4,9 +4,10 @@ import { graph, GraphApiError } from '../graph/client';
 import { findSentMail } from '../graph/mail';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
-import { ConcurrencyError } from '../platform/errors';
 import { forEachLimit } from '../platform/pool';
+import { claim, UNTIL_RELEASED } from '../platform/storage/claims';
 import { queues, type Delivery } from '../platform/storage/queues';
+import type { Stored } from '../platform/storage/tables';
 import {
   devicePartition,
   dueKey,
@@ -68,23 +69,31 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
     await queues.send(QUEUE_ACTIONS, 'action', m, { key: actionKey(m), delaySeconds: Math.min(Math.ceil(wait / 1000), MAX_DELAY_SECONDS) });
     return 'early';
   }
-  // Running under another message: that delivery owns it and its own message returns if it dies.
-  if (row.status === 'running' && row.claim !== d.messageId) return 'busy';
+  // A message claims the row until it finishes: another message finds it held ('busy'); its own
+  // message, delivered again after a crash, takes it again and looks for the effect first.
   const retake = row.status === 'running';
-  let etag: string;
-  try {
-    row = { ...row, status: 'running', claim: d.messageId, attempts: row.attempts + 1, updatedAt: clock.iso() };
-    etag = await tables.devices.update(row, got.etag);
-  } catch (e) {
-    if (e instanceof ConcurrencyError) return 'busy';
-    throw e;
-  }
+  const claimed = await claim(
+    tables.ledger,
+    pk,
+    rk,
+    {
+      holder: d.messageId,
+      forMs: UNTIL_RELEASED,
+      done: (r) => TERMINAL.has(r.status),
+      take: (r): LedgerRow => ({ ...r, status: 'running', attempts: r.attempts + 1, updatedAt: clock.iso() }),
+    },
+    got as Stored<LedgerRow>,
+  );
+  if (claimed.status === 'done') return 'duplicate';
+  if (claimed.status !== 'claimed') return 'busy';
+  row = claimed.row;
+  let etag = claimed.etag;
   const save = async (fields: Partial<LedgerRow>) => {
     row = { ...row, ...fields, updatedAt: clock.iso() };
     etag = await tables.devices.update(row, etag);
   };
   const finish = async (status: LedgerRow['status'], fields: Partial<LedgerRow> = {}): Promise<RunOutcome> => {
-    await save({ status, claim: undefined, finishedAt: clock.iso(), ...fields });
+    await save({ status, claimedBy: undefined, claimedUntil: 0, finishedAt: clock.iso(), ...fields });
     d.log.info('Compliance action finished', { ...m, status, reason: row.reason, error: row.error });
     return status as RunOutcome;
   };
@@ -118,10 +127,10 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         if (retake && row.effectStartedAt) {
           if (await findSentMail(sender, tag)) return await finish('done', { reason: 'sent before an interruption (found in Sent Items)' });
           // Exchange may not have filed the copy yet: look again later, under a new message that takes over the claim.
-          const waitMs = config().COMPLIANCE_SENT_ITEMS_WAIT_SECONDS * 1000 - (Date.now() - (row.effectStartedMs ?? 0));
+          const waitMs = config().COMPLIANCE_SENT_ITEMS_WAIT_SECONDS * 1000 - (clock.now() - (row.effectStartedMs ?? 0));
           if (waitMs > 0) {
             const next = await queues.send(QUEUE_ACTIONS, 'action', m, { key: `${tag}|recheck`, delaySeconds: Math.ceil(waitMs / 1000) });
-            await save({ claim: next.messageId });
+            await save({ claimedBy: next.messageId });
             d.log.info('Interrupted send not in Sent Items yet; looking again later', { ...m, waitMs });
             return 'deferred';
           }
@@ -132,7 +141,7 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         const cc = (await groupMailboxes((action.additionalRecipientGroupIds as string[] | undefined) ?? [])).filter(
           (a) => a !== mail.to!.toLowerCase(),
         );
-        await save({ effectStartedAt: clock.iso(), effectStartedMs: Date.now() });
+        await save({ effectStartedAt: clock.iso(), effectStartedMs: clock.now() });
         await mail.send([mail.to], cc, tag);
         return await finish('done', { sentTo: [mail.to, ...cc].join(', '), reason: `sent in ${mail.locale}` });
       }

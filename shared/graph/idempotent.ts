@@ -1,6 +1,7 @@
-import { clock } from '../platform/clock';
-import { AppError, ConcurrencyError } from '../platform/errors';
-import { EntityTable, type Entity } from '../platform/storage/tables';
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../platform/errors';
+import { claim, release, type Claimable } from '../platform/storage/claims';
+import { EntityTable } from '../platform/storage/tables';
 
 /**
  * Creates in Graph that happen once per idempotency key, however often they are retried, however
@@ -10,11 +11,10 @@ import { EntityTable, type Entity } from '../platform/storage/tables';
  * that died holds it until it is stale. Either way the next caller takes over and looks for the
  * object in Graph (an ambiguous failure may have created it) before creating it again.
  */
-export interface CreateLedgerRow extends Entity {
+export interface CreateLedgerRow extends Claimable {
   state: 'pending' | 'done';
   resourceId?: string;
   attempts: number;
-  claimedAt: number;
 }
 
 export interface CreateOnce<T> {
@@ -40,28 +40,19 @@ export class CreateLedger {
 
   /** Returns the id of the object for (scope, key), creating it in Graph at most once. */
   async createOnce<T>(scope: string, key: string, op: CreateOnce<T>): Promise<{ id: string; created: boolean }> {
-    let row = await this.table.get(scope, key);
-    if (row?.entity.state === 'done' && row.entity.resourceId) return { id: row.entity.resourceId, created: false };
-    const now = clock.now();
-    let attempts: number;
-    if (!row) {
-      try {
-        await this.table.insert({ partitionKey: scope, rowKey: key, state: 'pending', attempts: 1, claimedAt: now });
-        attempts = 1;
-      } catch (e) {
-        if ((e as AppError).status === 409) throw new CreateInProgressError(scope, key);
-        throw e;
-      }
-    } else {
-      if (now - row.entity.claimedAt < CLAIM_MS) throw new CreateInProgressError(scope, key);
-      attempts = row.entity.attempts + 1;
-      try {
-        await this.table.update({ ...row.entity, attempts, claimedAt: now }, row.etag);
-      } catch (e) {
-        if (e instanceof ConcurrencyError) throw new CreateInProgressError(scope, key);
-        throw e;
-      }
-      // The earlier creator may have succeeded before it died.
+    const holder = randomUUID();
+    const claimed = await claim(this.table, scope, key, {
+      holder,
+      forMs: CLAIM_MS,
+      create: () => ({ state: 'pending', attempts: 1 }),
+      done: (row) => row.state === 'done' && !!row.resourceId,
+      take: (row) => ({ ...row, attempts: row.attempts + 1 }),
+    });
+    if (claimed.status === 'done') return { id: claimed.row.resourceId!, created: false };
+    if (claimed.status !== 'claimed') throw new CreateInProgressError(scope, key);
+    const { attempts } = claimed.row;
+    if (!claimed.fresh) {
+      // An earlier creator may have succeeded before it died or failed ambiguously.
       const found = await op.find();
       if (found) return { id: await this.done(scope, key, op.idOf(found), attempts), created: false };
     }
@@ -70,15 +61,14 @@ export class CreateLedger {
       created = await op.create();
     } catch (e) {
       // This creator is done trying: release the claim, so the next attempt looks before creating.
-      row = await this.table.get(scope, key);
-      if (row?.entity.state === 'pending') await this.table.update({ ...row.entity, claimedAt: 0 }, row.etag).catch(() => undefined);
+      await release(this.table, scope, key, holder).catch(() => undefined);
       throw e;
     }
     return { id: await this.done(scope, key, op.idOf(created), attempts), created: true };
   }
 
   private async done(scope: string, key: string, resourceId: string, attempts: number): Promise<string> {
-    await this.table.upsert({ partitionKey: scope, rowKey: key, state: 'done', resourceId, attempts, claimedAt: clock.now() });
+    await this.table.upsert({ partitionKey: scope, rowKey: key, state: 'done', resourceId, attempts });
     return resourceId;
   }
 }

@@ -1,12 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import { GraphApiError } from '../graph/client';
 import { sendMail } from '../graph/mail';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
-import { badRequest, ConcurrencyError, notFound, payloadTooLarge, unsupportedMediaType } from '../platform/errors';
+import { badRequest, notFound, payloadTooLarge, unsupportedMediaType } from '../platform/errors';
 import { isJson, zodErrors } from '../platform/http';
 import type { Logger } from '../platform/log';
+import { claim, release } from '../platform/storage/claims';
 import { queues } from '../platform/storage/queues';
 import { newestFirst } from '../platform/storage/tables';
 import { readWebhookHeaders, verifyWebhook } from '../platform/webhooks';
@@ -76,45 +78,6 @@ export class EventInProgressError extends Error {
   }
 }
 
-/**
- * Claims a webhook-id for this worker and returns the claim time, or undefined when the event was
- * applied already (a duplicate). Throws EventInProgressError while another worker holds a fresh
- * claim; takes over a stale one (its worker died) or a released one.
- */
-async function claimEvent(providerId: string, webhookId: string): Promise<number | undefined> {
-  const now = clock.now();
-  try {
-    await tables.webhooks.insert({
-      partitionKey: providerId,
-      rowKey: webhookId,
-      state: 'processing',
-      claimedAt: now,
-      expiresAt: now + WEBHOOK_ID_RETENTION_MS,
-    });
-    return now;
-  } catch (e) {
-    if ((e as { status?: number }).status !== 409) throw e;
-  }
-  const row = await tables.webhooks.get(providerId, webhookId);
-  if (!row) throw new EventInProgressError(webhookId);
-  if (row.entity.state === 'processed') return undefined;
-  if (now - row.entity.claimedAt < EVENT_CLAIM_MS) throw new EventInProgressError(webhookId);
-  try {
-    await tables.webhooks.update({ ...row.entity, claimedAt: now }, row.etag);
-    return now;
-  } catch (e) {
-    if (e instanceof ConcurrencyError) throw new EventInProgressError(webhookId);
-    throw e;
-  }
-}
-
-/** Gives a claim back after a failed attempt, unless another worker has taken it over since. */
-async function releaseEvent(providerId: string, webhookId: string, claimedAt: number): Promise<void> {
-  const row = await tables.webhooks.get(providerId, webhookId);
-  if (row?.entity.state === 'processing' && row.entity.claimedAt === claimedAt)
-    await tables.webhooks.update({ ...row.entity, claimedAt: 0 }, row.etag).catch(() => undefined);
-}
-
 async function ledger(providerId: string, rowKey: string, row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at'>): Promise<void> {
   await tables.ledger.upsert({ partitionKey: providerId, rowKey, at: clock.iso(), ...row } as LedgerRow);
 }
@@ -124,13 +87,21 @@ const eventKinds = (e: TemEvent): Kind[] => (e.type === 'billing_cycle.reset' ? 
 /** Applies one queued event. Safe to run twice for the same event: the second run does nothing. */
 export async function processEvent(msg: { providerId: string; webhookId: string; event: TemEvent }, log: Logger): Promise<void> {
   const { providerId, webhookId, event } = msg;
-  const claim = await claimEvent(providerId, webhookId);
-  if (claim === undefined) return log.info('Duplicate delivery ignored', { providerId, webhookId });
+  // Each attempt claims the webhook-id: a stale claim (its worker died) or a released one is taken over.
+  const holder = randomUUID();
+  const claimed = await claim(tables.webhooks, providerId, webhookId, {
+    holder,
+    forMs: EVENT_CLAIM_MS,
+    create: () => ({ state: 'processing', expiresAt: clock.now() + WEBHOOK_ID_RETENTION_MS }),
+    done: (row) => row.state === 'processed',
+  });
+  if (claimed.status === 'done') return log.info('Duplicate delivery ignored', { providerId, webhookId });
+  if (claimed.status !== 'claimed') throw new EventInProgressError(webhookId);
   try {
     await applyEvent(providerId, webhookId, event, log);
   } catch (e) {
     // This attempt is over: release the claim so the retry (or a duplicate) can take it at once.
-    await releaseEvent(providerId, webhookId, claim).catch(() => undefined);
+    await release(tables.webhooks, providerId, webhookId, holder).catch(() => undefined);
     throw e;
   }
 }
@@ -165,7 +136,6 @@ async function applyEvent(providerId: string, webhookId: string, event: TemEvent
     partitionKey: providerId,
     rowKey: webhookId,
     state: 'processed',
-    claimedAt: clock.now(),
     expiresAt: clock.now() + WEBHOOK_ID_RETENTION_MS,
   });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Claimable } from '../platform/storage/claims';
 import { EntityTable, type Entity } from '../platform/storage/tables';
 
 /** Telecom expense management: what is stored and what providers send. */
@@ -112,9 +113,8 @@ export interface AlertRow extends Entity {
 }
 
 /** One per webhook-id: claimed by the worker that applies the event, kept for the retention period. */
-export interface WebhookRow extends Entity {
+export interface WebhookRow extends Claimable {
   state: 'processing' | 'processed';
-  claimedAt: number;
   expiresAt: number;
 }
 

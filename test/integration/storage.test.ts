@@ -2,6 +2,8 @@ import { openStorageAccount } from '../../shared/platform/storage/connection';
 import { EntityTable, LIMITS, checkEntity, entitySize, type Entity, type TableAction } from '../../shared/platform/storage/tables';
 import { QueueProducer, decodeMessage, MAX_MESSAGE_BYTES } from '../../shared/platform/storage/queues';
 import { BlobStore } from '../../shared/platform/storage/blobs';
+import { claim, release, type Claimable } from '../../shared/platform/storage/claims';
+import { setClock } from '../../shared/platform/clock';
 import { ConcurrencyError, StorageLimitError } from '../../shared/platform/errors';
 import { startAzurite, type Azurite } from '../../dev/azurite';
 import { z } from 'zod';
@@ -170,4 +172,71 @@ test('blobs are written once: a retried stage does not overwrite', async () => {
   expect(await store.putOnce('a/b.json', Buffer.from('second'))).toBe(false);
   expect((await store.get('a/b.json'))!.toString()).toBe('first');
   expect(await store.get('missing')).toBeUndefined();
+});
+
+describe('claims: one worker at a time on a row', () => {
+  interface Work extends Claimable {
+    state: 'open' | 'finished';
+    takes: number;
+    rerun?: boolean;
+  }
+  const options = (holder: string, forMs = 60_000) => ({
+    holder,
+    forMs,
+    create: () => ({ state: 'open' as const, takes: 0 }),
+    done: (r: Work) => r.state === 'finished',
+    take: (r: Work) => ({ ...r, takes: r.takes + 1 }),
+  });
+  afterEach(() => setClock());
+
+  test('twenty workers racing for one row: exactly one claims it, the others find it held', async () => {
+    const t = freshTable<Work>();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(t, 'p', 'r', options(`w${i}`))));
+    const winners = results.filter((r) => r.status === 'claimed');
+    expect(winners).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'held')).toHaveLength(19);
+    expect((await t.get('p', 'r'))!.entity.claimedBy).toBe((winners[0] as { row: Work }).row.claimedBy);
+    // Twenty more on the existing row: still one holder, and nobody else took it over.
+    const again = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(t, 'p', 'r', options(`x${i}`))));
+    expect(again.every((r) => r.status === 'held')).toBe(true);
+  });
+
+  test('a lapsed claim is taken over; its holder may take it again while it lasts; a clock moved back never ends one early', async () => {
+    const t = freshTable<Work>();
+    const now = Date.now();
+    setClock(() => now);
+    expect((await claim(t, 'p', 'r', options('a', 1000))).status).toBe('claimed');
+    expect((await claim(t, 'p', 'r', options('a', 1000))).status).toBe('claimed');
+    setClock(() => now - 3_600_000);
+    expect((await claim(t, 'p', 'r', options('b', 1000))).status).toBe('held');
+    setClock(() => now + 1001);
+    const taken = await claim(t, 'p', 'r', options('b', 1000));
+    expect(taken).toMatchObject({ status: 'claimed', fresh: false, row: { claimedBy: 'b', takes: 2 } });
+  });
+
+  test('only the holder releases; a released row is free at once; finished work is not claimed again', async () => {
+    const t = freshTable<Work>();
+    await claim(t, 'p', 'r', options('a'));
+    expect(await release(t, 'p', 'r', 'b')).toBeUndefined();
+    expect((await claim(t, 'p', 'r', options('b'))).status).toBe('held');
+    expect(await release(t, 'p', 'r', 'a')).toMatchObject({ claimedBy: 'a' });
+    expect((await claim(t, 'p', 'r', options('b'))).status).toBe('claimed');
+    await release(t, 'p', 'r', 'b', (r): Work => ({ ...r, state: 'finished' }));
+    expect((await claim(t, 'p', 'r', options('c'))).status).toBe('done');
+    // A row that must exist is not created.
+    expect(await claim(t, 'p', 'gone', { holder: 'a', forMs: 1000 })).toEqual({ status: 'missing' });
+  });
+
+  test('a worker that finds the row held can leave word (asking for another run), and a release that deletes returns it', async () => {
+    const t = freshTable<Work>();
+    await claim(t, 'p', 'lease', options('run1'));
+    const asks = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        claim(t, 'p', 'lease', { ...options(`run${i + 2}`), whileHeld: (r: Work) => ({ ...r, rerun: true }) }),
+      ),
+    );
+    expect(asks.every((a) => a.status === 'held')).toBe(true);
+    expect(await release(t, 'p', 'lease', 'run1', () => null)).toMatchObject({ rerun: true });
+    expect(await t.get('p', 'lease')).toBeUndefined();
+  });
 });
