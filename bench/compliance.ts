@@ -1,16 +1,8 @@
 import { TableClient, type TransactionAction } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { planPolicy } from '../shared/compliance/detect';
-import {
-  actionId,
-  allDuePartitions,
-  DAY_MS,
-  devicePartition,
-  duePartition,
-  QUEUE_ACTIONS,
-  type ActionInput,
-  type ObservedDevice,
-} from '../shared/compliance/model';
+import { actionId, type ActionInput } from '../shared/compliance/inputs';
+import { allDuePartitions, DAY_MS, devicePartition, duePartition, QUEUE_ACTIONS, type ObservedDevice } from '../shared/compliance/model';
 import { dispatchDue } from '../shared/compliance/runner';
 import { setClock } from '../shared/platform/clock';
 import { resetConfig } from '../shared/platform/config';

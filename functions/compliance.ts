@@ -3,17 +3,9 @@ import { httpFunction, queueFunction, timerFunction } from '../shared/platform/a
 import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
 import { changeSchedule, recentScans, requestScan, runJob } from '../shared/compliance/jobs';
 import { deviceLedger, listDeviceStates } from '../shared/compliance/ledger';
-import {
-  actionMessage,
-  brandingInput,
-  jobMessage,
-  QUEUE_ACTIONS,
-  QUEUE_JOBS,
-  scheduleInput,
-  templateInput,
-  uuid,
-  VARIABLES,
-} from '../shared/compliance/model';
+import { actionMessage, jobMessage, QUEUE_ACTIONS, QUEUE_JOBS } from '../shared/compliance/model';
+import { brandingInput, scheduleInput, templateInput, uuid } from '../shared/compliance/inputs';
+import { VARIABLES } from '../shared/compliance/variables';
 import { previewTemplate, sendTestMail } from '../shared/compliance/notify';
 import { runAction } from '../shared/compliance/runner';
 import { getPolicy, policiesUsingTemplate, policiesWithSchedules, scheduleOf } from '../shared/compliance/schedules';

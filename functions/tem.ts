@@ -3,7 +3,9 @@ import { httpFunction, queueFunction, timerFunction } from '../shared/platform/a
 import { queues } from '../shared/platform/storage/queues';
 import { startFlow, startLink } from '../shared/platform/auth/oauth';
 import { confirmConsent, CONSENT_PURPOSE } from '../shared/tem/connect';
-import { acceptEvent, ledgerQuery, processEvent, purgeWebhookIds, revertStep } from '../shared/tem/events';
+import { processEvent } from '../shared/tem/apply';
+import { acceptEvent, purgeWebhookIds } from '../shared/tem/intake';
+import { revertStep } from '../shared/tem/switchoff';
 import { reconcile } from '../shared/tem/blocks';
 import { ensureEnforcement } from '../shared/tem/enforcement';
 import { addLine, addLineBody, listLines, removeLine, syncLines } from '../shared/tem/lines';
@@ -18,6 +20,7 @@ import {
   providerLog,
   rotateSecret,
   rotateSecretBody,
+  ledgerQuery,
 } from '../shared/tem/providers';
 
 /** Telecom expense management: providers, lines, the signed webhook and the workers behind it. */

@@ -83,3 +83,30 @@ export function demoClients(): DemoClient[] {
     admin('other-tenant-admin', 3, [...APP_ROLES], DEMO.otherTenantId),
   ];
 }
+
+/** What a newcomer needs to call the app as an admin: ids, endpoints, and credentials. */
+export function demoDescription(origin: string) {
+  const clients = demoClients();
+  const tokenEndpoint = `${origin}/${DEMO.tenantId}/oauth2/v2.0/token`;
+  const admin = clients.find((c) => c.name === 'admin-all-roles')!;
+  return {
+    tenantId: DEMO.tenantId,
+    tenantName: DEMO.tenantName,
+    domain: DEMO.domain,
+    otherTenantId: DEMO.otherTenantId,
+    authorityHost: origin,
+    tokenEndpoint,
+    graphBaseUrl: `${origin}/v1.0`,
+    app: {
+      clientId: DEMO.app.clientId,
+      clientSecret: DEMO.app.clientSecret,
+      adminApiScope: `api://${DEMO.app.clientId}/.default`,
+      graphPermissions: clients.find((c) => c.name === 'app')!.graphPermissions,
+    },
+    adminClients: clients
+      .filter((c) => c.name !== 'app')
+      .map((c) => ({ name: c.name, clientId: c.clientId, clientSecret: c.clientSecret, tenantId: c.tenantId, roles: c.roles })),
+    users: demoUsers().map(({ upn, name, roles }) => ({ upn, name, roles })),
+    example: `curl -sk ${tokenEndpoint} -d grant_type=client_credentials -d client_id=${admin.clientId} -d client_secret=${admin.clientSecret} -d scope=api://${DEMO.app.clientId}/.default`,
+  };
+}

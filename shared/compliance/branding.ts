@@ -1,6 +1,7 @@
 import { clock } from '../platform/clock';
 import { badRequest, payloadTooLarge, unsupportedMediaType } from '../platform/errors';
-import { brandingInput, LOGO_MAX_BYTES, LOGO_TYPES, logoStore, tables, type Branding, type BrandingRow } from './model';
+import { brandingInput, LOGO_MAX_BYTES, LOGO_TYPES, type Branding } from './inputs';
+import { logoStore, tables, type BrandingRow } from './model';
 import type { BrandingView } from './templates';
 
 /** Company branding for notification emails: name and contact in one row, the logo in a blob. */

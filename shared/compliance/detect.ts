@@ -1,5 +1,6 @@
 import { odata } from '@azure/data-tables';
 import { graph } from '../graph/client';
+import { allManagedDevices, type ManagedDevice, type Read } from '../graph/objects';
 import { clock } from '../platform/clock';
 import { ConcurrencyError } from '../platform/errors';
 import type { Logger } from '../platform/log';
@@ -35,16 +36,16 @@ import { defaultActions, listPolicies, schedules, type ScheduledAction } from '.
  * due-index row per scheduled action; a device compliant again has its pending actions cancelled.
  */
 
-interface GraphDevice {
-  id: string;
-  deviceName: string;
-  userId?: string | null;
-  userPrincipalName?: string | null;
-  operatingSystem?: string | null;
-  osVersion?: string | null;
-  complianceState?: string;
-  managementAgent?: string;
-}
+const DEVICE_FIELDS = [
+  'deviceName',
+  'userId',
+  'userPrincipalName',
+  'operatingSystem',
+  'osVersion',
+  'complianceState',
+  'managementAgent',
+] as const;
+type GraphDevice = Read<ManagedDevice, (typeof DEVICE_FIELDS)[number]>;
 
 interface GraphStatus {
   deviceDisplayName?: string | null;
@@ -247,13 +248,7 @@ async function storedStates(policyId: string): Promise<StateRow[]> {
  */
 export async function scan(runId: string, log: Logger): Promise<Record<string, PlanResult>> {
   const now = clock.iso();
-  const [policies, configured, devices] = await Promise.all([
-    listPolicies(),
-    schedules(),
-    graph().all<GraphDevice>('/deviceManagement/managedDevices', {
-      $select: 'id,deviceName,userId,userPrincipalName,operatingSystem,osVersion,complianceState,managementAgent',
-    }),
-  ]);
+  const [policies, configured, devices] = await Promise.all([listPolicies(), schedules(), allManagedDevices(DEVICE_FIELDS)]);
   const byKey = new Map<string, GraphDevice[]>();
   for (const d of devices) {
     const k = matchKey(d.deviceName, d.userPrincipalName);

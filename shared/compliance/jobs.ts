@@ -8,7 +8,8 @@ import { queues } from '../platform/storage/queues';
 import { newestFirst } from '../platform/storage/tables';
 import { cancelRemovedActions, scan } from './detect';
 import { putSchedule } from './schedules';
-import { QUEUE_JOBS, tables, type ActionInput, type JobMessage } from './model';
+import { QUEUE_JOBS, tables, type JobMessage } from './model';
+import { type ActionInput } from './inputs';
 import { dispatchDue } from './runner';
 
 /**

@@ -1,4 +1,4 @@
-import { graph, GraphApiError } from '../graph/client';
+import { listGroupMembers, readManagedDevice, readUser, type ManagedDevice, type Read, type User } from '../graph/objects';
 import { sendMail } from '../graph/mail';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
@@ -9,57 +9,29 @@ import { getTemplate, renderMail, type MailValues, type RenderedMail } from './t
 
 /** Turning a template into a mail for a real device: its values from Graph, rendering, sending. */
 
-export interface DeviceFacts {
-  id: string;
-  deviceName: string;
-  operatingSystem?: string | null;
-  osVersion?: string | null;
-  complianceState?: string;
-  managementAgent?: string;
-  managementState?: string;
-  userId?: string | null;
-  userPrincipalName?: string | null;
-  deviceActionResults?: { actionName?: string; startDateTime?: string }[];
-}
-
-export interface UserFacts {
-  id: string;
-  displayName?: string | null;
-  mail?: string | null;
-  userPrincipalName?: string | null;
-  preferredLanguage?: string | null;
-}
-
-export const DEVICE_SELECT =
-  'id,deviceName,operatingSystem,osVersion,complianceState,managementAgent,managementState,userId,userPrincipalName,deviceActionResults';
+const DEVICE_FIELDS = [
+  'deviceName',
+  'operatingSystem',
+  'osVersion',
+  'complianceState',
+  'managementAgent',
+  'managementState',
+  'userId',
+  'userPrincipalName',
+  'deviceActionResults',
+] as const;
+const USER_FIELDS = ['displayName', 'mail', 'userPrincipalName', 'preferredLanguage'] as const;
+export type DeviceFacts = Read<ManagedDevice, (typeof DEVICE_FIELDS)[number]>;
+export type UserFacts = Read<User, (typeof USER_FIELDS)[number]>;
 
 /** The managed device, or undefined when Intune no longer has it. */
-export async function readDevice(deviceId: string): Promise<DeviceFacts | undefined> {
-  try {
-    return await graph().get<DeviceFacts>(`/deviceManagement/managedDevices/${encodeURIComponent(deviceId)}`, { $select: DEVICE_SELECT });
-  } catch (e) {
-    if (e instanceof GraphApiError && e.graphStatus === 404) return undefined;
-    throw e;
-  }
-}
-
-export async function readUser(userId: string): Promise<UserFacts | undefined> {
-  try {
-    return await graph().get<UserFacts>(`/users/${encodeURIComponent(userId)}`, {
-      $select: 'id,displayName,mail,userPrincipalName,preferredLanguage',
-    });
-  } catch (e) {
-    if (e instanceof GraphApiError && e.graphStatus === 404) return undefined;
-    throw e;
-  }
-}
+export const readDevice = (deviceId: string): Promise<DeviceFacts | undefined> => readManagedDevice(deviceId, DEVICE_FIELDS);
 
 /** Mail addresses of the members of groups (users with a mailbox), without duplicates. */
 export async function groupMailboxes(groupIds: string[]): Promise<string[]> {
   const out = new Set<string>();
   for (const id of groupIds) {
-    for await (const m of graph().list<{ mail?: string | null }>(`/groups/${encodeURIComponent(id)}/members`, { $select: 'id,mail' }))
-      if (m.mail) out.add(m.mail.toLowerCase());
+    for await (const m of listGroupMembers(id, ['mail'])) if (m.mail) out.add(m.mail.toLowerCase());
   }
   return [...out];
 }
@@ -104,7 +76,10 @@ export async function prepareMail(
   since: string,
   locale?: string,
 ): Promise<PreparedMail> {
-  const [user, branding] = await Promise.all([device.userId ? readUser(device.userId) : Promise.resolve(undefined), mailBranding()]);
+  const [user, branding] = await Promise.all([
+    device.userId ? readUser(device.userId, USER_FIELDS) : Promise.resolve(undefined),
+    mailBranding(),
+  ]);
   const rendered = renderMail(
     template,
     branding.view,

@@ -13,7 +13,6 @@ import {
   dueKey,
   duePartition,
   ledgerKey,
-  PARTNER_AGENTS,
   QUEUE_ACTIONS,
   stateKey,
   tables,
@@ -26,6 +25,7 @@ import {
 import { groupMailboxes, prepareMail, readDevice, senderMailbox } from './notify';
 import { scheduleOf } from './schedules';
 import { findTemplate } from './templates';
+import { deviceActionSent, stillApplies } from './outcomes';
 
 /**
  * The runner: one queue message per device action. Each ledger row is claimed by one message
@@ -35,8 +35,6 @@ import { findTemplate } from './templates';
 
 const DISPATCH_PAGE = 5000;
 const CLOCK_SLACK_MS = 5 * 60 * 1000;
-/** Management states of a device on its way out of Intune: nothing more to do to it. */
-const LEAVING = new Set(['retirePending', 'retireIssued', 'wipePending', 'wipeIssued', 'deletePending']);
 const SEND_CONCURRENCY = 16;
 /** Azure Queue Storage hides a message for at most 7 days; a longer wait is taken in steps. */
 const MAX_DELAY_SECONDS = 7 * 24 * 3600 - 60;
@@ -100,18 +98,12 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
 
   try {
     const action = (await scheduleOf(m.policyId)).actions.find((a) => a.id === m.action);
-    if (!action) return await finish('cancelled', { reason: 'removed from the policy schedule' });
     const state = (await tables.devices.get(pk, stateKey(m.deviceId)))?.entity as StateRow | undefined;
-    if (!state || state.status !== 'noncompliant') return await finish('cancelled', { reason: 'device compliant again' });
-    if (state.since !== m.episode)
-      return await finish('cancelled', { reason: `superseded by the noncompliance that started ${state.since}` });
-    const device = await readDevice(m.deviceId);
-    if (!device) return await finish('cancelled', { reason: 'device no longer managed by Intune' });
-    if (device.managementAgent && PARTNER_AGENTS.has(device.managementAgent)) return await finish('skipped', { reason: 'partner-managed' });
-    if (device.managementState && LEAVING.has(device.managementState))
-      return await finish('cancelled', { reason: `device is leaving management (${device.managementState})` });
-    if (device.complianceState !== 'noncompliant' && device.complianceState !== 'inGracePeriod')
-      return await finish('cancelled', { reason: `device compliant again (Intune reports ${device.complianceState})` });
+    const device = action && state?.status === 'noncompliant' && state.since === m.episode ? await readDevice(m.deviceId) : undefined;
+    const skip = stillApplies({ scheduled: !!action, state, episode: m.episode, device });
+    // stillApplies goes on only with the action, the state and the device; the rest narrows their types.
+    if (skip || !action || !state || !device)
+      return await finish(skip?.status ?? 'cancelled', { reason: skip?.reason ?? 'no longer applies' });
 
     switch (action.type) {
       case 'markNoncompliant':
@@ -149,13 +141,8 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
       case 'remoteLock':
       case 'retire': {
         // Intune lists each device action in deviceActionResults: one newer than the baseline is ours.
-        const latest = (device.deviceActionResults ?? [])
-          .filter((r) => r.actionName === action.type && r.startDateTime)
-          .map((r) => r.startDateTime!)
-          .sort()
-          .pop();
-        if (retake && row.effectStartedAt && latest && latest > (row.actionBaseline ?? ''))
-          return await finish('done', { reason: `${action.type} sent before an interruption (found on the device)` });
+        const { sent, latest } = deviceActionSent(action.type, device.deviceActionResults, row);
+        if (retake && sent) return await finish('done', { reason: `${action.type} sent before an interruption (found on the device)` });
         await save({ effectStartedAt: clock.iso(), actionBaseline: latest ?? '' });
         await graph().post(`/deviceManagement/managedDevices/${encodeURIComponent(m.deviceId)}/${action.type}`);
         return await finish('done', { reason: `${action.type} sent` });

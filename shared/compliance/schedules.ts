@@ -1,8 +1,10 @@
 import { odata } from '@azure/data-tables';
-import { graph, GraphApiError } from '../graph/client';
+import { graph } from '../graph/client';
+import { groupExists, unlessMissing } from '../graph/objects';
 import { clock } from '../platform/clock';
 import { badRequest, notFound } from '../platform/errors';
-import { actionId, DEFAULT_ACTIONS, tables, type ActionInput, type ScheduleRow } from './model';
+import { actionId, DEFAULT_ACTIONS, type ActionInput } from './inputs';
+import { tables, type ScheduleRow } from './model';
 import { findTemplate } from './templates';
 
 /** Per-policy action schedules for the tenant's compliance policies (read from Graph). */
@@ -29,15 +31,11 @@ export async function listPolicies(): Promise<Policy[]> {
 }
 
 export async function getPolicy(id: string): Promise<Policy> {
-  try {
-    const p = await graph().get<GraphPolicy>(`/deviceManagement/deviceCompliancePolicies/${encodeURIComponent(id)}`, {
-      $select: 'id,displayName',
-    });
-    return { id: p.id, displayName: p.displayName, platform: platformOf(p['@odata.type']) };
-  } catch (e) {
-    if (e instanceof GraphApiError && e.graphStatus === 404) throw notFound(`Intune has no compliance policy '${id}'.`);
-    throw e;
-  }
+  const p = await unlessMissing(
+    graph().get<GraphPolicy>(`/deviceManagement/deviceCompliancePolicies/${encodeURIComponent(id)}`, { $select: 'id,displayName' }),
+  );
+  if (!p) throw notFound(`Intune has no compliance policy '${id}'.`);
+  return { id: p.id, displayName: p.displayName, platform: platformOf(p['@odata.type']) };
 }
 
 export interface ScheduledAction extends Record<string, unknown> {
@@ -91,13 +89,8 @@ export async function putSchedule(
       if (!(await findTemplate(a.templateId)))
         problems.push({ field: `actions.${i}.templateId`, message: `there is no notification template '${a.templateId}'` });
       for (const [j, g] of a.additionalRecipientGroupIds.entries()) {
-        try {
-          await graph().get(`/groups/${encodeURIComponent(g)}`, { $select: 'id' });
-        } catch (e) {
-          if (e instanceof GraphApiError && e.graphStatus === 404)
-            problems.push({ field: `actions.${i}.additionalRecipientGroupIds.${j}`, message: `there is no group '${g}' in the tenant` });
-          else throw e;
-        }
+        if (!(await groupExists(g)))
+          problems.push({ field: `actions.${i}.additionalRecipientGroupIds.${j}`, message: `there is no group '${g}' in the tenant` });
       }
     }),
   );

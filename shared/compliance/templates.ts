@@ -2,16 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { odata } from '@azure/data-tables';
 import { clock } from '../platform/clock';
 import { conflict, notFound } from '../platform/errors';
-import {
-  brandingToggles,
-  fillVariables,
-  tables,
-  type LocalizedMessage,
-  type Template,
-  type TemplateInput,
-  type TemplateRow,
-  type VariableName,
-} from './model';
+import { brandingToggles, type LocalizedMessage, type TemplateInput } from './inputs';
+import { fillVariables, type VariableName } from './variables';
+import { tables, type Template, type TemplateRow } from './model';
 
 /** Notification message templates: stored, listed, and rendered into a mail in the user's locale. */
 

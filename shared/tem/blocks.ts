@@ -1,5 +1,6 @@
 import { odata } from '@azure/data-tables';
-import { graph, GraphApiError } from '../graph/client';
+import { GraphApiError } from '../graph/client';
+import { listGroupMembers } from '../graph/objects';
 import { clock } from '../platform/clock';
 import { ConcurrencyError } from '../platform/errors';
 import type { Logger } from '../platform/log';
@@ -189,9 +190,8 @@ export async function reconcile(log: Logger): Promise<Reconciliation> {
   for (const kind of KINDS) {
     const setup = await tables.setup.get('setup', kind);
     if (!setup) continue; // never set up: no group to compare with
-    const members = new Set(
-      (await graph().all<{ id: string }>(`/groups/${setup.entity.groupId}/members`, { $select: 'id' })).map((m) => m.id),
-    );
+    const members = new Set<string>();
+    for await (const m of listGroupMembers(setup.entity.groupId, [])) members.add(m.id);
     const byDevice = new Map<string, BlockRow[]>();
     for (const { entity } of await tables.blocks.list(odata`kind eq ${kind}`)) {
       if (entity.directoryObjectId) byDevice.set(entity.directoryObjectId, [...(byDevice.get(entity.directoryObjectId) ?? []), entity]);

@@ -1,4 +1,5 @@
 import { graph, GraphApiError, odataString } from '../graph/client';
+import { isMissing } from '../graph/objects';
 import { CreateLedger } from '../graph/idempotent';
 import { clock } from '../platform/clock';
 import { tables, type Kind, type SetupRow } from './model';
@@ -117,7 +118,7 @@ export async function removeMember(groupId: string, objectId: string): Promise<v
     await graph().delete(`/groups/${groupId}/members/${objectId}/$ref`);
   } catch (e) {
     // Not a member any more: an earlier attempt removed it.
-    if (e instanceof GraphApiError && e.graphStatus === 404) return;
+    if (isMissing(e)) return;
     throw e;
   }
 }

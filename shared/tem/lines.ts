@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { graph, GraphApiError } from '../graph/client';
+import { listManagedDevices, readManagedDevice, type ManagedDevice, type Read } from '../graph/objects';
 import { clock } from '../platform/clock';
 import { badRequest, notFound } from '../platform/errors';
 import { normalizePhone, tables, type LineRow } from './model';
@@ -11,19 +11,10 @@ import { normalizePhone, tables, type LineRow } from './model';
  */
 const L = 'line';
 
-interface ManagedDevice {
-  id: string;
-  deviceName?: string;
-  phoneNumber?: string | null;
-  operatingSystem?: string;
-  userPrincipalName?: string;
-  azureADDeviceId?: string;
-  managedDeviceOwnerType?: string;
-}
+const FIELDS = ['deviceName', 'phoneNumber', 'operatingSystem', 'userPrincipalName', 'azureADDeviceId', 'managedDeviceOwnerType'] as const;
+type LineDevice = Read<ManagedDevice, (typeof FIELDS)[number]>;
 
-const SELECT = 'id,deviceName,phoneNumber,operatingSystem,userPrincipalName,azureADDeviceId,managedDeviceOwnerType';
-
-function toLine(d: ManagedDevice, number: string, source: LineRow['source']): LineRow {
+function toLine(d: LineDevice, number: string, source: LineRow['source']): LineRow {
   return {
     partitionKey: L,
     rowKey: number,
@@ -42,7 +33,7 @@ function toLine(d: ManagedDevice, number: string, source: LineRow['source']): Li
 export async function syncLines(): Promise<{ lines: number; corporate: number; removed: number }> {
   const seen = new Set<string>();
   const rows: LineRow[] = [];
-  for await (const d of graph().list<ManagedDevice>('/deviceManagement/managedDevices', { $select: SELECT, $top: 1000 })) {
+  for await (const d of listManagedDevices(FIELDS)) {
     const number = d.phoneNumber ? normalizePhone(d.phoneNumber) : undefined;
     if (!number || seen.has(number)) continue;
     seen.add(number);
@@ -61,15 +52,8 @@ export const addLineBody = z.object({ phoneNumber: z.string(), managedDeviceId: 
 export async function addLine(body: z.infer<typeof addLineBody>): Promise<LineRow> {
   const number = normalizePhone(body.phoneNumber);
   if (!number) throw badRequest('phoneNumber must be in E.164 form, e.g. +447700900123.');
-  let device: ManagedDevice;
-  try {
-    device = await graph().get<ManagedDevice>(`/deviceManagement/managedDevices/${encodeURIComponent(body.managedDeviceId)}`, {
-      $select: SELECT,
-    });
-  } catch (e) {
-    if (e instanceof GraphApiError && e.graphStatus === 404) throw badRequest(`No managed device '${body.managedDeviceId}' in Intune.`);
-    throw e;
-  }
+  const device = await readManagedDevice(body.managedDeviceId, FIELDS);
+  if (!device) throw badRequest(`No managed device '${body.managedDeviceId}' in Intune.`);
   if (device.managedDeviceOwnerType !== 'company')
     throw badRequest(
       `Device '${device.deviceName ?? device.id}' is ${device.managedDeviceOwnerType ?? 'of unknown ownership'}; only company-owned devices can have corporate lines.`,

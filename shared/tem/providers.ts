@@ -8,7 +8,7 @@ import { notFound } from '../platform/errors';
 import { queues } from '../platform/storage/queues';
 import { newSecret, normalizeSecret } from '../platform/webhooks';
 import { reportConnectorStatus } from '../connectors';
-import { QUEUE_JOBS, tables, type ConnectionAttempt, type ProviderRow } from './model';
+import { QUEUE_JOBS, tables, type ConnectionAttempt, type LedgerRow, type ProviderRow } from './model';
 
 /** TEM providers: registration, webhook secrets with rotation, the service switch. */
 
@@ -185,6 +185,17 @@ export async function describeProvider(id: string) {
     ...providerUrls(id),
   };
 }
+
+/** Writes one ledger row (a decision, an action or its outcome) of a provider. */
+export async function writeLedger(
+  providerId: string,
+  rowKey: string,
+  row: Omit<LedgerRow, 'partitionKey' | 'rowKey' | 'at'>,
+): Promise<void> {
+  await tables.ledger.upsert({ partitionKey: providerId, rowKey, at: clock.iso(), ...row } as LedgerRow);
+}
+
+export const ledgerQuery = z.object({ top: z.coerce.number().int().min(1).max(1000).default(100) });
 
 /** A provider's ledger or alerts, newest first, without storage keys. */
 export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number) {

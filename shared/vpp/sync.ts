@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { graph, GraphApiError, odataString } from '../graph/client';
+import { isMissing } from '../graph/objects';
 import { sendMail } from '../graph/mail';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
@@ -200,7 +201,7 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
     await snapshot(fresh, msg, log);
   } catch (e) {
     if (!(e instanceof GraphApiError)) throw e; // storage trouble: let the queue retry the step
-    if (e.graphStatus === 404) {
+    if (isMissing(e)) {
       log.info('Intune no longer has the token; marked removed', ctx);
       return await removeToken(msg.tokenId, `${GONE} Intune answered 404 during a sync on ${clock.iso()}.`);
     }

@@ -1,4 +1,7 @@
-import { actionId, scheduleInput, shardOf, SHARDS, templateInput, variableProblems } from '../../shared/compliance/model';
+import { actionId, scheduleInput, templateInput } from '../../shared/compliance/inputs';
+import { shardOf, SHARDS } from '../../shared/compliance/model';
+import { variableProblems } from '../../shared/compliance/variables';
+import { deviceActionSent, stillApplies } from '../../shared/compliance/outcomes';
 import { pickMessage, renderMail } from '../../shared/compliance/templates';
 
 /** Compliance domain rules that need no storage: template and schedule validation, rendering. */
@@ -127,4 +130,51 @@ test('device shards are stable and spread', () => {
   expect(Math.min(...counts)).toBeGreaterThan(850);
   expect(Math.max(...counts)).toBeLessThan(1150);
   expect(shardOf('ABC')).toBe(shardOf('abc'));
+});
+
+describe("the runner's decisions just before an action runs", () => {
+  const device = { managementAgent: 'mdm', managementState: 'managed', complianceState: 'noncompliant' };
+  const facts = { scheduled: true, state: { status: 'noncompliant' as const, since: 'e1' }, episode: 'e1', device };
+
+  test('an action runs only while it is scheduled, the same noncompliance lasts and Intune still manages the device', () => {
+    expect(stillApplies(facts)).toBeUndefined();
+    expect(stillApplies({ ...facts, device: { ...device, complianceState: 'inGracePeriod' } })).toBeUndefined();
+    expect(stillApplies({ ...facts, scheduled: false })).toEqual({ status: 'cancelled', reason: 'removed from the policy schedule' });
+    expect(stillApplies({ ...facts, state: { status: 'compliant', since: 'e1' } })).toEqual({
+      status: 'cancelled',
+      reason: 'device compliant again',
+    });
+    expect(stillApplies({ ...facts, state: undefined })).toEqual({ status: 'cancelled', reason: 'device compliant again' });
+    expect(stillApplies({ ...facts, state: { status: 'noncompliant', since: 'e2' } })).toEqual({
+      status: 'cancelled',
+      reason: 'superseded by the noncompliance that started e2',
+    });
+    expect(stillApplies({ ...facts, device: undefined })).toEqual({ status: 'cancelled', reason: 'device no longer managed by Intune' });
+    expect(stillApplies({ ...facts, device: { ...device, managementAgent: 'jamf' } })).toEqual({
+      status: 'skipped',
+      reason: 'partner-managed',
+    });
+    expect(stillApplies({ ...facts, device: { ...device, managementState: 'retirePending' } })).toEqual({
+      status: 'cancelled',
+      reason: 'device is leaving management (retirePending)',
+    });
+    expect(stillApplies({ ...facts, device: { ...device, complianceState: 'compliant' } })).toEqual({
+      status: 'cancelled',
+      reason: 'device compliant again (Intune reports compliant)',
+    });
+  });
+
+  test('after an interruption, a device action started after the recorded baseline counts as sent', () => {
+    const results = [
+      { actionName: 'remoteLock', startDateTime: '2026-11-21T10:00:00Z' },
+      { actionName: 'retire', startDateTime: '2026-11-21T12:00:00Z' },
+    ];
+    expect(deviceActionSent('remoteLock', results, { effectStartedAt: 'x', actionBaseline: '2026-11-21T09:00:00Z' })).toEqual({
+      sent: true,
+      latest: '2026-11-21T10:00:00Z',
+    });
+    expect(deviceActionSent('remoteLock', results, { effectStartedAt: 'x', actionBaseline: '2026-11-21T10:00:00Z' }).sent).toBe(false);
+    expect(deviceActionSent('remoteLock', results, { actionBaseline: '' }).sent).toBe(false);
+    expect(deviceActionSent('remoteLock', undefined, { effectStartedAt: 'x' })).toEqual({ sent: false, latest: undefined });
+  });
 });
