@@ -15,6 +15,8 @@ export interface TestEnv {
   sandbox: Sandbox;
   host?: RunningHost;
   settings: Record<string, string>;
+  /** Lines the host logged (invocations and the app's log lines). */
+  logs: string[];
   /** An access token for a demo client (by name) for `scope` (default: the admin API). */
   token(client: string, scope?: string): Promise<string>;
   stop(): Promise<void>;
@@ -56,6 +58,7 @@ export async function startEnv(
     sandbox,
     host,
     settings,
+    logs: lines,
     token: async (name, scope = `api://${DEMO.app.clientId}/.default`) => {
       const c = demoClients().find((x) => x.name === name);
       if (!c) throw new Error(`No demo client ${name}`);

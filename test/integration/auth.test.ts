@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { EntityTable, type Entity } from '../../shared/platform/storage/tables';
-import { purgeFlows, START_LIMIT } from '../../shared/platform/auth/oauth';
+import { purgeFlows, START_LIMIT, startFlow } from '../../shared/platform/auth/oauth';
+import { signOut } from '../../shared/platform/auth/session';
+import { resetConfig } from '../../shared/platform/config';
 import { setClock } from '../../shared/platform/clock';
 import { Browser } from '../helpers/browser';
 import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
@@ -263,4 +265,60 @@ test('50 started-and-abandoned flows leave no rows after the purge', async () =>
     setClock();
   }
   expect(await rows.list()).toEqual([]);
+});
+
+test('sessions end after SESSION_IDLE_MINUTES unused and SESSION_MAX_HOURS after sign-in; sign-ins are logged without names', async () => {
+  const start = Date.now();
+  const at = (minutes: number) => setClock(() => Date.now() + minutes * 60_000);
+  try {
+    const idle = new Browser();
+    await signIn(idle, upn('connectors-read'));
+    at(59);
+    expect((await idle.fetch(`${api}/auth/me`)).status).toBe(200);
+    at(59 + 61);
+    const gone = await idle.fetch(`${api}/auth/me`);
+    expect(gone.status).toBe(401);
+    expect(((await gone.json()) as { detail: string }).detail).toMatch(/idle too long/);
+
+    at(0);
+    const busy = new Browser();
+    await signIn(busy, upn('connectors-read'));
+    // Used every 50 minutes it stays alive, until the absolute limit.
+    for (let minutes = 50; minutes < 12 * 60; minutes += 50) {
+      at(minutes);
+      expect((await busy.fetch(`${api}/auth/me`)).status).toBe(200);
+    }
+    at(12 * 60 + 1);
+    const capped = await busy.fetch(`${api}/auth/me`);
+    expect(capped.status).toBe(401);
+    expect(((await capped.json()) as { detail: string }).detail).toMatch(/time limit/);
+  } finally {
+    setClock();
+  }
+  expect(Date.now() - start).toBeLessThan(60_000);
+  const signIns = env.logs.filter((l) => l.includes('Admin signed in'));
+  expect(signIns.length).toBeGreaterThan(0);
+  expect(signIns.join('\n')).toMatch(/"objectId":"aa11bb22-/);
+  expect(env.logs.join('\n')).not.toMatch(/Megan Admin|Nora Noroles/);
+});
+
+test('over https the flow and session cookies are __Host- cookies: Secure, Path=/', async () => {
+  const before = process.env.PUBLIC_BASE_URL;
+  process.env.PUBLIC_BASE_URL = 'https://connectors.contoso-demo.example';
+  resetConfig();
+  try {
+    const p = await tem.register('Datalert https');
+    const admin = { tenantId: 't', objectId: 'admin-1', roles: ['Connectors.ReadWrite'], via: 'session' as const };
+    const started = await startFlow('tem-consent', p.id, admin);
+    expect(started.headers!['Set-Cookie']).toMatch(/^__Host-oauth_[\w-]+=[\w-]+; Path=\/; HttpOnly; Secure; SameSite=Lax; Max-Age=600$/);
+    expect(started.headers!.Location).toMatch(
+      /redirect_uri=https%3A%2F%2Fconnectors\.contoso-demo\.example%2Fapi%2Foauth%2Fentra%2Fcallback/,
+    );
+    expect(await signOut(null, { info: () => undefined } as never)).toMatch(
+      /^__Host-session=; Path=\/; HttpOnly; SameSite=Lax; Max-Age=0; Secure$/,
+    );
+  } finally {
+    process.env.PUBLIC_BASE_URL = before;
+    resetConfig();
+  }
 });
