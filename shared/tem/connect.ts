@@ -1,5 +1,5 @@
 import { graph, GraphApiError } from '../graph/client';
-import { registerFlow, type FlowOutcome } from '../platform/auth/oauth';
+import { entraRedirectUri, registerFlow, type FlowOutcome } from '../platform/auth/oauth';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import type { Logger } from '../platform/log';
@@ -30,7 +30,7 @@ registerFlow({
     const url = new URL(`${cfg.ENTRA_AUTHORITY_HOST.replace(/\/$/, '')}/${cfg.ENTRA_TENANT_ID}/v2.0/adminconsent`);
     url.searchParams.set('client_id', cfg.ENTRA_CLIENT_ID);
     url.searchParams.set('scope', `${cfg.GRAPH_BASE_URL.replace(/\/$/, '')}/.default`);
-    url.searchParams.set('redirect_uri', `${cfg.PUBLIC_BASE_URL.replace(/\/$/, '')}/api/oauth/entra/callback`);
+    url.searchParams.set('redirect_uri', entraRedirectUri());
     url.searchParams.set('state', state);
     return url.toString();
   },

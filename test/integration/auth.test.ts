@@ -136,6 +136,16 @@ test('a session holds exactly the roles of its user: none, one, or a read role r
       })
     ).status,
   ).toBe(403);
+  // A forged code on a live state: Entra ID refuses it, no session is made, the page says so.
+  const forger = new Browser();
+  const { url: authorize } = await forger.follow(`${api}/auth/signin`, (u) => u.startsWith(env.sandbox.origin));
+  const state = new URL(authorize).searchParams.get('state')!;
+  const forged = await forger.fetch(`${api}/oauth/entra/callback?code=forged-code&state=${encodeURIComponent(state)}`, {
+    site: 'cross-site',
+  });
+  expect(forged.status).toBe(400);
+  expect(await forged.text()).toMatch(/did not accept the sign-in \(invalid_grant\)/);
+  expect(forger.cookies(api).has('connector_session')).toBe(false);
   // Sign-in lands only on a path of this app.
   const b = new Browser();
   const landed = await signIn(b, upn('megan'), 'https://attacker.example/steal');

@@ -23,8 +23,11 @@ import { open, seal } from './secrets';
  */
 export const STATE_TTL_MS = 10 * 60 * 1000;
 export const LINK_TTL_MS = 5 * 60 * 1000;
-/** Flows one admin may start per window; sign-ins (no admin yet) share one larger allowance. */
-export const START_LIMIT = { window: 10 * 60 * 1000, perAdmin: 100, signIns: 1000 } as const;
+/**
+ * Flows one admin may start per window. Sign-ins (no admin yet) are not counted: a shared allowance
+ * would let anyone lock every admin out, and their unused states are purged within 20 minutes.
+ */
+export const START_LIMIT = { window: 10 * 60 * 1000, perAdmin: 100 } as const;
 
 export interface FlowCompletion {
   subject: string;
@@ -34,8 +37,6 @@ export interface FlowCompletion {
   verifier?: string;
   query: URLSearchParams;
   log: Logger;
-  /** Whether cookies this response sets must be Secure (the app is served over https). */
-  secure: boolean;
 }
 
 /** Where the admin ends up: an outcome page, or a redirect (sign-in) with the cookie it sets. */
@@ -56,6 +57,9 @@ export interface OAuthFlow {
 
 const flows = new Map<string, OAuthFlow>();
 
+/** The one redirect URI registered with Entra ID; flows are told apart by their state. */
+export const entraRedirectUri = () => `${config().PUBLIC_BASE_URL.replace(/\/$/, '')}/api/oauth/entra/callback`;
+
 /** Declares a flow; each connector registers its own at load. */
 export function registerFlow(flow: OAuthFlow): void {
   flows.set(flow.purpose, flow);
@@ -71,7 +75,7 @@ interface FlowRow extends Entity {
   cookieName?: string;
   /** PKCE verifier, sealed. */
   verifier?: string;
-  /** Start-link and rate-limit rows: how many times used / counted. */
+  /** Rate-limit rows: flows started in the window. */
   count?: number;
   expiresAt: number;
   used: boolean;
@@ -104,12 +108,12 @@ function flowOf(purpose: string): OAuthFlow {
   return flow;
 }
 
-/** Counts one start against the admin's (or the sign-ins') allowance; 429 past it. */
-async function countStart(admin: string | undefined): Promise<void> {
+/** Counts one start against the admin's allowance; 429 past it. */
+async function countStart(admin: string): Promise<void> {
   const now = clock.now();
   const window = Math.floor(now / START_LIMIT.window);
-  const limit = admin ? START_LIMIT.perAdmin : START_LIMIT.signIns;
-  const rowKey = `${admin ?? 'sign-in'}|${window}`;
+  const limit = START_LIMIT.perAdmin;
+  const rowKey = `${admin}|${window}`;
   const row = await table.modify('limit', rowKey, (r) => ({
     partitionKey: 'limit',
     rowKey,
@@ -124,7 +128,7 @@ async function countStart(admin: string | undefined): Promise<void> {
     throw new AppError(
       429,
       'Too Many Requests',
-      `${admin ? 'This admin has' : 'Sign-ins have'} started ${limit} flows in the last ${START_LIMIT.window / 60000} minutes; try again in ${retryAfter} s.`,
+      `This admin has started ${limit} flows in the last ${START_LIMIT.window / 60000} minutes; try again in ${retryAfter} s.`,
       {},
       { 'Retry-After': String(retryAfter) },
     );
@@ -175,7 +179,7 @@ export async function startFlow(purpose: string, subject: string, admin: Princip
   const flow = flowOf(purpose);
   checkStarter(flow, admin);
   await flow.check?.(subject);
-  await countStart(admin?.objectId ?? (flow.role ? 'unknown' : undefined));
+  if (flow.role) await countStart(admin?.objectId ?? 'unknown');
   return begin(flow, subject, admin?.objectId);
 }
 
@@ -273,7 +277,7 @@ export async function completeFlow(
     throw e;
   }
   const verifier = row.entity.verifier ? open(row.entity.verifier, `oauthstate:${row.entity.rowKey}`) : undefined;
-  const outcome = await flow.complete({ subject: row.entity.subject, admin: row.entity.admin, verifier, query, log, secure: secure() });
+  const outcome = await flow.complete({ subject: row.entity.subject, admin: row.entity.admin, verifier, query, log });
   return { ...outcome, clearCookie: flowCookie(name, '', 0) };
 }
 

@@ -6,7 +6,7 @@ import type { Logger } from '../log';
 import { EntityTable, type Entity } from '../storage/tables';
 import { authenticate, type Principal } from './admin';
 import { confidentialClient } from './entra';
-import { cookieValue, registerFlow, startFlow } from './oauth';
+import { cookieValue, entraRedirectUri as redirectUri, registerFlow, startFlow } from './oauth';
 import { open, seal } from './secrets';
 
 /**
@@ -39,7 +39,6 @@ const cookieName = () => (secure() ? '__Host-session' : 'connector_session');
 const sessionCookie = (value: string, maxAgeSeconds: number) =>
   `${cookieName()}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}${secure() ? '; Secure' : ''}`;
 const apiScope = () => `api://${config().ENTRA_CLIENT_ID}/.default`;
-const redirectUri = () => `${config().PUBLIC_BASE_URL.replace(/\/$/, '')}/api/oauth/entra/callback`;
 const limits = () => ({ idleMs: config().SESSION_IDLE_MINUTES * 60_000, absoluteMs: config().SESSION_MAX_HOURS * 3_600_000 });
 
 /** Only a path of this app: an absolute or protocol-relative URL would make sign-in an open redirect. */
@@ -75,13 +74,20 @@ registerFlow({
     const code = query.get('code');
     if (!code) return { ok: false, title: 'Not signed in', message: 'The sign-in response has no code. Sign in again.' };
     // A client per sign-in, so no user's tokens stay in a process-wide MSAL cache.
-    const result = await confidentialClient(config()).acquireTokenByCode({
-      code,
-      redirectUri: redirectUri(),
-      scopes: [apiScope()],
-      codeVerifier: verifier,
-    });
-    const principal = await authenticate(`Bearer ${result.accessToken}`);
+    let accessToken: string;
+    try {
+      ({ accessToken } = await confidentialClient(config()).acquireTokenByCode({
+        code,
+        redirectUri: redirectUri(),
+        scopes: [apiScope()],
+        codeVerifier: verifier,
+      }));
+    } catch (e) {
+      log.warn('Admin sign-in: Entra ID did not redeem the code', { error: e });
+      const code = (e as { errorCode?: string }).errorCode ?? 'error';
+      return { ok: false, title: 'Not signed in', message: `Entra ID did not accept the sign-in (${code}). Sign in again.` };
+    }
+    const principal = await authenticate(`Bearer ${accessToken}`);
     const cookie = await createSession(principal);
     log.info('Admin signed in', { objectId: principal.objectId, roles: principal.roles });
     return { redirect: subject, cookie };
