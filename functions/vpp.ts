@@ -17,6 +17,9 @@ const queued = z.object({
       joined: z.boolean().describe('The token was already syncing: this request joined that sync.'),
     }),
   ),
+  skipped: z.array(
+    z.object({ tokenId: z.string(), reason: z.string().describe('Why Apple does not sync it (expired, invalid, held by another MDM).') }),
+  ),
 });
 const reason = z.object({ severity: z.enum(['warning', 'unhealthy']), reason: z.string(), fix: z.string() });
 const token = z.object({
@@ -70,6 +73,7 @@ httpFunction('vppSyncToken', {
     responses: {
       202: { description: 'Started, or joined when the token was already syncing.', schema: queued },
       404: { description: 'No such token in Intune.' },
+      409: { description: 'Apple does not sync this token (expired, invalid, held by another MDM); nothing was started.' },
     },
   },
   handler: async ({ params }) => {

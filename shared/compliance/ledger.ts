@@ -1,5 +1,7 @@
 import { odata } from '@azure/data-tables';
+import { notFound } from '../platform/errors';
 import { forEachLimit } from '../platform/pool';
+import { readDevice } from './notify';
 import { devicePartition, ledgerPrefix, stateKey, tables, type LedgerRow, type StateRow } from './model';
 import { listPolicies, schedules } from './schedules';
 
@@ -57,6 +59,9 @@ export async function deviceLedger(deviceId: string) {
       actions.push(ledgerView(r.entity as LedgerRow));
   });
   actions.sort((a, b) => a.dueAt.localeCompare(b.dueAt) || a.action.localeCompare(b.action));
+  // No records: a device Intune has (never noncompliant yet) is an empty answer; any other id is a 404.
+  if (!states.length && !actions.length && !(await readDevice(deviceId)))
+    throw notFound(`No managed device '${deviceId}' in Intune, and no compliance records for it.`);
   return { deviceId, states, actions };
 }
 

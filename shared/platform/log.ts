@@ -16,6 +16,9 @@ export interface Logger {
 export type Sink = (level: Level, line: string) => void;
 
 const SECRET_KEY = /(secret|password|passwd|token|authorization|signature|api[-_]?key|client_assertion|code_verifier|cookie|^code$)/i;
+/** Keys that name a secret's identifier, count or time (tokenId, secretCount, tokenExpiresAt), not the secret. */
+const NOT_SECRET = /(Ids?|Count|At|Name|Type)$/;
+const secretKey = (k: string) => SECRET_KEY.test(k) && !NOT_SECRET.test(k);
 const SECRET_VALUE = [
   /whsec_[A-Za-z0-9+/=]+/g, // Standard Webhooks secrets
   /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, // JWTs
@@ -38,7 +41,7 @@ export function redact(value: unknown, depth = 0): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value))
     out[k] =
-      SECRET_KEY.test(k) && v !== undefined && v !== null && typeof v !== 'boolean' && typeof v !== 'number'
+      secretKey(k) && v !== undefined && v !== null && typeof v !== 'boolean' && typeof v !== 'number'
         ? '[redacted]'
         : redact(v, depth + 1);
   return out;

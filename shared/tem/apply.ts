@@ -69,8 +69,10 @@ async function applyEvent(providerId: string, webhookId: string, event: TemEvent
 
   const base = { eventId: webhookId, eventType: event.type, eventAt: event.timestamp };
   const key = (suffix: string) => `${newestFirst(Date.parse(event.timestamp))}-${webhookId}-${suffix}`;
-  const ignore = (reason: string, line?: string) =>
-    writeLedger(providerId, key(line ? `${line}-ignored` : 'ignored'), { ...base, action: 'none', line, status: 'ignored', reason });
+  // An ignored signal still says whose it was: its line (when it names one) and kind (both, for a billing reset).
+  const kind = event.type === 'billing_cycle.reset' ? undefined : event.data.kind;
+  const ignore = (reason: string, line = event.data.phoneNumber) =>
+    writeLedger(providerId, key(line ? `${line}-ignored` : 'ignored'), { ...base, action: 'none', line, kind, status: 'ignored', reason });
 
   if (!provider.enabled) await ignore('The service is switched off for this provider; the signal is recorded and ignored.');
   else if (provider.connection !== 'Active') await ignore('The provider is not connected (admin consent not confirmed).');

@@ -145,7 +145,9 @@ export async function patchProvider(id: string, body: z.infer<typeof patchProvid
     switchingOn = body.enabled === true && !row.enabled;
     if (switchingOff)
       Object.assign(row, { enabled: false, revert: 'reverting', revertStartedAt: clock.iso(), revertFinishedAt: undefined, reverted: 0 });
-    if (switchingOn) Object.assign(row, { enabled: true, revert: 'idle' });
+    // Switched on again: the last switch-off is over and its figures go with it.
+    if (switchingOn)
+      Object.assign(row, { enabled: true, revert: 'idle', revertStartedAt: undefined, revertFinishedAt: undefined, reverted: 0 });
     return row;
   });
   const entity = next;
@@ -180,7 +182,8 @@ export async function describeProvider(id: string) {
       startedAt: entity.revertStartedAt ?? null,
       finishedAt: entity.revertFinishedAt ?? null,
       reverted: entity.reverted,
-      remaining: open.length,
+      // Blocks left to revert: only a switch-off has any.
+      remaining: entity.revert === 'reverting' ? open.length : 0,
     },
     ...providerUrls(id),
   };

@@ -18,6 +18,13 @@ const DAY = 86_400_000;
 const RENEW =
   'In Apple Business Manager (or Apple School Manager) download a new token, then upload it in Intune: Tenant administration > Connectors and tokens > Apple VPP tokens.';
 
+/** Time left, rounded up to whole days: a token with hours left does not read as "in 0 days". */
+function timeLeft(ms: number): string {
+  if (ms < DAY) return 'in less than a day';
+  const d = Math.ceil(ms / DAY);
+  return `in ${d} day${d === 1 ? '' : 's'}`;
+}
+
 export function tokenHealth(t: TokenRow, now = clock.now()): HealthReport {
   const cfg = config();
   const reasons: HealthReport['reasons'] = [];
@@ -47,7 +54,7 @@ export function tokenHealth(t: TokenRow, now = clock.now()): HealthReport {
   else if (expires !== undefined && expires - now <= cfg.VPP_EXPIRY_WARNING_DAYS * DAY)
     reasons.push({
       severity: 'warning',
-      reason: `The token expires on ${new Date(expires).toISOString().slice(0, 10)} (in ${Math.max(0, days(expires - now))} days).`,
+      reason: `The token expires on ${new Date(expires).toISOString().slice(0, 10)} (${timeLeft(expires - now)}).`,
       fix: `Renew it before then. ${RENEW}`,
     });
   if (t.state === 'invalid') reasons.push({ severity: 'unhealthy', reason: 'Apple reports the token as invalid.', fix: RENEW });

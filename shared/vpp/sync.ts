@@ -3,6 +3,7 @@ import { graph, GraphApiError, odataString } from '../graph/client';
 import { isMissing } from '../graph/objects';
 import { sendMail } from '../graph/mail';
 import { clock } from '../platform/clock';
+import { conflict } from '../platform/errors';
 import { config } from '../platform/config';
 import type { Logger } from '../platform/log';
 import { queues } from '../platform/storage/queues';
@@ -114,17 +115,28 @@ export interface PlannedSync {
   tokens: string[];
   /** Per token: the sync that covers it; `joined` when it was already under way. */
   runs: { tokenId: string; runId: string; joined: boolean }[];
+  /** Tokens Apple does not sync (expired, invalid, held by another MDM): not synced, and why. */
+  skipped: { tokenId: string; reason: string }[];
 }
 
 /**
  * Reads the tokens from Graph and syncs each (or only `only`); a token already syncing is joined,
- * not synced twice. Tokens Intune no longer has are marked removed.
+ * not synced twice; one Apple does not sync is refreshed and skipped (asked for alone: a 409 that
+ * says why). Tokens Intune no longer has are marked removed.
  */
 export async function planSync(only?: string): Promise<PlannedSync> {
   const runId = newRunId();
   const found = await graph().all<GraphToken>('/deviceAppManagement/vppTokens', { $select: TOKEN_SELECT });
   const runs: PlannedSync['runs'] = [];
+  const skipped: PlannedSync['skipped'] = [];
   for (const t of only ? found.filter((x) => x.id === only) : found) {
+    const why = UNSYNCABLE[t.state ?? 'unknown'];
+    if (why) {
+      await tables.tokens.modify(...tokenKey(t.id), (row) => fromGraph(t, row));
+      if (only) throw conflict(`${why} Nothing was synced; the token's health says how to fix it.`);
+      skipped.push({ tokenId: t.id, reason: why });
+      continue;
+    }
     // The row exists before the start message is sent, and the message goes before the claim: a
     // worker that gets the message first, or after this process died, claims the token itself.
     const start = () =>
@@ -144,7 +156,7 @@ export async function planSync(only?: string): Promise<PlannedSync> {
     await removeToken(row.rowKey, GONE);
     if (!only && row.removedAt && clock.now() - Date.parse(row.removedAt) > REMOVED_KEEP_DAYS * DAY) await purgeToken(row.rowKey);
   }
-  return { runId, tokens: runs.map((r) => r.tokenId), runs };
+  return { runId, tokens: runs.map((r) => r.tokenId), runs, skipped };
 }
 
 /** One step of one token's sync. Business failures are recorded and retried with backoff, not thrown. */
@@ -162,7 +174,7 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
   try {
     if (msg.step === 'start') {
       const why = UNSYNCABLE[token.state];
-      if (why) return await failed(token, msg, `${why} Not synced.`, false, log);
+      if (why) return await skip(msg, why, log);
       try {
         await graph().post(`/deviceAppManagement/vppTokens/${encodeURIComponent(msg.tokenId)}/syncLicenses`);
       } catch (e) {
@@ -220,6 +232,21 @@ async function ownRun(msg: SyncMessage, change: (t: TokenRow) => TokenRow): Prom
 }
 
 /** Ends the sync as failed; a failure worth retrying queues a retry with backoff. */
+/** Ends the sync without syncing: Apple does not sync this token (its health says why), which is no failure. */
+async function skip(msg: SyncMessage, why: string, log: Logger): Promise<void> {
+  const now = clock.iso();
+  await ownRun(msg, (t) => ({
+    ...t,
+    runId: undefined,
+    runStartedAt: undefined,
+    retryRunId: undefined,
+    nextRetryAt: undefined,
+    lastAttemptAt: now,
+    updatedAt: now,
+  }));
+  log.info('VPP token not synced', { tokenId: msg.tokenId, runId: msg.runId, reason: why });
+}
+
 async function failed(token: TokenRow, msg: SyncMessage, error: string, retry: boolean, log: Logger): Promise<void> {
   const now = clock.iso();
   let failures = 0;

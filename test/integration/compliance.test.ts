@@ -74,6 +74,14 @@ describe('bad templates and schedules get clear 400s and change nothing', () => 
     expect((await c.call('GET', 'admin/compliance/templates')).body.value).toEqual(before);
   });
 
+  test('a device Intune does not have is a 404; one it has with no records is an empty answer', async () => {
+    const unknown = await c.call('GET', 'admin/compliance/devices/0b0b0b0b-1111-4222-8333-444444444444');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.detail).toMatch(/No managed device '0b0b0b0b-1111-4222-8333-444444444444' in Intune/);
+    const known = await c.call('GET', `admin/compliance/devices/${c.device('adele-iphone')}`);
+    expect(known.status).toBe(200);
+  });
+
   test('schedules: day 366, no mark action, two marks, unknown template or group, unknown policy', async () => {
     const policy = c.policy('android-baseline');
     const before = (await c.call('GET', `admin/compliance/policies/${policy}/actions`)).body;

@@ -105,7 +105,12 @@ test('register → connect through admin consent → Active → roaming block �
   await eventually(
     async () =>
       (await tem.ledger(p.id)).some(
-        (r) => r.eventId === ignored.webhookId && r.status === 'ignored' && /switched off/.test(r.reason ?? ''),
+        (r) =>
+          r.eventId === ignored.webhookId &&
+          r.status === 'ignored' &&
+          /switched off/.test(r.reason ?? '') &&
+          r.line === DIEGO &&
+          r.kind === 'roaming',
       ),
     10_000,
     'ignored while off',
@@ -113,13 +118,18 @@ test('register → connect through admin consent → Active → roaming block �
   expect(tem.members('roaming')).toEqual([]);
 
   // Switching on: a new event blocks again.
+  // Switching on: the last switch-off's figures go; a new event blocks again.
+  const idle = { state: 'idle', startedAt: null, finishedAt: null, reverted: 0, remaining: 0 };
   expect((await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: true })).body).toMatchObject({
     enabled: true,
-    switchOff: { state: 'idle' },
+    switchOff: idle,
   });
   const again = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: DIEGO, kind: 'roaming' });
   expect(again.statuses).toEqual([202]);
   await eventually(() => tem.members('roaming').includes(tem.deviceObject('diego-android')), 15_000, 'blocked again');
+  // Nothing is left to revert while no switch-off runs, however many blocks are active.
+  await eventually(async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.activeBlocks === 1, 10_000, 'one active block');
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body.switchOff).toEqual(idle);
 
   // Cleared unblocks; a data event uses the data group.
   await tem.send(p, 'usage.threshold_cleared', { phoneNumber: DIEGO, kind: 'roaming' });
@@ -281,7 +291,10 @@ test('connect: a declined consent and a failed Graph probe leave the provider no
   // A signal for a provider that is not connected is recorded and ignored.
   const s = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'roaming' });
   await eventually(
-    async () => (await tem.ledger(p.id)).some((r) => r.eventId === s.webhookId && /not connected/.test(r.reason ?? '')),
+    async () =>
+      (await tem.ledger(p.id)).some(
+        (r) => r.eventId === s.webhookId && /not connected/.test(r.reason ?? '') && r.line === ADELE && r.kind === 'roaming',
+      ),
     10_000,
     'ignored: not connected',
   );

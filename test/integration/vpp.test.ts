@@ -74,7 +74,8 @@ const syncedOnce = async (org: string, after = '', ms = 30_000) =>
 test('POST /api/admin/vpp/sync: every seeded VPP app shows the sandbox counts and available = total − used; health per token', async () => {
   const r = await call('POST', 'admin/vpp/sync');
   expect(r.status).toBe(202);
-  expect(r.body.tokens).toHaveLength(5);
+  expect(r.body.tokens).toHaveLength(3);
+  expect(r.body.skipped).toHaveLength(2);
   await Promise.all(['Contoso Ltd', 'Contoso Education', 'Contoso Retail'].map((o) => syncedOnce(o)));
   const list = await licenses();
   const syncable = sandboxApps().filter((a) => !['Contoso Legacy', 'Contoso Partner'].includes(String(a.vppTokenOrganizationName)));
@@ -116,6 +117,26 @@ test('POST /api/admin/vpp/sync: every seeded VPP app shows the sandbox counts an
   });
   // Contoso Retail was 2 days stale; its sync brought it back to healthy.
   expect(health['Contoso Retail'].health).toBe('healthy');
+});
+
+test('tokens Apple does not sync are skipped, not failed: no "last sync failed", and syncing one alone is a 409 that starts nothing', async () => {
+  const byName = Object.fromEntries((await tokens()).map((t) => [t.organizationName, t]));
+  for (const name of ['Contoso Legacy', 'Contoso Partner'])
+    expect(byName[name].reasons.map((r) => r.reason).join(' ')).not.toMatch(/last sync failed/i);
+  const before = env.sandbox.graph.stats.byRoute['POST /deviceAppManagement/vppTokens/{id}/syncLicenses'] ?? 0;
+  const one = await call('POST', `admin/vpp/tokens/${byName['Contoso Legacy'].id}/sync`);
+  expect(one.status).toBe(409);
+  expect(one.body.detail).toMatch(/expired; Apple no longer syncs it\. Nothing was synced/);
+  const all = await call('POST', 'admin/vpp/sync');
+  expect(all.status).toBe(202);
+  expect(all.body.skipped.map((x: { tokenId: string }) => x.tokenId).sort()).toEqual(
+    [byName['Contoso Legacy'].id, byName['Contoso Partner'].id].sort(),
+  );
+  expect(all.body.tokens).not.toContain(byName['Contoso Legacy'].id);
+  const posts = () => env.sandbox.graph.stats.byRoute['POST /deviceAppManagement/vppTokens/{id}/syncLicenses'] ?? 0;
+  await eventually(() => posts() === before + all.body.tokens.length, 30_000, 'a syncLicenses per syncable token');
+  await Promise.all(['Contoso Ltd', 'Contoso Retail'].map((org) => syncedOnce(org, new Date(Date.now() - 60_000).toISOString())));
+  expect(posts()).toBe(before + all.body.tokens.length);
 });
 
 test('low availability raises one alert per app, emailed to the configured address', async () => {

@@ -89,6 +89,26 @@ describe('logging redacts secrets', () => {
     });
   });
 
+  test('identifiers, counts and times of secrets are not secrets: a VPP tokenId stays readable', () => {
+    expect(
+      redact({
+        tokenId: 'c0ffee00-1111-4222-8333-444455556666',
+        tokenIds: ['a', 'b'],
+        secretCount: 2,
+        tokenExpiresAt: '2027-01-01',
+        accessToken: 'abc',
+        refresh_token: 'def',
+      }),
+    ).toEqual({
+      tokenId: 'c0ffee00-1111-4222-8333-444455556666',
+      tokenIds: ['a', 'b'],
+      secretCount: 2,
+      tokenExpiresAt: '2027-01-01',
+      accessToken: '[redacted]',
+      refresh_token: '[redacted]',
+    });
+  });
+
   test('log lines are JSON with the message and fields', () => {
     const lines: string[] = [];
     createLogger({ fn: 'f' }, (_l, line) => lines.push(line))

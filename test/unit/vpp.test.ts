@@ -44,6 +44,14 @@ test.each([
   for (const r of h.reasons) expect(r.fix.length).toBeGreaterThan(10);
 });
 
+test('days to expiry are rounded up: hours left never read as "in 0 days"', () => {
+  const reason = (ms: number) => health({ expirationDateTime: new Date(now + ms).toISOString() }).reasons[0].reason;
+  expect(reason(DAY / 2)).toMatch(/\(in less than a day\)/);
+  expect(reason(DAY)).toMatch(/\(in 1 day\)/);
+  expect(reason(1.5 * DAY)).toMatch(/\(in 2 days\)/);
+  expect(reason(7 * DAY)).toMatch(/\(in 7 days\)/);
+});
+
 test('thresholds are settings', () => {
   Object.assign(process.env, { VPP_EXPIRY_WARNING_DAYS: '30', VPP_SYNC_UNHEALTHY_DAYS: '10', VPP_SYNC_WARNING_DAYS: '5' });
   resetConfig();
