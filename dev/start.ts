@@ -4,6 +4,7 @@ import { startAzurite } from './azurite';
 import { startSandbox } from './sandbox/server';
 import { azuritePorts, localSettings } from './settings';
 import { ensureCertificate } from './sandbox/tls';
+import { waitUntilHealthy } from './ready';
 
 /**
  * `npm start`: Azurite, the sandbox tenant and the app, on their local defaults
@@ -34,13 +35,10 @@ async function main() {
   process.once('SIGTERM', () => void stop(0));
 
   const app = settings.PUBLIC_BASE_URL ?? 'http://localhost:7071';
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(`${app}/api/health`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const health = await waitUntilHealthy(`${app}/api/health`, 60_000);
+  if (!health.ok) {
+    console.error(`The app did not answer ${app}/api/health with 200 within 60 s (last: ${health.last}); see its log above.`);
+    return stop(1);
   }
   console.log(
     [
@@ -48,6 +46,7 @@ async function main() {
       'Ready:',
       `  App health        ${app}/api/health`,
       `  App OpenAPI       ${app}/api/openapi.json`,
+      `  Admin sign-in     ${app}/api/auth/signin`,
       sandbox ? `  Sandbox demo      ${sandbox.controlUrl}/_sandbox/demo   (tenant, client ids and secrets)` : '',
       sandbox ? `  Entra authority   ${sandbox.origin}/${settings.ENTRA_TENANT_ID}` : '',
       sandbox ? `  Graph             ${sandbox.origin}/v1.0` : '',

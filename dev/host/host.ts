@@ -44,7 +44,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     if (!['httpTrigger', 'timerTrigger', 'queueTrigger'].includes(f.trigger.type))
       throw new Error(`Function '${f.name}' uses a ${f.trigger.type}, which the local host does not run.`);
 
-  const server = createHttpServer(fns, settings.routePrefix, hostLog, clockControl(opts.entry));
+  const server = createHttpServer(fns, settings.routePrefix, hostLog, clockControl(opts.entry, env));
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(opts.port ?? 7071, opts.host ?? '127.0.0.1', () => ok());

@@ -95,7 +95,7 @@ export function createHttpServer(fns: CapturedFunction[], routePrefix: string, h
       const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
       const path = url.pathname;
       const controlled =
-        control && path.startsWith('/_host/') ? control((req.method ?? 'GET').toUpperCase(), path, await readBody(req)) : undefined;
+        control && path.startsWith('/_host/') ? await control((req.method ?? 'GET').toUpperCase(), path, await readBody(req)) : undefined;
       if (controlled) {
         res.writeHead(controlled.status, { 'content-type': 'application/json' }).end(JSON.stringify(controlled.body));
         return;

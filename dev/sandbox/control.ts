@@ -4,7 +4,8 @@ import { setCompliance } from './graph/compliance';
 import type { FaultRule, GraphService } from './graph/framework';
 import { mailSettings } from './graph/mail';
 import { addVppToken, vppSettings } from './graph/vpp';
-import { sendJson, type SandboxRequest } from './http';
+import { sandboxClock } from './clock';
+import { sendJson, sendProblem, type SandboxRequest } from './http';
 import { addManagedDevices } from './seed';
 import { demoDescription } from './demo';
 import type { Sandbox, SandboxHandler } from './server';
@@ -15,7 +16,7 @@ import type { Sandbox, SandboxHandler } from './server';
  */
 type Route = (r: SandboxRequest, res: ServerResponse) => void | Promise<void>;
 
-const badRequest = (res: ServerResponse, message: string) => sendJson(res, 400, { error: 'bad_request', message });
+const badRequest = (res: ServerResponse, detail: string) => sendProblem(res, 400, 'Bad Request', detail);
 
 /** Microsoft Graph: request statistics, injected faults, contract violations. */
 function graphRoutes(graph: GraphService): Record<string, Route> {
@@ -104,6 +105,17 @@ function tenantRoutes(sandbox: Sandbox): Record<string, Route> {
       mailSettings.sentItemsDelayMs = delay;
       sendJson(res, 200, { ...mailSettings });
     },
+    'GET /_sandbox/clock': (_r, res) => sendJson(res, 200, { offsetMs: sandboxClock.offsetMs, now: sandboxClock.iso() }),
+    'PUT /_sandbox/clock': (r, res) => {
+      const offset = (r.json() as { offsetMs?: unknown } | undefined)?.offsetMs;
+      if (typeof offset !== 'number' || !Number.isFinite(offset) || offset < 0)
+        return badRequest(
+          res,
+          'Send {"offsetMs": n}: how far ahead of real time the tenant is (the local host sends it when its clock moves).',
+        );
+      sandboxClock.set(offset);
+      sendJson(res, 200, { offsetMs: offset, now: sandboxClock.iso() });
+    },
     'GET /_sandbox/outbox': (_r, res) => sendJson(res, 200, { value: [...sandbox.store.table('outbox').values()] }),
     'POST /_sandbox/reset': (_r, res) => {
       sandbox.reset();
@@ -119,6 +131,6 @@ export function controlApi(sandbox: Sandbox, providers: SandboxHandler[]): (r: S
     const route = routes[`${r.method} ${r.path}`];
     if (route) return route(r, res);
     for (const h of providers) if (await h(r, res)) return;
-    sendJson(res, 404, { error: 'not_found', message: `No sandbox control endpoint ${r.method} ${r.path}.` });
+    sendProblem(res, 404, 'Not Found', `No sandbox control endpoint ${r.method} ${r.path}.`);
   };
 }

@@ -36,6 +36,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** An RFC 9457 problem, as the app itself answers errors (the sandbox's own control API uses it). */
+export function sendProblem(res: ServerResponse, status: number, title: string, detail: string): void {
+  res.writeHead(status, { 'Content-Type': 'application/problem+json' });
+  res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
+}
+
 export function redirect(res: ServerResponse, location: string): void {
   res.writeHead(302, { Location: location, 'Cache-Control': 'no-store' });
   res.end();

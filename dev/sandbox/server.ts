@@ -15,6 +15,7 @@ import { temProvider } from './providers/tem';
 import { controlApi } from './control';
 import { seedTenant } from './seed';
 import { ensureCertificate } from './tls';
+import { sandboxClock } from './clock';
 
 /**
  * The sandbox tenant: Entra ID, Microsoft Graph and (as connectors arrive) the providers the app
@@ -75,6 +76,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     graph.violations.length = 0;
     entra.consentDecision = 'grant';
     entra.consents.clear();
+    sandboxClock.set(0);
   };
   reset();
 

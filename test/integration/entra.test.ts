@@ -148,3 +148,23 @@ test('GET /_sandbox/demo over plain http gives the tenant, the app and usable ad
   });
   expect(res.status).toBe(200);
 });
+
+test('the control API answers mistakes as problem+json, like the app', async () => {
+  const unknown = await fetch(`${sandbox.controlUrl}/_sandbox/nothing-here`);
+  expect(unknown.status).toBe(404);
+  expect(unknown.headers.get('content-type')).toBe('application/problem+json');
+  expect(await unknown.json()).toMatchObject({
+    status: 404,
+    title: 'Not Found',
+    detail: expect.stringMatching(/No sandbox control endpoint GET \/_sandbox\/nothing-here/),
+  });
+  for (const [path, body] of [
+    ['/_sandbox/consent', { decision: 'maybe' }],
+    ['/_sandbox/faults', { rules: 'all' }],
+  ] as const) {
+    const bad = await fetch(`${sandbox.controlUrl}${path}`, { method: 'PUT', body: JSON.stringify(body) });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await bad.json()) as { detail: string }).detail).toMatch(/^Send \{/);
+  }
+});

@@ -443,6 +443,19 @@ describe('webhook input', () => {
     await eventually(async () => (await tem.ledger(p.id)).length === 1, 10_000, 'the control event processed');
   });
 
+  test("moving the local host's clock moves the sandbox's with it: signed deliveries are still on time", async () => {
+    const clock = `${env.host!.url}/_host/clock`;
+    try {
+      const moved = await fetch(clock, { method: 'PUT', body: JSON.stringify({ offsetDays: 2 }) });
+      expect(await moved.json()).toMatchObject({ offsetDays: 2, sandbox: 'moved with it' });
+      const sent = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'data' });
+      expect(sent.statuses).toEqual([202]);
+    } finally {
+      await fetch(clock, { method: 'PUT', body: JSON.stringify({ offsetDays: 0 }) });
+    }
+    expect((await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'data' })).statuses).toEqual([202]);
+  });
+
   test('an unknown provider id is 404 and a bad one 400', async () => {
     const res = await fetch(`${api}/tem/providers/00000000-0000-4000-8000-000000000000/events`, {
       method: 'POST',

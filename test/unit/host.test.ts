@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { waitUntilHealthy } from '../../dev/ready';
 import { matchRoute, parseRoute } from '../../dev/host/http';
 import { parseSchedule, startTimer } from '../../dev/host/timers';
 import type { CapturedFunction } from '../../dev/host/core';
@@ -76,4 +79,28 @@ test('queue text: base64 decoded, JSON parsed when it parses', () => {
   expect(decodeQueueText(Buffer.from('plain').toString('base64'), 'base64').input).toBe('plain');
   expect(decodeQueueText('{"a":1}', 'none').input).toEqual({ a: 1 });
   expect(() => decodeQueueText('not base64!', 'base64')).toThrow(/base64/);
+});
+
+describe('npm start says Ready only once the app answers its health check', () => {
+  const serve = async (status: number) => {
+    const server = createServer((_req, res) => res.writeHead(status).end(status === 200 ? '{"status":"healthy"}' : 'storage unreachable'));
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+    return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/health` };
+  };
+
+  test('an app answering 503 is not ready, and the reason is kept', async () => {
+    const { server, url } = await serve(503);
+    try {
+      expect(await waitUntilHealthy(url, 300, 50)).toEqual({ ok: false, last: '503 storage unreachable' });
+    } finally {
+      server.close();
+    }
+  });
+
+  test('no app listening is not ready; a healthy one is', async () => {
+    const { server, url } = await serve(200);
+    expect(await waitUntilHealthy(url, 300, 50)).toEqual({ ok: true, last: '200' });
+    await new Promise((ok) => server.close(ok));
+    expect((await waitUntilHealthy(url, 200, 50)).ok).toBe(false);
+  });
 });

@@ -1,5 +1,6 @@
 import { stableId } from '../seed';
 import { GraphError, type Entity, type GraphService, type TenantStore } from './framework';
+import { sandboxClock } from '../clock';
 
 /**
  * Intune compliance policies and their per-device statuses. A policy targets the managed devices of
@@ -73,6 +74,6 @@ export function setCompliance(store: TenantStore, deviceId: string, state: strin
     throw new GraphError(400, 'BadRequest', 'complianceState must be compliant, noncompliant, inGracePeriod or unknown.');
   const device = store.get('managedDevices', deviceId);
   device.complianceState = state;
-  device.lastSyncDateTime = new Date().toISOString();
+  device.lastSyncDateTime = sandboxClock.iso();
   return device;
 }

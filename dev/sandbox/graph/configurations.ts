@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GraphError, type Entity, type GraphContext, type GraphService } from './framework';
+import { sandboxClock } from '../clock';
 
 /** Intune device configuration profiles (iOS and Android general configurations) and their group assignments. */
 const TYPES = new Set(['#microsoft.graph.iosGeneralDeviceConfiguration', '#microsoft.graph.androidGeneralDeviceConfiguration']);
@@ -21,7 +22,7 @@ export function registerConfigurations(g: GraphService): void {
       );
     if (typeof body.displayName !== 'string' || !body.displayName)
       throw new GraphError(400, 'BadRequest', "Property 'displayName' is required.");
-    const now = new Date().toISOString();
+    const now = sandboxClock.iso();
     const profile: Entity = { ...body, id: randomUUID(), createdDateTime: now, lastModifiedDateTime: now, version: 1 };
     table(ctx).set(profile.id, profile);
     ctx.store.table(`assignments:${profile.id}`);
@@ -32,7 +33,7 @@ export function registerConfigurations(g: GraphService): void {
     const profile = one(ctx);
     Object.assign(profile, ctx.body as object, {
       id: profile.id,
-      lastModifiedDateTime: new Date().toISOString(),
+      lastModifiedDateTime: sandboxClock.iso(),
       version: Number(profile.version ?? 1) + 1,
     });
     return { status: 204 };

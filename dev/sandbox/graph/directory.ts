@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GraphError, type Entity, type GraphContext, type GraphService } from './framework';
+import { sandboxClock } from '../clock';
 
 /** Directory resources: users, groups with members, devices. */
 export function registerDirectory(g: GraphService): void {
@@ -35,7 +36,7 @@ export function registerDirectory(g: GraphService): void {
       mailEnabled: b.mailEnabled,
       securityEnabled: b.securityEnabled,
       groupTypes: Array.isArray(b.groupTypes) ? b.groupTypes : [],
-      createdDateTime: new Date().toISOString(),
+      createdDateTime: sandboxClock.iso(),
     };
     ctx.store.table('groups').set(group.id, group);
     ctx.store.groupMembers.set(group.id, new Set());

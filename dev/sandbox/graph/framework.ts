@@ -5,6 +5,7 @@ import { GraphContract, segmentMatches } from '../contract';
 import { GRAPH_RESOURCE, type Entra } from '../entra';
 import { sendJson, type SandboxRequest } from '../http';
 import { evaluate, ODataError, orderBy, parseFilter, select } from './odata';
+import { sandboxClock } from '../clock';
 
 /**
  * Microsoft Graph v1.0 as the app meets it: bearer tokens and application permissions, OData
@@ -130,7 +131,7 @@ function errorBody(code: string, message: string, requestId: string, clientReque
       code,
       message,
       innerError: {
-        date: new Date().toISOString().slice(0, 19),
+        date: sandboxClock.iso().slice(0, 19),
         'request-id': requestId,
         'client-request-id': clientRequestId ?? requestId,
       },

@@ -1,4 +1,5 @@
 import type { Entity, GraphContext, GraphService } from './framework';
+import { sandboxClock } from '../clock';
 
 /** Intune managed devices and their device actions. */
 export function registerIntune(g: GraphService): void {
@@ -27,7 +28,7 @@ export function registerIntune(g: GraphService): void {
 
 /** Device actions are kept on the device, as Intune shows them in deviceActionResults. */
 export function recordAction(device: Entity, actionName: string): void {
-  const now = new Date().toISOString();
+  const now = sandboxClock.iso();
   const results = (device.deviceActionResults as Record<string, unknown>[] | undefined) ?? [];
   results.push({
     '@odata.type': '#microsoft.graph.deviceActionResult',

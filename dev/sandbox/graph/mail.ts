@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GraphError, type Entity, type GraphContext, type GraphService } from './framework';
+import { sandboxClock } from '../clock';
 
 /** Mailboxes: well-known folders and sendMail, whose messages land in an outbox tests can read. */
 
@@ -59,7 +60,7 @@ export function registerMail(g: GraphService): void {
         'ErrorInvalidRecipients',
         'At least one recipient is not valid., A message can\u2019t be sent because it contains no recipients.',
       );
-    const sent: Entity = { id: randomUUID(), from: user.userPrincipalName, sentDateTime: new Date().toISOString(), ...message };
+    const sent: Entity = { id: randomUUID(), from: user.userPrincipalName, sentDateTime: sandboxClock.iso(), ...message };
     ctx.store.table('outbox').set(sent.id, sent);
     // saveToSentItems defaults to true: a copy (with its extended properties) lands in Sent Items.
     if ((ctx.body as { saveToSentItems?: boolean }).saveToSentItems !== false) {

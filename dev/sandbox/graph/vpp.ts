@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GraphError, type Entity, type GraphContext, type GraphService, type TenantStore } from './framework';
+import { sandboxClock } from '../clock';
 
 /**
  * Apple VPP in Intune: tokens whose syncLicenses moves lastSyncStatus through inProgress to
@@ -26,7 +27,7 @@ export function addVppToken(
     ebooks?: [string, number, number][];
   },
 ): Entity {
-  const now = Date.now();
+  const now = sandboxClock.now();
   const token: Entity = {
     '@odata.type': '#microsoft.graph.vppToken',
     id: id(`token:${o.key}`),
@@ -145,9 +146,9 @@ export function registerVpp(g: GraphService): void {
     if (token.lastSyncStatus === 'inProgress') throw new GraphError(409, 'Conflict', 'A sync of this token is already in progress.');
     token.lastSyncStatus = 'inProgress';
     setTimeout(() => {
-      const ok = token.state === 'valid' && Date.parse(String(token.expirationDateTime)) > Date.now();
+      const ok = token.state === 'valid' && Date.parse(String(token.expirationDateTime)) > sandboxClock.now();
       token.lastSyncStatus = ok ? 'completed' : 'failed';
-      if (ok) token.lastSyncDateTime = new Date().toISOString();
+      if (ok) token.lastSyncDateTime = sandboxClock.iso();
     }, vppSettings.syncMs).unref();
     return { status: 200, body: token };
   });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Webhook } from 'standardwebhooks';
-import { sendJson, type SandboxRequest } from '../http';
+import { sendJson, sendProblem, type SandboxRequest } from '../http';
+import { sandboxClock } from '../clock';
 
 /**
  * A Datalert-style telecom expense provider: it signs events with Standard Webhooks and posts them
@@ -24,11 +25,11 @@ export interface Delivery {
 
 export async function deliver(d: Delivery, maxAttempts = 4): Promise<{ webhookId: string; statuses: number[] }> {
   const webhookId = d.webhookId ?? `msg_${randomUUID().replace(/-/g, '')}`;
-  const body = JSON.stringify({ type: d.type, timestamp: d.timestamp ?? new Date().toISOString(), data: d.data });
+  const body = JSON.stringify({ type: d.type, timestamp: d.timestamp ?? sandboxClock.iso(), data: d.data });
   const wh = new Webhook(d.secret);
   const sendOnce = async (): Promise<number> => {
     for (let attempt = 1; ; attempt++) {
-      const now = new Date();
+      const now = new Date(sandboxClock.now());
       const signature = wh.sign(webhookId, now, body);
       try {
         const res = await fetch(d.url, {
@@ -69,10 +70,12 @@ export function temProvider() {
     if (req.path !== '/_sandbox/tem/deliveries' || req.method !== 'POST') return false;
     const d = req.json() as Delivery | undefined;
     if (!d?.url || !d.secret || !d.type || typeof d.data !== 'object') {
-      sendJson(res, 400, {
-        error: 'bad_request',
-        message: 'Send {"url", "secret", "type", "data", "timestamp"?, "webhookId"?, "copies"?, "concurrency"?}.',
-      });
+      sendProblem(
+        res,
+        400,
+        'Bad Request',
+        'Send {"url", "secret", "type", "data", "timestamp"?, "webhookId"?, "copies"?, "concurrency"?}.',
+      );
       return true;
     }
     sendJson(res, 200, await deliver(d));
