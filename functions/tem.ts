@@ -31,7 +31,7 @@ const provider = z.object({
   id: z.string(),
   name: z.string(),
   enabled: z.boolean(),
-  connection: z.enum(['notConnected', 'pendingConsent', 'Active', 'failed']),
+  connection: z.enum(['notConnected', 'pendingConsent', 'active', 'failed']),
   connectionDetail: z.string().nullable(),
   connectionAttempts: z
     .array(

@@ -8,7 +8,7 @@ import { newestFirst } from '../platform/storage/tables';
 import { close, converge, record } from './blocks';
 import { directoryObjectId } from './enforcement';
 import { findLine } from './lines';
-import { writeLedger } from './providers';
+import { findProvider, writeLedger } from './providers';
 import { raiseAlert } from './alerts';
 import { afterDevice, beforeDevice } from './outcomes';
 import {
@@ -60,7 +60,7 @@ export async function processEvent(msg: { providerId: string; webhookId: string;
 }
 
 async function applyEvent(providerId: string, webhookId: string, event: TemEvent, log: Logger): Promise<void> {
-  const provider = (await tables.providers.get('provider', providerId))?.entity;
+  const provider = await findProvider(providerId);
   if (!provider) return log.warn('Event for a deleted provider dropped', { providerId, webhookId });
   // The last signal time is kept to the minute, so a stream of signals does not contend with admin changes.
   if (!provider.lastSignalAt || clock.now() - Date.parse(provider.lastSignalAt) > 60_000) {
@@ -75,7 +75,7 @@ async function applyEvent(providerId: string, webhookId: string, event: TemEvent
     writeLedger(providerId, key(line ? `${line}-ignored` : 'ignored'), { ...base, action: 'none', line, kind, status: 'ignored', reason });
 
   if (!provider.enabled) await ignore('The service is switched off for this provider; the signal is recorded and ignored.');
-  else if (provider.connection !== 'Active') await ignore('The provider is not connected (admin consent not confirmed).');
+  else if (provider.connection !== 'active') await ignore('The provider is not connected (admin consent not confirmed).');
   else {
     const numbers = event.data.phoneNumber
       ? [event.data.phoneNumber]

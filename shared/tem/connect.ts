@@ -45,9 +45,9 @@ async function refuse(providerId: string, by: string | undefined, detail: string
   const row = await updateProvider(providerId, (r) => ({
     ...r,
     attempts: withAttempt(r, { at: clock.iso(), by: by ?? null, outcome: 'failed', detail }),
-    ...(r.connection === 'Active' ? {} : { connection: 'failed', connectionDetail: detail }),
+    ...(r.connection === 'active' ? {} : { connection: 'failed', connectionDetail: detail }),
   }));
-  const kept = row.connection === 'Active' ? ' The existing connection stays Active.' : '';
+  const kept = row.connection === 'active' ? ' The existing connection stays active.' : '';
   return { ok: false, title: 'Not connected', message: `${detail}${kept}` };
 }
 
@@ -55,7 +55,7 @@ async function activate(providerId: string, by: string | undefined): Promise<Pro
   const now = clock.iso();
   const row = await updateProvider(providerId, (r) => ({
     ...r,
-    connection: 'Active',
+    connection: 'active',
     connectionDetail: undefined,
     lastConnectionAt: now,
     attempts: withAttempt(r, { at: now, by: by ?? null, outcome: 'connected' }),
@@ -104,7 +104,7 @@ export async function completeConsent(
   if (cfg.CONSENT_WAIT_SECONDS === 0) return refuse(providerId, admin, refused);
   const startedAt = clock.now();
   const row = await updateProvider(providerId, (r) =>
-    r.connection === 'Active'
+    r.connection === 'active'
       ? r
       : { ...r, connection: 'pendingConsent', connectionDetail: `Waiting for Entra ID to apply the consent: ${refused}` },
   );

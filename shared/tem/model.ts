@@ -17,7 +17,7 @@ export const WEBHOOK_MAX_BYTES = 64 * 1024;
 /** Blocks reverted per switch-off job message; the job re-enqueues itself until none are left. */
 export const REVERT_BATCH = 25;
 
-export type Connection = 'notConnected' | 'pendingConsent' | 'Active' | 'failed';
+export type Connection = 'notConnected' | 'pendingConsent' | 'active' | 'failed';
 export type RevertState = 'idle' | 'reverting' | 'done';
 
 /** One try at connecting a provider: who started it (object id), when, and how it ended. */

@@ -57,10 +57,19 @@ export function providerUrls(id: string) {
 const PROVIDER_CACHE_MS = 10_000;
 const providerCache = new Map<string, { row: ProviderRow; at: number }>();
 
+/** Rows of earlier releases wrote the connection as 'Active'; every state is camelCase now. */
+const upgrade = (row: ProviderRow): ProviderRow => ((row.connection as string) === 'Active' ? { ...row, connection: 'active' } : row);
+
+/** The provider, or undefined. */
+export async function findProvider(id: string): Promise<ProviderRow | undefined> {
+  const row = (await tables.providers.get(P, id))?.entity;
+  return row && upgrade(row);
+}
+
 export async function cachedProvider(id: string): Promise<ProviderRow | undefined> {
   const hit = providerCache.get(id);
   if (hit && clock.now() - hit.at < PROVIDER_CACHE_MS) return hit.row;
-  const row = (await tables.providers.get(P, id))?.entity;
+  const row = await findProvider(id);
   if (row) providerCache.set(id, { row, at: clock.now() });
   else providerCache.delete(id);
   return row;
@@ -73,7 +82,7 @@ export function connectionAttempts(row: ProviderRow): ConnectionAttempt[] {
 export async function getProvider(id: string): Promise<{ entity: ProviderRow; etag: string }> {
   const row = await tables.providers.get(P, id);
   if (!row) throw notFound(`No TEM provider '${id}'.`);
-  return row;
+  return { ...row, entity: upgrade(row.entity) };
 }
 
 /**
@@ -83,7 +92,7 @@ export async function getProvider(id: string): Promise<{ entity: ProviderRow; et
 export async function updateProvider(id: string, change: (row: ProviderRow) => ProviderRow): Promise<ProviderRow> {
   const next = await tables.providers.modify(P, id, (row) => {
     if (!row) throw notFound(`No TEM provider '${id}'.`);
-    return change(row);
+    return change(upgrade(row));
   });
   providerCache.delete(id);
   return next!;

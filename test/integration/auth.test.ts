@@ -185,9 +185,9 @@ test('a forged error callback leaves an Active provider Active with a failed att
   callback.searchParams.set('error_description', 'AADSTS65004: User declined to consent to access the app.');
   const refused = await b.fetch(callback.toString(), { site: 'cross-site' });
   expect(refused.status).toBe(400);
-  expect(await refused.text()).toMatch(/stays Active/);
+  expect(await refused.text()).toMatch(/stays active/);
   const after = await provider(p.id);
-  expect(after).toMatchObject({ connection: 'Active', connectionDetail: null });
+  expect(after).toMatchObject({ connection: 'active', connectionDetail: null });
   expect(after.connectionAttempts[0]).toMatchObject({
     outcome: 'failed',
     by: expect.any(String),
@@ -212,8 +212,8 @@ test('two flows started in one browser both complete', async () => {
   const done1 = await b.fetch(first, { site: 'cross-site' });
   const done2 = await b.fetch(second, { site: 'cross-site' });
   expect([done1.status, done2.status]).toEqual([200, 200]);
-  expect((await provider(p1.id)).connection).toBe('Active');
-  expect((await provider(p2.id)).connection).toBe('Active');
+  expect((await provider(p1.id)).connection).toBe('active');
+  expect((await provider(p2.id)).connection).toBe('active');
 });
 
 test('a callback with a repeated or oversized parameter is refused before anything is used; the state still completes', async () => {
@@ -237,7 +237,7 @@ test('a callback with a repeated or oversized parameter is refused before anythi
   expect(await provider(p.id)).toMatchObject({ connection: 'notConnected', connectionAttempts: [] });
   const ok = await b.fetch(callback, { site: 'cross-site' });
   expect(ok.status).toBe(200);
-  expect((await provider(p.id)).connection).toBe('Active');
+  expect((await provider(p.id)).connection).toBe('active');
 });
 
 test(`an admin may start ${START_LIMIT.perAdmin} flows per window, then 429 with Retry-After`, async () => {

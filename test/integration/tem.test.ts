@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { QueueClient } from '@azure/storage-queue';
-import { QUEUE_EVENTS } from '../../shared/tem/model';
+import { QUEUE_EVENTS, tables } from '../../shared/tem/model';
 import { PROFILE_SETTINGS } from '../../shared/tem/enforcement';
 import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
 import { temDriver } from '../helpers/tem';
@@ -40,7 +40,7 @@ test('register → connect through admin consent → Active → roaming block �
   expect(new URL(c.start.headers.get('location')!).pathname).toMatch(/\/v2\.0\/adminconsent$/);
   expect(c.page).toMatch(/Connected/);
   const provider = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
-  expect(provider).toMatchObject({ connection: 'Active', enabled: true, activeBlocks: 0 });
+  expect(provider).toMatchObject({ connection: 'active', enabled: true, activeBlocks: 0 });
   expect(provider.corporateLines).toBeGreaterThanOrEqual(5);
 
   // Groups and the iOS and Android profiles with the real settings, assigned to the groups.
@@ -250,10 +250,22 @@ test('connect: replayed, forged, expired-looking, foreign-browser and missing st
   const replay = await fetch(callback, { headers: { cookie } });
   expect(replay.status).toBe(400);
   expect(await replay.text()).toMatch(/already used/);
-  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body.connection).toBe('Active');
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body.connection).toBe('active');
 });
 
-test('connect: a declined consent and a failed Graph probe leave the provider not Active', async () => {
+test("connection states are camelCase; a provider stored as 'Active' by an earlier release reads as active and keeps enforcing", async () => {
+  const p = await tem.register('Datalert legacy');
+  await tem.connected(p.id);
+  await tables.providers.modify('provider', p.id, (r) => ({ ...r!, connection: 'Active' as never }));
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body.connection).toBe('active');
+  const s = await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ISAIAH, kind: 'roaming' });
+  // Isaiah's line is personal: the signal gets as far as the line check, past "not connected".
+  await eventually(async () => (await tem.ledger(p.id)).find((r) => r.eventId === s.webhookId), 10_000, 'ledger row').then((row) =>
+    expect(row.reason).toMatch(/Personal line/),
+  );
+});
+
+test('connect: a declined consent and a failed Graph probe leave the provider not active', async () => {
   const p = await tem.register('Datalert declined');
   env.sandbox.entra.consentDecision = 'deny';
   const declined = await tem.connect(p.id);
