@@ -16,6 +16,7 @@ import {
   ledgerKey,
   PARTNER_AGENTS,
   QUEUE_JOBS,
+  SCANNED,
   SHARDS,
   shardKey,
   stateKey,
@@ -291,6 +292,8 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
       resent += await sweepLost(pk, Date.parse(now));
     });
     results[policy.id].resent = resent;
+    // This scan saw every device it left noncompliant: their lastSeenAt is this time (ledger.ts).
+    await tables.scans.upsert({ partitionKey: SCANNED, rowKey: policy.id, runId, finishedAt: now });
   }
   await forEachLimit(allDuePartitions(), CONCURRENCY, async (partition) => {
     await queues.send(QUEUE_JOBS, 'dispatch', { kind: 'dispatch', runId, partition } satisfies JobMessage, {

@@ -2,12 +2,27 @@ import { odata } from '@azure/data-tables';
 import { notFound } from '../platform/errors';
 import { forEachLimit } from '../platform/pool';
 import { readDevice } from './notify';
-import { devicePartition, ledgerPrefix, stateKey, tables, type LedgerRow, type StateRow } from './model';
+import { devicePartition, ledgerPrefix, SCANNED, stateKey, tables, type LedgerRow, type StateRow } from './model';
 import { listPolicies, schedules } from './schedules';
 
 /** Reading the device states and action ledgers for the admin API. */
 
-const stateView = (s: StateRow) => ({
+/** When a scan last finished planning each policy. */
+async function lastScans(): Promise<Map<string, string>> {
+  const rows = await tables.scans.list(odata`PartitionKey eq ${SCANNED}`);
+  return new Map(rows.map((r) => [r.entity.rowKey, r.entity.finishedAt ?? '']));
+}
+
+/**
+ * A device still noncompliant was seen by the last scan of its policy (one that did not see it
+ * would have closed its episode), so its lastSeenAt is that scan's time; otherwise its own record.
+ */
+const seenAt = (s: StateRow, scans: Map<string, string>) => {
+  const scanned = scans.get(s.policyId);
+  return s.status === 'noncompliant' && scanned && scanned > s.lastSeenAt ? scanned : s.lastSeenAt;
+};
+
+const stateView = (s: StateRow, scans: Map<string, string>) => ({
   policyId: s.policyId,
   policyName: s.policyName,
   deviceId: s.deviceId,
@@ -24,7 +39,7 @@ const stateView = (s: StateRow) => ({
   markedNoncompliantAt: s.markedAt ?? null,
   skipped: s.skipped ?? null,
   resolvedAt: s.resolvedAt ?? null,
-  lastSeenAt: s.lastSeenAt,
+  lastSeenAt: seenAt(s, scans),
 });
 
 const ledgerView = (l: LedgerRow) => ({
@@ -46,14 +61,14 @@ const ledgerView = (l: LedgerRow) => ({
 
 /** One device across the tenant's policies (and any with a schedule): its state per policy and its ledger, oldest first. */
 export async function deviceLedger(deviceId: string) {
-  const [policies, configured] = await Promise.all([listPolicies(), schedules()]);
+  const [policies, configured, scans] = await Promise.all([listPolicies(), schedules(), lastScans()]);
   const policyIds = [...new Set([...policies.map((p) => p.id), ...configured.keys()])];
   const states: ReturnType<typeof stateView>[] = [];
   const actions: ReturnType<typeof ledgerView>[] = [];
   await forEachLimit(policyIds, 8, async (policyId) => {
     const pk = devicePartition(policyId, deviceId);
     const state = await tables.devices.get(pk, stateKey(deviceId));
-    if (state) states.push(stateView(state.entity as StateRow));
+    if (state) states.push(stateView(state.entity as StateRow, scans));
     const prefix = ledgerPrefix(deviceId);
     for await (const r of tables.devices.query(odata`PartitionKey eq ${pk} and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`))
       actions.push(ledgerView(r.entity as LedgerRow));
@@ -70,5 +85,6 @@ export async function listDeviceStates(status: StateRow['status'] | undefined, t
   const filter = status
     ? odata`RowKey ge ${'s|'} and RowKey lt ${'s|~'} and status eq ${status}`
     : odata`RowKey ge ${'s|'} and RowKey lt ${'s|~'}`;
-  return (await tables.devices.list(filter, top)).map((r) => stateView(r.entity as StateRow));
+  const scans = await lastScans();
+  return (await tables.devices.list(filter, top)).map((r) => stateView(r.entity as StateRow, scans));
 }

@@ -145,7 +145,10 @@ export const allDuePartitions = () => Array.from({ length: SHARDS }, (_, i) => `
 export const dueKey = (dueAt: string, policyId: string, deviceId: string, episode: string, action: string) =>
   `${dueAt}|${policyId}|${deviceId}|${episode}|${action}`;
 
-/** Scan runs, newest first, and the `lease` row that keeps scans from overlapping. */
+/** Partition of the scans table with one row per policy: when a scan last finished planning it. */
+export const SCANNED = 'policy';
+
+/** Scan runs, newest first, the `lease` row that keeps scans from overlapping, and per policy its last scan (SCANNED). */
 export interface ScanRow extends Claimable {
   runId: string;
   startedAt?: string;

@@ -274,6 +274,8 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
     await c.evaluateUntil(alex(), (l) => c.status(l, 'markNoncompliant@1') === 'done', 'marked');
     const state = (await c.ledger(alex())).states.find((s) => s.policyId === ios())!;
     expect(state).toMatchObject({ inGracePeriod: false, markedNoncompliantAt: new Date(T0 + DAY).toISOString() });
+    // Nothing about alex changed since day 0, yet the day-1 scan saw it: lastSeenAt says so.
+    expect(Date.parse((state as unknown as { lastSeenAt: string }).lastSeenAt)).toBeGreaterThanOrEqual(T0 + DAY);
     expect(c.outbox()).toHaveLength(0);
   });
 
