@@ -3,7 +3,7 @@ import { httpFunction, queueFunction, timerFunction } from '../shared/platform/a
 import { notFound } from '../shared/platform/errors';
 import { licenseHistory, licenseQuery, listAlerts, listLicenses, listTokens } from '../shared/vpp/licenses';
 import { QUEUE_SYNC, syncMessage } from '../shared/vpp/model';
-import { planSync, syncStep } from '../shared/vpp/sync';
+import { planSync, syncNewTokens, syncStep } from '../shared/vpp/sync';
 
 /** Apple VPP licences: scheduled and on-demand sync, tokens with health, licences per app. */
 const tags = ['vpp'];
@@ -48,6 +48,14 @@ timerFunction('vppScheduledSync', {
   handler: async ({ log }) => {
     const { runId, runs } = await planSync();
     log.info('VPP sync planned', { runId, tokens: runs.length, joined: runs.filter((r) => r.joined).length });
+  },
+});
+
+timerFunction('vppNewTokens', {
+  schedule: '%VPP_NEW_TOKENS_SCHEDULE%',
+  handler: async ({ log }) => {
+    const started = await syncNewTokens();
+    if (started.length) log.info('VPP tokens seen for the first time are syncing', { tokenIds: started });
   },
 });
 

@@ -3,7 +3,7 @@ import { graph, GraphApiError, odataString } from '../graph/client';
 import { isMissing } from '../graph/objects';
 import { sendMail } from '../graph/mail';
 import { clock } from '../platform/clock';
-import { conflict } from '../platform/errors';
+import { AppError, conflict } from '../platform/errors';
 import { config } from '../platform/config';
 import type { Logger } from '../platform/log';
 import { queues } from '../platform/storage/queues';
@@ -157,6 +157,25 @@ export async function planSync(only?: string): Promise<PlannedSync> {
     if (!only && row.removedAt && clock.now() - Date.parse(row.removedAt) > REMOVED_KEEP_DAYS * DAY) await purgeToken(row.rowKey);
   }
   return { runId, tokens: runs.map((r) => r.tokenId), runs, skipped };
+}
+
+/**
+ * Syncs the tokens Intune has that this app has never seen (a new deployment, a newly uploaded
+ * token) now, rather than at the next scheduled sync. Returns the tokens it started.
+ */
+export async function syncNewTokens(): Promise<string[]> {
+  const found = await graph().all<GraphToken>('/deviceAppManagement/vppTokens', { $select: 'id' });
+  const known = new Set((await tables.tokens.list("PartitionKey eq 'token'")).map((r) => r.entity.rowKey));
+  const started: string[] = [];
+  for (const t of found.filter((x) => !known.has(x.id))) {
+    try {
+      started.push(...(await planSync(t.id)).tokens);
+    } catch (e) {
+      // A token Apple does not sync (409) is now known, and its health says why.
+      if (!(e instanceof AppError && e.status === 409)) throw e;
+    }
+  }
+  return started;
 }
 
 /** One step of one token's sync. Business failures are recorded and retried with backoff, not thrown. */

@@ -5,7 +5,7 @@ import { addVppToken } from '../../dev/sandbox/graph/vpp';
 import { encodeMessage } from '../../shared/platform/storage/queues';
 import { clock, setClock } from '../../shared/platform/clock';
 import { readSnapshot, tables } from '../../shared/vpp/model';
-import { planSync, runLimitMs } from '../../shared/vpp/sync';
+import { planSync, syncNewTokens, runLimitMs } from '../../shared/vpp/sync';
 import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
 
 /** Apple VPP licences end to end: the app in the local host, Azurite, and the sandbox's Intune. */
@@ -483,4 +483,21 @@ describe('a token with 2,000 apps', () => {
     },
     SLOW,
   );
+});
+
+// Last: the token it adds would change the counts of the tests above.
+test('a token Intune has that the app has not seen is synced by the new-token check, not at the next daily sync; known tokens are left alone', async () => {
+  const posts = () => env.sandbox.graph.stats.byRoute['POST /deviceAppManagement/vppTokens/{id}/syncLicenses'] ?? 0;
+  expect(await syncNewTokens()).toEqual([]);
+  const before = posts();
+  const added = await fetch(`${env.sandbox.controlUrl}/_sandbox/vpp/tokens`, {
+    method: 'POST',
+    body: JSON.stringify({ count: 1, appsPerToken: 3 }),
+  });
+  const { value } = (await added.json()) as { value: { id: string; organizationName: string }[] };
+  const asked = new Date().toISOString();
+  expect(await syncNewTokens()).toEqual([value[0].id]);
+  await syncedOnce(value[0].organizationName, asked);
+  expect(posts()).toBe(before + 1);
+  expect(await syncNewTokens()).toEqual([]);
 });
