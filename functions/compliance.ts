@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { config } from '../shared/platform/config';
+import { pageBody, pageQuery } from '../shared/platform/http';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
 import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
 import { changeSchedule, recentScans, requestScan, runJob } from '../shared/compliance/jobs';
@@ -263,16 +265,16 @@ httpFunction('complianceDevices', {
   method: 'GET',
   route: 'admin/compliance/devices',
   auth,
-  query: z.object({
-    status: z.enum(['noncompliant', 'compliant', 'noLongerManaged']).optional(),
-    top: z.coerce.number().int().min(1).max(1000).default(100),
-  }),
+  query: pageQuery.extend({ status: z.enum(['noncompliant', 'compliant', 'noLongerManaged']).optional() }),
   doc: {
     summary: 'Device states per policy: noncompliant since, grace period, marked, skipped',
     tags,
-    responses: { 200: { description: 'States.' } },
+    responses: { 200: { description: 'One page of device states; nextLink while there are more.' } },
   },
-  handler: async ({ query }) => ({ status: 200, body: { value: await listDeviceStates(query.status, query.top) } }),
+  handler: async ({ query, url }) => {
+    const { value, next } = await listDeviceStates(query.status, query.top, query.continuationToken);
+    return { status: 200, body: pageBody(value, next, url, config().PUBLIC_BASE_URL) };
+  },
 });
 
 httpFunction('complianceDevice', {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
+import { config } from '../shared/platform/config';
+import { pageBody, pageQuery } from '../shared/platform/http';
 import { queues } from '../shared/platform/storage/queues';
 import { startFlow, startLink } from '../shared/platform/auth/oauth';
 import { confirmConsent, CONSENT_PURPOSE } from '../shared/tem/connect';
@@ -20,7 +22,6 @@ import {
   providerLog,
   rotateSecret,
   rotateSecretBody,
-  ledgerQuery,
 } from '../shared/tem/providers';
 
 /** Telecom expense management: providers, lines, the signed webhook and the workers behind it. */
@@ -137,13 +138,16 @@ httpFunction('temLedger', {
   route: 'admin/tem/providers/{id}/ledger',
   auth: 'Connectors.Read',
   params: id,
-  query: ledgerQuery,
+  query: pageQuery,
   doc: {
     summary: 'Every action, revert and ignored signal for the provider, newest first',
     tags,
-    responses: { 200: { description: 'Ledger rows.' } },
+    responses: { 200: { description: 'One page of ledger rows; nextLink while there are more.' } },
   },
-  handler: async ({ params, query }) => ({ status: 200, body: { value: await providerLog(params.id, 'ledger', query.top) } }),
+  handler: async ({ params, query, url }) => {
+    const { value, next } = await providerLog(params.id, 'ledger', query.top, query.continuationToken);
+    return { status: 200, body: pageBody(value, next, url, config().PUBLIC_BASE_URL) };
+  },
 });
 
 httpFunction('temAlerts', {
@@ -151,13 +155,16 @@ httpFunction('temAlerts', {
   route: 'admin/tem/providers/{id}/alerts',
   auth: 'Connectors.Read',
   params: id,
-  query: ledgerQuery,
+  query: pageQuery,
   doc: {
     summary: 'Alerts raised for the provider, newest first, with their email status',
     tags,
-    responses: { 200: { description: 'Alerts.' } },
+    responses: { 200: { description: 'One page of alerts; nextLink while there are more.' } },
   },
-  handler: async ({ params, query }) => ({ status: 200, body: { value: await providerLog(params.id, 'alerts', query.top) } }),
+  handler: async ({ params, query, url }) => {
+    const { value, next } = await providerLog(params.id, 'alerts', query.top, query.continuationToken);
+    return { status: 200, body: pageBody(value, next, url, config().PUBLIC_BASE_URL) };
+  },
 });
 
 httpFunction('temListLines', {

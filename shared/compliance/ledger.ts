@@ -80,11 +80,11 @@ export async function deviceLedger(deviceId: string) {
   return { deviceId, states, actions };
 }
 
-/** Device states across policies, filtered by status, at most `top`. */
-export async function listDeviceStates(status: StateRow['status'] | undefined, top: number) {
+/** One page of device states across policies, filtered by status. */
+export async function listDeviceStates(status: StateRow['status'] | undefined, top: number, token?: string) {
   const filter = status
     ? odata`RowKey ge ${'s|'} and RowKey lt ${'s|~'} and status eq ${status}`
     : odata`RowKey ge ${'s|'} and RowKey lt ${'s|~'}`;
-  const scans = await lastScans();
-  return (await tables.devices.list(filter, top)).map((r) => stateView(r.entity as StateRow, scans));
+  const [scans, { rows, next }] = await Promise.all([lastScans(), tables.devices.page(filter, top, token)]);
+  return { value: rows.map((r) => stateView(r.entity as StateRow, scans)), next };
 }

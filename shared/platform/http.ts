@@ -57,6 +57,20 @@ export function parseOr400<T>(schema: z.ZodType<T>, value: unknown, what: string
   return r.data;
 }
 
+/** The query of a list an API pages through: rows per page, and the token from the previous page's nextLink. */
+export const pageQuery = z.object({
+  top: z.coerce.number().int().min(1).max(1000).default(100).describe('Rows per page (at most 1000).'),
+  continuationToken: z.string().max(4096).optional().describe("Where to go on: from the previous page's nextLink."),
+});
+
+/** A page's body: its rows, and the link to the next page while there is one. */
+export function pageBody<T>(value: T[], next: string | undefined, url: URL, publicBaseUrl: string): { value: T[]; nextLink?: string } {
+  if (!next) return { value };
+  const link = new URL(`${publicBaseUrl.replace(/\/$/, '')}${url.pathname}${url.search}`);
+  link.searchParams.set('continuationToken', next);
+  return { value, nextLink: link.toString() };
+}
+
 /** Checks size and media type, then parses JSON. Nothing is read past `maxBytes`. */
 export function readJsonBody(raw: Buffer, contentType: string | null, maxBytes: number): unknown {
   if (raw.length > maxBytes) throw payloadTooLarge(`The body is ${raw.length} bytes; the limit is ${maxBytes}.`);

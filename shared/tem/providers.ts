@@ -207,13 +207,12 @@ export async function writeLedger(
   await tables.ledger.upsert({ partitionKey: providerId, rowKey, at: clock.iso(), ...row } as LedgerRow);
 }
 
-export const ledgerQuery = z.object({ top: z.coerce.number().int().min(1).max(1000).default(100) });
-
 /** A provider's ledger or alerts, newest first, without storage keys. */
-export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number) {
+/** One page of a provider's ledger or alerts, newest first, without storage keys. */
+export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number, token?: string) {
   await getProvider(id);
-  const rows = await (log === 'ledger' ? tables.ledger : tables.alerts).list(odata`PartitionKey eq ${id}`, top);
-  return rows.map(({ entity: { partitionKey: _p, rowKey: _r, ...rest } }) => rest);
+  const { rows, next } = await (log === 'ledger' ? tables.ledger : tables.alerts).page(odata`PartitionKey eq ${id}`, top, token);
+  return { value: rows.map(({ entity: { partitionKey: _p, rowKey: _r, ...rest } }) => rest), next };
 }
 
 export async function listProviders() {

@@ -269,6 +269,24 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
     expect(scans[0].results![ios()]).toMatchObject({ newlyNoncompliant: 3, planned: 10, skipped: 5 });
   });
 
+  test('device states page with a continuation token: following nextLink reads each state once', async () => {
+    const all = (await c.call('GET', 'admin/compliance/devices?top=1000')).body as {
+      value: { deviceId: string; policyId: string }[];
+      nextLink?: string;
+    };
+    expect(all.value.length).toBeGreaterThanOrEqual(3);
+    expect(all.nextLink).toBeUndefined();
+    const seen: string[] = [];
+    let next: string | undefined = 'admin/compliance/devices?top=2';
+    while (next) {
+      const page = (await c.call('GET', next)).body as { value: { deviceId: string; policyId: string }[]; nextLink?: string };
+      expect(page.value.length).toBeLessThanOrEqual(2);
+      seen.push(...page.value.map((s) => `${s.policyId}|${s.deviceId}`));
+      next = page.nextLink?.slice(page.nextLink.indexOf('/api/') + 5);
+    }
+    expect(seen).toEqual(all.value.map((s) => `${s.policyId}|${s.deviceId}`));
+  });
+
   test('day 1: marked noncompliant, grace over', async () => {
     day(1);
     await c.evaluateUntil(alex(), (l) => c.status(l, 'markNoncompliant@1') === 'done', 'marked');

@@ -468,6 +468,37 @@ describe('webhook input', () => {
     expect((await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: ADELE, kind: 'data' })).statuses).toEqual([202]);
   });
 
+  test('the ledger pages with a continuation token: following nextLink reads every row once; a forged token is a 400', async () => {
+    const sent: string[] = [];
+    for (const kind of ['data', 'roaming', 'data'])
+      sent.push((await tem.send(p, 'usage.threshold_exceeded', { phoneNumber: DIEGO, kind })).webhookId);
+    await eventually(
+      async () => {
+        const ids = (await tem.ledger(p.id)).map((r) => r.eventId);
+        return sent.every((id) => ids.includes(id));
+      },
+      10_000,
+      'three ledger rows',
+    );
+    const all = (await tem.call('GET', `admin/tem/providers/${p.id}/ledger?top=1000`)).body as {
+      value: { eventId: string }[];
+      nextLink?: string;
+    };
+    expect(all.nextLink).toBeUndefined();
+    const paged: string[] = [];
+    let url: string | undefined = `${api}/admin/tem/providers/${p.id}/ledger?top=1`;
+    for (let i = 0; url && i < 1000; i++) {
+      const page = (await tem.call('GET', url.slice(url.indexOf('/api/') + 5))).body as { value: { eventId: string }[]; nextLink?: string };
+      expect(page.value.length).toBeLessThanOrEqual(1);
+      paged.push(...page.value.map((r) => r.eventId));
+      url = page.nextLink;
+    }
+    expect(paged).toEqual(all.value.map((r) => r.eventId));
+    const forged = await tem.call('GET', `admin/tem/providers/${p.id}/ledger?top=1&continuationToken=not-a-token`);
+    expect(forged.status).toBe(400);
+    expect(forged.body.detail).toMatch(/continuationToken is not one this list gave/);
+  });
+
   test('an unknown provider id is 404 and a bad one 400', async () => {
     const res = await fetch(`${api}/tem/providers/00000000-0000-4000-8000-000000000000/events`, {
       method: 'POST',

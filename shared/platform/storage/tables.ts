@@ -1,5 +1,5 @@
 import { RestError, type TableClient, type TransactionAction } from '@azure/data-tables';
-import { AppError, ConcurrencyError, StorageLimitError, conflict } from '../errors';
+import { AppError, ConcurrencyError, StorageLimitError, badRequest, conflict } from '../errors';
 import { forEachLimit } from '../pool';
 import { storage } from './connection';
 import type { TableName } from './resources';
@@ -226,6 +226,26 @@ export class EntityTable<T extends Entity> {
     await this.ensure();
     const pages = this.client.listEntities({ queryOptions: filter ? { filter } : undefined }).byPage({ maxPageSize: pageSize });
     for await (const page of pages) for (const raw of page) yield fromWire<T>(raw);
+  }
+
+  /**
+   * One page of rows and the token of the next page (none on the last). A page may hold fewer rows
+   * than `size` and still have a next one (Azure ends pages at its own limits): follow the token.
+   */
+  async page(filter: string | undefined, size: number, token?: string): Promise<{ rows: Stored<T>[]; next?: string }> {
+    await this.ensure();
+    try {
+      const pages = this.client
+        .listEntities({ queryOptions: filter ? { filter } : undefined })
+        .byPage({ maxPageSize: size, continuationToken: token });
+      for await (const page of pages) return { rows: page.map((raw) => fromWire<T>(raw)), next: page.continuationToken };
+      return { rows: [] };
+    } catch (e) {
+      // A token this API did not give (edited, truncated, from another list) is the caller's mistake.
+      if (token !== undefined && !(e instanceof RestError && (e.statusCode ?? 500) >= 500))
+        throw badRequest('The continuationToken is not one this list gave; start again without it.');
+      throw e;
+    }
   }
 
   async list(filter?: string, limit = Infinity): Promise<Stored<T>[]> {
