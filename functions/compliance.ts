@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { config } from '../shared/platform/config';
 import { pageBody, pageQuery } from '../shared/platform/http';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
 import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
@@ -271,10 +270,10 @@ httpFunction('complianceDevices', {
     tags,
     responses: { 200: { description: 'One page of device states; nextLink while there are more.' } },
   },
-  handler: async ({ query, url }) => {
-    const { value, next } = await listDeviceStates(query.status, query.top, query.continuationToken);
-    return { status: 200, body: pageBody(value, next, url, config().PUBLIC_BASE_URL) };
-  },
+  handler: async ({ query, url }) => ({
+    status: 200,
+    body: pageBody(await listDeviceStates(query.status, query.top, query.continuationToken), url),
+  }),
 });
 
 httpFunction('complianceDevice', {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
-import { config } from '../shared/platform/config';
 import { pageBody, pageQuery } from '../shared/platform/http';
 import { queues } from '../shared/platform/storage/queues';
 import { startFlow, startLink } from '../shared/platform/auth/oauth';
@@ -144,10 +143,10 @@ httpFunction('temLedger', {
     tags,
     responses: { 200: { description: 'One page of ledger rows; nextLink while there are more.' } },
   },
-  handler: async ({ params, query, url }) => {
-    const { value, next } = await providerLog(params.id, 'ledger', query.top, query.continuationToken);
-    return { status: 200, body: pageBody(value, next, url, config().PUBLIC_BASE_URL) };
-  },
+  handler: async ({ params, query, url }) => ({
+    status: 200,
+    body: pageBody(await providerLog(params.id, 'ledger', query.top, query.continuationToken), url),
+  }),
 });
 
 httpFunction('temAlerts', {
@@ -161,10 +160,10 @@ httpFunction('temAlerts', {
     tags,
     responses: { 200: { description: 'One page of alerts; nextLink while there are more.' } },
   },
-  handler: async ({ params, query, url }) => {
-    const { value, next } = await providerLog(params.id, 'alerts', query.top, query.continuationToken);
-    return { status: 200, body: pageBody(value, next, url, config().PUBLIC_BASE_URL) };
-  },
+  handler: async ({ params, query, url }) => ({
+    status: 200,
+    body: pageBody(await providerLog(params.id, 'alerts', query.top, query.continuationToken), url),
+  }),
 });
 
 httpFunction('temListLines', {

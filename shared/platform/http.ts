@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { config } from './config';
 import { AppError, badRequest, payloadTooLarge, unsupportedMediaType, type FieldError } from './errors';
 
 /** RFC 9457 problem details, the one error body of every HTTP function. */
@@ -63,10 +64,10 @@ export const pageQuery = z.object({
   continuationToken: z.string().max(4096).optional().describe("Where to go on: from the previous page's nextLink."),
 });
 
-/** A page's body: its rows, and the link to the next page while there is one. */
-export function pageBody<T>(value: T[], next: string | undefined, url: URL, publicBaseUrl: string): { value: T[]; nextLink?: string } {
+/** A page's body: its rows, and the link (on the app's public URL) to the next page while there is one. */
+export function pageBody<T>({ value, next }: { value: T[]; next?: string }, url: URL): { value: T[]; nextLink?: string } {
   if (!next) return { value };
-  const link = new URL(`${publicBaseUrl.replace(/\/$/, '')}${url.pathname}${url.search}`);
+  const link = new URL(`${config().PUBLIC_BASE_URL.replace(/\/$/, '')}${url.pathname}${url.search}`);
   link.searchParams.set('continuationToken', next);
   return { value, nextLink: link.toString() };
 }

@@ -18,8 +18,9 @@ import { open, seal } from './secrets';
  *   after the flow, so flows started side by side in one browser each complete.
  * - The callback is checked before any storage is touched (one of each parameter, each within its
  *   size), and a refused callback consumes nothing.
- * - Rows are purged once used or expired (`purgeFlows`, on the housekeeping timer), and each admin may
- *   start a bounded number of flows per window.
+ * - Rows are purged once expired, used or not (`purgeFlows`, on the housekeeping timer): a used one
+ *   is kept until then so a replay is told it was used, not that it is unknown. Each admin may start
+ *   a bounded number of flows per window.
  */
 export const STATE_TTL_MS = 10 * 60 * 1000;
 export const LINK_TTL_MS = 5 * 60 * 1000;
@@ -281,12 +282,12 @@ export async function completeFlow(
   return { ...outcome, clearCookie: flowCookie(name, '', 0) };
 }
 
-/** Deletes used and expired states, start links and rate-limit counters. */
+/** Deletes expired states, start links and rate-limit counters. */
 export async function purgeFlows(): Promise<number> {
   const now = clock.now();
   let purged = 0;
   // expiresAt is stored as Edm.Double (it exceeds Int32), so compare with a double literal.
-  for await (const row of table.query(`expiresAt lt ${now}.0 or used eq true`)) {
+  for await (const row of table.query(`expiresAt lt ${now}.0`)) {
     await table.delete(row.entity.partitionKey, row.entity.rowKey, row.etag).catch((e) => {
       if (!(e instanceof ConcurrencyError)) throw e;
     });
