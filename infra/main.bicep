@@ -36,6 +36,9 @@ param principalId string = ''
 @description('When the VPP licence sync runs (six-field NCRONTAB, UTC); daily at 03:00 by default.')
 param vppSyncSchedule string = '0 0 3 * * *'
 
+@description('When Intune is asked for VPP tokens the app has not seen, which are synced at once (six-field NCRONTAB, UTC).')
+param vppDiscoverSchedule string = '0 */15 * * * *'
+
 @description('When compliance detection runs (six-field NCRONTAB, UTC).')
 param complianceScanSchedule string = '0 */15 * * * *'
 
@@ -130,6 +133,7 @@ var appSettings = {
   PUBLIC_BASE_URL: 'https://${functionAppName}.azurewebsites.net'
   ALERT_MAIL_SENDER: alertMailSender
   VPP_SYNC_SCHEDULE: vppSyncSchedule
+  VPP_NEW_TOKENS_SCHEDULE: vppDiscoverSchedule
   COMPLIANCE_SCAN_SCHEDULE: complianceScanSchedule
   TEM_RECONCILE_SCHEDULE: temReconcileSchedule
   COMPLIANCE_MAIL_SENDER: complianceMailSender

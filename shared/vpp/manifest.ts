@@ -11,11 +11,9 @@ export const vpp = defineConnector({
   containers: [],
   settings: {
     VPP_SYNC_SCHEDULE: schedule('"0 0 3 * * *" for 03:00 UTC daily').describe('When the VPP licence sync runs (NCRONTAB, UTC).'),
-    VPP_NEW_TOKENS_SCHEDULE: schedule('"0 */15 * * * *" for every 15 minutes')
-      .default('0 */15 * * * *')
-      .describe(
-        'When Intune is asked for VPP tokens this app has not seen (a new deployment, a new upload), which are synced at once instead of at the next scheduled sync (NCRONTAB, UTC).',
-      ),
+    VPP_NEW_TOKENS_SCHEDULE: schedule('"0 */15 * * * *" for every 15 minutes').describe(
+      'When Intune is asked for VPP tokens this app has not seen (a new deployment, a new upload), which are synced at once instead of at the next scheduled sync (NCRONTAB, UTC).',
+    ),
     VPP_POLL_SECONDS: int(0, 300, 15).describe("Seconds between checks of a VPP token's lastSyncStatus while Apple syncs it."),
     VPP_EXPIRY_WARNING_DAYS: int(1, 90, 7).describe('A VPP token expiring within this many days is a warning.'),
     VPP_SYNC_WARNING_DAYS: int(1, 30, 1).describe('A VPP token not synced for more than this many days is a warning.'),

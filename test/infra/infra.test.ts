@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -82,6 +82,7 @@ test('it sets every setting the app requires, identity-based storage, and secret
     'PUBLIC_BASE_URL',
     'SECRETS_KEY',
     'TEM_RECONCILE_SCHEDULE',
+    'VPP_NEW_TOKENS_SCHEDULE',
     'VPP_SYNC_SCHEDULE',
   ]);
   for (const s of [
@@ -205,4 +206,20 @@ test('azure.yaml deploys the app as the azd service api on Functions', () => {
   expect(functionApp).toMatch(/'azd-service-name': 'api'/);
   expect(functionApp).toMatch(/name: 'node'\s+version: '22'/);
   expect(functionApp).toMatch(/tier: 'FlexConsumption'/);
+});
+
+test('every %SETTING% a trigger binding names is a required setting, set by Bicep and in local.settings.sample.json', () => {
+  // The Functions host resolves %SETTING% from app settings only: a default in the config schema is not one.
+  const dir = join(ROOT, 'functions');
+  const sources = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
+  const named = [...new Set([...sources.matchAll(/'%([A-Z0-9_]+)%'/g)].map((m) => m[1]))].sort();
+  expect(named).toEqual(['COMPLIANCE_SCAN_SCHEDULE', 'TEM_RECONCILE_SCHEDULE', 'VPP_NEW_TOKENS_SCHEDULE', 'VPP_SYNC_SCHEDULE']);
+  const sample = (JSON.parse(readFileSync(join(ROOT, 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> }).Values;
+  for (const s of named) {
+    expect(code.requiredSettings).toContain(s);
+    expect(sample).toHaveProperty(s);
+  }
 });
