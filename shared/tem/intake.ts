@@ -47,7 +47,5 @@ export async function acceptEvent(providerId: string, headers: { get(name: strin
 /** Forgets webhook ids past their retention. */
 export async function purgeWebhookIds(): Promise<number> {
   // expiresAt is stored as Edm.Double (it exceeds Int32), so compare with a double literal.
-  const old = await tables.webhooks.list(`expiresAt lt ${clock.now()}.0`);
-  for (const r of old) await tables.webhooks.delete(r.entity.partitionKey, r.entity.rowKey);
-  return old.length;
+  return tables.webhooks.deleteWhere(`expiresAt lt ${clock.now()}.0`);
 }

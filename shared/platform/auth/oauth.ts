@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { clock } from '../clock';
 import { config } from '../config';
-import { AppError, badRequest, ConcurrencyError, notFound } from '../errors';
+import { AppError, badRequest, ConcurrencyError, notFound, unauthorized } from '../errors';
 import type { HttpResult } from '../http';
 import type { Logger } from '../log';
 import { EntityTable, type Entity } from '../storage/tables';
@@ -138,7 +138,7 @@ async function countStart(admin: string): Promise<void> {
 
 function checkStarter(flow: OAuthFlow, admin: Principal | undefined): void {
   if (!flow.role) return;
-  if (!admin) throw new AppError(401, 'Unauthorized', 'Sign in as an admin to start this flow.');
+  if (!admin) throw unauthorized('Sign in as an admin to start this flow.');
   authorize(admin, flow.role);
 }
 
@@ -283,15 +283,7 @@ export async function completeFlow(
 }
 
 /** Deletes expired states, start links and rate-limit counters. */
-export async function purgeFlows(): Promise<number> {
-  const now = clock.now();
-  let purged = 0;
+export function purgeFlows(): Promise<number> {
   // expiresAt is stored as Edm.Double (it exceeds Int32), so compare with a double literal.
-  for await (const row of table.query(`expiresAt lt ${now}.0`)) {
-    await table.delete(row.entity.partitionKey, row.entity.rowKey, row.etag).catch((e) => {
-      if (!(e instanceof ConcurrencyError)) throw e;
-    });
-    purged++;
-  }
-  return purged;
+  return table.deleteWhere(`expiresAt lt ${clock.now()}.0`);
 }

@@ -200,6 +200,23 @@ export class EntityTable<T extends Entity> {
   }
 
   /**
+   * Deletes the rows matching `filter` (the purge of expired rows). A row changed since it was read
+   * is left: whoever changed it still uses it. Returns how many were deleted.
+   */
+  async deleteWhere(filter: string): Promise<number> {
+    let deleted = 0;
+    for await (const row of this.query(filter)) {
+      try {
+        await this.delete(row.entity.partitionKey, row.entity.rowKey, row.etag);
+        deleted++;
+      } catch (e) {
+        if (!(e instanceof ConcurrencyError)) throw e;
+      }
+    }
+    return deleted;
+  }
+
+  /**
    * Read-modify-write under optimistic concurrency: `change` gets the row (undefined when there is
    * none) and returns the row to write, or undefined to write nothing. When another writer gets in
    * between, the row is read and `change` run again, so `change` must only compute. Returns the row
