@@ -407,7 +407,8 @@ describe('a token with 2,000 apps', () => {
       const first = await served();
       expect(first.count).toBe(2000);
       for (const a of bulkApps()) a.usedLicenseCount = Number(a.usedLicenseCount) + 1;
-      // The fourth transaction of the new snapshot stalls, then fails: the write dies with part of it stored.
+      // The fifth transaction of the new snapshot stalls, then fails: the write dies with part of it stored.
+      // Snapshots are written four transactions at a time, so the fifth starts only once one is stored.
       let fail!: (e: Error) => void;
       const stalled = new Promise<never>((_, reject) => (fail = reject));
       let reached!: () => void;
@@ -415,7 +416,7 @@ describe('a token with 2,000 apps', () => {
       let writes = 0;
       const transact = tables.licenses.transact.bind(tables.licenses);
       const spy = jest.spyOn(tables.licenses, 'transact').mockImplementation(async (actions) => {
-        if (actions[0]?.kind === 'upsert' && actions[0].entity.partitionKey === bulk.id && ++writes === 4) {
+        if (actions[0]?.kind === 'upsert' && actions[0].entity.partitionKey === bulk.id && ++writes === 5) {
           reached();
           await stalled;
         }
@@ -435,6 +436,7 @@ describe('a token with 2,000 apps', () => {
         fail(new Error('The storage connection was lost.'));
         await syncedOnce('Contoso Bulk', t0, SLOW);
       } finally {
+        fail(new Error('The storage connection was lost.')); // never leave the sync stalled for the tests after
         spy.mockRestore();
       }
       const after = await served();
