@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { httpFunction, timerFunction } from '../shared/platform/app';
-import { completeFlow, purgeFlows, redeemLink } from '../shared/platform/auth/oauth';
-import { purgeSessions, signOut, startSignIn } from '../shared/platform/auth/session';
+import { httpFunction } from '../shared/platform/app';
+import { completeFlow, redeemLink } from '../shared/platform/auth/oauth';
+import { signOut, startSignIn } from '../shared/platform/auth/session';
 import { AppError } from '../shared/platform/errors';
 import { htmlPage, type HttpResult } from '../shared/platform/http';
 
@@ -9,6 +9,8 @@ import { htmlPage, type HttpResult } from '../shared/platform/http';
 const tags = ['auth'];
 
 /** Browser-facing endpoints answer a refusal with a page, not JSON. */
+const html = (description: string) => ({ description, schema: z.string(), contentType: 'text/html' });
+
 async function page(work: () => Promise<HttpResult>): Promise<HttpResult> {
   try {
     return await work();
@@ -28,7 +30,7 @@ httpFunction('signIn', {
   doc: {
     summary: 'Sign in with Entra ID (authorization code flow with PKCE): redirects to Entra ID',
     tags,
-    responses: { 302: { description: 'To Entra ID.' }, 429: { description: 'Too many sign-ins started.' } },
+    responses: { 302: { description: 'To Entra ID.' }, 429: html('Too many sign-ins started.') },
   },
   handler: ({ query }) => page(() => startSignIn(query.returnTo)),
 });
@@ -37,7 +39,13 @@ httpFunction('signOut', {
   method: 'POST',
   route: 'auth/signout',
   auth: 'signedIn',
-  doc: { summary: 'End the browser session', tags, responses: { 200: { description: 'Signed out; the session cookie is cleared.' } } },
+  doc: {
+    summary: 'End the browser session',
+    tags,
+    responses: {
+      200: { description: 'Signed out; the session cookie is cleared.', schema: z.object({ signedOut: z.literal(true) }) },
+    },
+  },
   handler: async ({ headers, log }) => ({
     status: 200,
     headers: { 'Set-Cookie': await signOut(headers.get('cookie'), log), 'Cache-Control': 'no-store' },
@@ -86,7 +94,11 @@ httpFunction('oauthStart', {
     summary:
       'Opens a one-time start link an admin was given by the API: binds the flow to this browser and redirects to the authorization server',
     tags,
-    responses: { 302: { description: 'To the authorization server.' }, 400: { description: 'Unknown, used or expired link.' } },
+    responses: {
+      302: { description: 'To the authorization server.' },
+      400: html('Unknown, used or expired link.'),
+      429: html('Too many flows started by this admin.'),
+    },
   },
   handler: ({ url }) => page(() => redeemLink(url.searchParams.get('ticket'))),
 });
@@ -100,9 +112,9 @@ httpFunction('entraCallback', {
     summary: 'Entra ID redirect target for sign-in (code, state) and admin consent (admin_consent, tenant, state or error)',
     tags,
     responses: {
-      200: { description: 'Outcome page.' },
+      200: html('Outcome page.'),
       302: { description: 'Signed in: to the page sign-in started from.' },
-      400: { description: 'Repeated or oversized parameters, or a missing, unknown, expired, replayed or foreign state: nothing changed.' },
+      400: html('Repeated or oversized parameters, or a missing, unknown, expired, replayed or foreign state: nothing changed.'),
     },
   },
   handler: ({ url, headers, log }) =>
@@ -117,11 +129,4 @@ httpFunction('entraCallback', {
         outcome.clearCookie ? { 'Set-Cookie': outcome.clearCookie } : {},
       );
     }),
-});
-
-timerFunction('authHousekeeping', {
-  schedule: '0 */10 * * * *',
-  handler: async ({ log }) => {
-    log.info('Used and expired sign-in states and sessions purged', { states: await purgeFlows(), sessions: await purgeSessions() });
-  },
 });

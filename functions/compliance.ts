@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { pageBody, pageQuery } from '../shared/platform/http';
+import { pageBody, pageOf, pageQuery } from '../shared/platform/http';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
 import { deleteLogo, getBranding, putBranding, putLogo } from '../shared/compliance/branding';
-import { changeSchedule, recentScans, requestScan, runJob } from '../shared/compliance/jobs';
-import { deviceLedger, listDeviceStates } from '../shared/compliance/ledger';
+import { changeSchedule, requestScan, runJob } from '../shared/compliance/jobs';
+import { accepted, acceptedRun, startedBy } from '../shared/platform/runs';
+import { deviceLedger, ledgerSchema, listDeviceStates, stateSchema } from '../shared/compliance/ledger';
 import { actionMessage, jobMessage, QUEUE_ACTIONS, QUEUE_JOBS } from '../shared/compliance/model';
-import { brandingInput, scheduleInput, templateInput, uuid } from '../shared/compliance/inputs';
+import { ACTION_TYPES, brandingInput, scheduleInput, templateInput, uuid } from '../shared/compliance/inputs';
 import { VARIABLES } from '../shared/compliance/variables';
 import { previewTemplate, sendTestMail } from '../shared/compliance/notify';
 import { runAction } from '../shared/compliance/runner';
@@ -16,13 +17,50 @@ import { createTemplate, deleteTemplate, getTemplate, listTemplates, replaceTemp
 const tags = ['compliance'];
 const auth = 'Compliance.ReadWrite' as const;
 
+const template = z.object({
+  id: z.string(),
+  name: z.string(),
+  branding: z.object({ companyLogo: z.boolean(), companyName: z.boolean(), contactInformation: z.boolean(), deviceDetails: z.boolean() }),
+  messages: z.array(z.object({ locale: z.string(), subject: z.string(), body: z.string(), isDefault: z.boolean() })),
+  defaultLocale: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+const branding = z.object({
+  companyName: z.string(),
+  contact: z.object({ name: z.string(), email: z.string(), phone: z.string(), website: z.string() }),
+  logo: z.object({ contentType: z.string(), bytes: z.number(), updatedAt: z.string() }).nullable(),
+});
+const policy = z.object({ id: z.string(), displayName: z.string(), platform: z.string() });
+const action = z.object({
+  id: z.string().describe('<type>@<days>'),
+  type: z.enum(ACTION_TYPES),
+  days: z.number(),
+  templateId: z.string().optional(),
+  additionalRecipientGroupIds: z.array(z.string()).optional(),
+});
+const schedule = z.object({ policy, actions: z.array(action), updatedAt: z.string().nullable().describe('Null: never configured.') });
+const scheduleChange = schedule.extend({
+  cancelled: z.number().describe('Pending actions cancelled because the schedule no longer has them.'),
+});
+const noTemplate = { description: 'No such template.' };
+
 /* ---------- templates ---------- */
 
 httpFunction('complianceVariables', {
   method: 'GET',
   route: 'admin/compliance/variables',
   auth,
-  doc: { summary: 'The {{variables}} a template may use', tags, responses: { 200: { description: 'Name and meaning of each variable.' } } },
+  doc: {
+    summary: 'The {{variables}} a template may use',
+    tags,
+    responses: {
+      200: {
+        description: 'Name and meaning of each variable.',
+        schema: z.object({ value: z.array(z.object({ name: z.string(), description: z.string() })) }),
+      },
+    },
+  },
   handler: () => ({
     status: 200,
     body: { value: Object.entries(VARIABLES).map(([name, description]) => ({ name: `{{${name}}}`, description })) },
@@ -33,7 +71,11 @@ httpFunction('complianceTemplates', {
   method: 'GET',
   route: 'admin/compliance/templates',
   auth,
-  doc: { summary: 'Notification message templates', tags, responses: { 200: { description: 'Templates by name.' } } },
+  doc: {
+    summary: 'Notification message templates',
+    tags,
+    responses: { 200: { description: 'Templates by name.', schema: z.object({ value: z.array(template) }) } },
+  },
   handler: async () => ({ status: 200, body: { value: await listTemplates() } }),
 });
 
@@ -46,7 +88,7 @@ httpFunction('complianceTemplateCreate', {
     summary: 'Create a notification template (name, branding toggles, localized messages with one default)',
     tags,
     responses: {
-      201: { description: 'Created.' },
+      201: { description: 'Created.', schema: template },
       400: { description: 'Invalid: lengths, locales, variables or defaults; nothing stored.' },
     },
   },
@@ -60,7 +102,7 @@ httpFunction('complianceTemplateGet', {
   doc: {
     summary: 'One notification template',
     tags,
-    responses: { 200: { description: 'The template.' }, 404: { description: 'No such template.' } },
+    responses: { 200: { description: 'The template.', schema: template }, 404: noTemplate },
   },
   handler: async ({ params }) => ({ status: 200, body: await getTemplate(params.id) }),
 });
@@ -74,9 +116,9 @@ httpFunction('complianceTemplateReplace', {
     summary: 'Replace a notification template',
     tags,
     responses: {
-      200: { description: 'Replaced.' },
+      200: { description: 'Replaced.', schema: template },
       400: { description: 'Invalid; nothing changed.' },
-      404: { description: 'No such template.' },
+      404: noTemplate,
     },
   },
   handler: async ({ params, body }) => ({ status: 200, body: await replaceTemplate(params.id, body) }),
@@ -89,7 +131,7 @@ httpFunction('complianceTemplateDelete', {
   doc: {
     summary: 'Delete a notification template no schedule uses',
     tags,
-    responses: { 204: { description: 'Deleted.' }, 409: { description: 'Still used by an email action.' } },
+    responses: { 204: { description: 'Deleted.' }, 404: noTemplate, 409: { description: 'Still used by an email action.' } },
   },
   handler: async ({ params }) => {
     await deleteTemplate(params.id, await policiesUsingTemplate(params.id));
@@ -107,7 +149,13 @@ httpFunction('complianceTemplatePreview', {
   doc: {
     summary: "Render a template with a real device's values (from Intune), in the user's or a given locale",
     tags,
-    responses: { 200: { description: 'Subject, HTML and locale.' }, 404: { description: 'No such template or device.' } },
+    responses: {
+      200: {
+        description: 'Subject, HTML and locale.',
+        schema: z.object({ to: z.string().nullable(), locale: z.string(), subject: z.string(), html: z.string() }),
+      },
+      404: { description: 'No such template or device.' },
+    },
   },
   handler: async ({ params, body }) => ({
     status: 200,
@@ -123,7 +171,11 @@ httpFunction('complianceTemplateTest', {
   doc: {
     summary: 'Send a test mail of a template in its default locale (sample values, or a real device)',
     tags,
-    responses: { 202: { description: 'Sent.' }, 400: { description: 'No sender mailbox configured, or bad input.' } },
+    responses: {
+      202: { description: 'Sent.', schema: z.object({ sentTo: z.string(), subject: z.string(), locale: z.string() }) },
+      400: { description: 'No sender mailbox configured, or bad input.' },
+      404: { description: 'No such template or device.' },
+    },
   },
   handler: async ({ params, body }) => ({ status: 202, body: await sendTestMail(params.id, body.to, body.deviceId) }),
 });
@@ -134,7 +186,11 @@ httpFunction('complianceBranding', {
   method: 'GET',
   route: 'admin/compliance/branding',
   auth,
-  doc: { summary: 'Company branding used by notifications', tags, responses: { 200: { description: 'Name, contact and logo facts.' } } },
+  doc: {
+    summary: 'Company branding used by notifications',
+    tags,
+    responses: { 200: { description: 'Name, contact and logo facts.', schema: branding } },
+  },
   handler: async () => ({ status: 200, body: await getBranding() }),
 });
 
@@ -146,7 +202,7 @@ httpFunction('complianceBrandingPut', {
   doc: {
     summary: 'Set the company name and contact information',
     tags,
-    responses: { 200: { description: 'Saved.' }, 400: { description: 'Invalid; nothing changed.' } },
+    responses: { 200: { description: 'Saved.', schema: branding }, 400: { description: 'Invalid; nothing changed.' } },
   },
   handler: async ({ body }) => ({ status: 200, body: await putBranding(body) }),
 });
@@ -159,7 +215,11 @@ httpFunction('complianceLogoPut', {
   doc: {
     summary: 'Upload the company logo (PNG or JPEG, at most 256 KiB), shown in the mail header',
     tags,
-    responses: { 200: { description: 'Saved.' }, 413: { description: 'Too large.' }, 415: { description: 'Not PNG or JPEG.' } },
+    responses: {
+      200: { description: 'Saved.', schema: branding },
+      413: { description: 'Too large.' },
+      415: { description: 'Not PNG or JPEG.' },
+    },
   },
   handler: async ({ rawBody, headers }) => ({ status: 200, body: await putLogo(rawBody, headers.get('content-type')) }),
 });
@@ -168,7 +228,7 @@ httpFunction('complianceLogoDelete', {
   method: 'DELETE',
   route: 'admin/compliance/branding/logo',
   auth,
-  doc: { summary: 'Remove the company logo', tags, responses: { 200: { description: 'Removed.' } } },
+  doc: { summary: 'Remove the company logo', tags, responses: { 200: { description: 'Removed.', schema: branding } } },
   handler: async () => ({ status: 200, body: await deleteLogo() }),
 });
 
@@ -181,7 +241,12 @@ httpFunction('compliancePolicies', {
   doc: {
     summary: "The tenant's compliance policies (from Intune) with their action schedules",
     tags,
-    responses: { 200: { description: 'Policies.' } },
+    responses: {
+      200: {
+        description: 'Policies.',
+        schema: z.object({ value: z.array(policy.extend({ actions: z.array(action), updatedAt: z.string().nullable() })) }),
+      },
+    },
   },
   handler: async () => ({ status: 200, body: { value: await policiesWithSchedules() } }),
 });
@@ -193,7 +258,7 @@ httpFunction('compliancePolicyActions', {
   doc: {
     summary: "A policy's action schedule",
     tags,
-    responses: { 200: { description: 'The schedule.' }, 404: { description: 'No such policy in Intune.' } },
+    responses: { 200: { description: 'The schedule.', schema: schedule }, 404: { description: 'No such policy in Intune.' } },
   },
   handler: async ({ params }) => ({ status: 200, body: { policy: await getPolicy(params.id), ...(await scheduleOf(params.id)) } }),
 });
@@ -212,6 +277,7 @@ httpFunction('compliancePolicyActionsPut', {
       200: {
         description:
           'Saved; applies to devices already noncompliant too: removed actions still pending are cancelled (their count in `cancelled`), added ones are planned by the next scan (POST …/evaluate to run one now).',
+        schema: scheduleChange,
       },
       400: { description: 'Invalid; nothing changed.' },
       404: { description: 'No such policy in Intune.' },
@@ -227,7 +293,7 @@ httpFunction('compliancePolicyActionsReset', {
   doc: {
     summary: "Reset a policy's schedule to the default (mark noncompliant immediately)",
     tags,
-    responses: { 200: { description: 'Reset.' } },
+    responses: { 200: { description: 'Reset.', schema: scheduleChange }, 404: { description: 'No such policy in Intune.' } },
   },
   handler: async ({ params }) => ({ status: 200, body: await changeSchedule(params.id, [{ type: 'markNoncompliant', days: 0 }]) }),
 });
@@ -240,24 +306,20 @@ httpFunction('complianceEvaluate', {
   auth,
   doc: {
     summary: 'Run detection now (as the timer does), then dispatch due actions',
+    description:
+      'Answers the run to follow (Location). Scans never overlap: a request while one runs queues the next, and requests meanwhile join that queued scan, so the run answered always reads the tenant after the request. The run lists, per policy, devices newly noncompliant, actions planned, devices resolved or removed from Intune, actions cancelled, lost actions sent again; counters add the actions dispatched.',
     tags,
-    responses: { 202: { description: 'Queued.' } },
+    responses: {
+      202: {
+        description: 'Queued, or joined a scan not yet started.',
+        schema: acceptedRun.extend({ joined: z.boolean().describe('A scan not yet started was joined.') }),
+      },
+    },
   },
-  handler: async () => ({ status: 202, body: await requestScan() }),
-});
-
-httpFunction('complianceScans', {
-  method: 'GET',
-  route: 'admin/compliance/scans',
-  auth,
-  query: z.object({ top: z.coerce.number().int().min(1).max(100).default(20) }),
-  doc: {
-    summary:
-      'Recent detection runs, newest first: per policy, devices newly noncompliant, actions planned, devices resolved or removed from Intune, actions cancelled, lost actions sent again',
-    tags,
-    responses: { 200: { description: 'Runs.' } },
+  handler: async ({ principal }) => {
+    const { id, joined } = await requestScan(startedBy(principal));
+    return accepted(id, { joined });
   },
-  handler: async ({ query }) => ({ status: 200, body: { value: await recentScans(query.top) } }),
 });
 
 httpFunction('complianceDevices', {
@@ -268,7 +330,7 @@ httpFunction('complianceDevices', {
   doc: {
     summary: 'Device states per policy: noncompliant since, grace period, marked, skipped',
     tags,
-    responses: { 200: { description: 'One page of device states; nextLink while there are more.' } },
+    responses: { 200: { description: 'One page of device states; nextLink while there are more.', schema: pageOf(stateSchema) } },
   },
   handler: async ({ query, url }) => ({
     status: 200,
@@ -284,17 +346,24 @@ httpFunction('complianceDevice', {
   doc: {
     summary: "A device's state per policy and its action ledger (pending, running, done, failed, cancelled, skipped)",
     tags,
-    responses: { 200: { description: 'State and ledger.' }, 400: { description: 'Not a device id.' } },
+    responses: {
+      200: {
+        description: 'State and ledger.',
+        schema: z.object({ deviceId: z.string(), states: z.array(stateSchema), actions: z.array(ledgerSchema) }),
+      },
+      400: { description: 'Not a device id.' },
+      404: { description: 'Intune has no such device, and there are no compliance records for it.' },
+    },
   },
   handler: async ({ params }) => ({ status: 200, body: await deviceLedger(params.deviceId) }),
 });
 
 timerFunction('complianceScheduledScan', {
   schedule: '%COMPLIANCE_SCAN_SCHEDULE%',
-  handler: async ({ log }) => log.info('Compliance scan queued', await requestScan()),
+  handler: async ({ log }) => log.info('Compliance scan queued', await requestScan(startedBy())),
 });
 
-queueFunction('complianceJobs', { queue: QUEUE_JOBS, schema: jobMessage, handler: async ({ data }, { log }) => runJob(data, log) });
+queueFunction('complianceJobs', { queue: QUEUE_JOBS, schema: jobMessage, handler: async ({ data }, delivery) => runJob(data, delivery) });
 
 queueFunction('complianceRunner', {
   queue: QUEUE_ACTIONS,

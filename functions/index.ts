@@ -8,6 +8,7 @@ config();
 
 import './platform';
 import './auth';
+import './runs';
 import './tem';
 import './vpp';
 import './compliance';

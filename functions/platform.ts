@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { listConnectorStatus } from '../shared/connectors';
-import { httpFunction, registry } from '../shared/platform/app';
+import { httpFunction, registry, timerFunction } from '../shared/platform/app';
+import { purgeFlows } from '../shared/platform/auth/oauth';
+import { purgeSessions } from '../shared/platform/auth/session';
+import { purgeRuns } from '../shared/platform/runs';
 import { config } from '../shared/platform/config';
 import { buildOpenApi } from '../shared/platform/openapi';
 import { storageHealth } from '../shared/platform/storage';
@@ -52,7 +55,12 @@ httpFunction('openapi', {
   doc: {
     summary: 'OpenAPI 3.1 description of every HTTP function of the app',
     tags: ['platform'],
-    responses: { 200: { description: 'The OpenAPI document.' } },
+    responses: {
+      200: {
+        description: 'The OpenAPI document.',
+        schema: z.looseObject({ openapi: z.literal('3.1.0'), info: z.looseObject({}), paths: z.record(z.string(), z.unknown()) }),
+      },
+    },
   },
   handler: () => ({
     status: 200,
@@ -79,4 +87,15 @@ httpFunction('listConnectors', {
     responses: { 200: { description: 'The connectors.', schema: z.object({ value: z.array(connectorSchema) }) } },
   },
   handler: async () => ({ status: 200, body: { value: await listConnectorStatus() } }),
+});
+
+timerFunction('housekeeping', {
+  schedule: '0 */10 * * * *',
+  handler: async ({ log }) => {
+    log.info('Expired rows purged', {
+      signInStates: await purgeFlows(),
+      sessions: await purgeSessions(),
+      runs: await purgeRuns(),
+    });
+  },
 });

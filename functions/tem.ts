@@ -1,15 +1,13 @@
 import { z } from 'zod';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
-import { pageBody, pageQuery } from '../shared/platform/http';
-import { queues } from '../shared/platform/storage/queues';
+import { pageBody, pageOf, pageQuery } from '../shared/platform/http';
+import { accepted, acceptedRun, startedBy } from '../shared/platform/runs';
 import { startFlow, startLink } from '../shared/platform/auth/oauth';
-import { confirmConsent, CONSENT_PURPOSE } from '../shared/tem/connect';
+import { CONSENT_PURPOSE } from '../shared/tem/connect';
 import { processEvent } from '../shared/tem/apply';
 import { acceptEvent, purgeWebhookIds } from '../shared/tem/intake';
-import { revertStep } from '../shared/tem/switchoff';
-import { reconcile } from '../shared/tem/blocks';
-import { ensureEnforcement } from '../shared/tem/enforcement';
-import { addLine, addLineBody, listLines, removeLine, syncLines } from '../shared/tem/lines';
+import { requestJob, runJob } from '../shared/tem/jobs';
+import { addLine, addLineBody, lineSchema, listLines, removeLine } from '../shared/tem/lines';
 import { eventMessage, eventSchema, jobMessage, QUEUE_EVENTS, QUEUE_JOBS, WEBHOOK_MAX_BYTES } from '../shared/tem/model';
 import {
   createProvider,
@@ -54,10 +52,37 @@ const provider = z.object({
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
     reverted: z.number(),
+    runId: z.string().nullable().describe('The run of the current or last switch-off (GET /api/admin/runs/{id}).'),
     remaining: z.number(),
   }),
   webhookUrl: z.string(),
   connectUrl: z.string(),
+});
+const kind = z.enum(['data', 'roaming']);
+const ledgerSchema = z.object({
+  at: z.string(),
+  eventAt: z.string().optional(),
+  eventId: z.string().optional().describe('The webhook-id of the signal.'),
+  eventType: z.string().optional(),
+  action: z.enum(['block', 'unblock', 'none']),
+  kind: kind.optional(),
+  line: z.string().optional(),
+  deviceName: z.string().optional(),
+  status: z.enum(['requested', 'applied', 'failed', 'reverted', 'ignored', 'repaired']),
+  reason: z.string().optional(),
+  error: z.string().optional(),
+});
+const alertSchema = z.object({
+  at: z.string(),
+  eventId: z.string(),
+  line: z.string(),
+  kind,
+  message: z.string(),
+  usageMb: z.number().optional(),
+  capMb: z.number().optional(),
+  country: z.string().optional(),
+  email: z.enum(['notConfigured', 'pending', 'sent', 'failed']),
+  emailError: z.string().optional(),
 });
 const secretResult = z.object({
   id: z.string(),
@@ -111,9 +136,20 @@ httpFunction('temPatchProvider', {
   doc: {
     summary: 'Switch the service off (reverts every action) or on; rename; set the alert address',
     tags,
-    responses: { 200: { description: 'The provider; switching off continues in the background (see switchOff).', schema: provider } },
+    responses: {
+      200: { description: 'The provider, changed.', schema: provider },
+      202: {
+        description:
+          'Switching off: the provider, with the switch-off run to follow (Location; progress is blocks reverted of those active). Asked again while it runs: the same run.',
+        schema: provider.extend(acceptedRun.shape),
+      },
+      404: { description: 'No such provider.' },
+    },
   },
-  handler: async ({ params, body }) => ({ status: 200, body: await patchProvider(params.id, body) }),
+  handler: async ({ params, body, principal }) => {
+    const { provider: p, runId } = await patchProvider(params.id, body, startedBy(principal));
+    return runId ? accepted(runId, p) : { status: 200, body: p };
+  },
 });
 
 httpFunction('temRotateSecret', {
@@ -141,7 +177,10 @@ httpFunction('temLedger', {
   doc: {
     summary: 'Every action, revert and ignored signal for the provider, newest first',
     tags,
-    responses: { 200: { description: 'One page of ledger rows; nextLink while there are more.' } },
+    responses: {
+      200: { description: 'One page of ledger rows; nextLink while there are more.', schema: pageOf(ledgerSchema) },
+      404: { description: 'No such provider.' },
+    },
   },
   handler: async ({ params, query, url }) => ({
     status: 200,
@@ -158,7 +197,10 @@ httpFunction('temAlerts', {
   doc: {
     summary: 'Alerts raised for the provider, newest first, with their email status',
     tags,
-    responses: { 200: { description: 'One page of alerts; nextLink while there are more.' } },
+    responses: {
+      200: { description: 'One page of alerts; nextLink while there are more.', schema: pageOf(alertSchema) },
+      404: { description: 'No such provider.' },
+    },
   },
   handler: async ({ params, query, url }) => ({
     status: 200,
@@ -173,7 +215,7 @@ httpFunction('temListLines', {
   doc: {
     summary: 'Lines known from Intune and added by hand, whether each is monitored, and its active blocks',
     tags,
-    responses: { 200: { description: 'Lines.' } },
+    responses: { 200: { description: 'Lines.', schema: z.object({ value: z.array(lineSchema) }) } },
   },
   handler: async () => ({ status: 200, body: { value: await listLines() } }),
 });
@@ -183,32 +225,44 @@ httpFunction('temAddLine', {
   route: 'admin/tem/lines',
   auth: 'Connectors.ReadWrite',
   body: addLineBody,
-  doc: { summary: 'Add a corporate line for a company-owned managed device', tags, responses: { 201: { description: 'Added.' } } },
-  handler: async ({ body }) => {
-    const { partitionKey: _p, rowKey, ...line } = await addLine(body);
-    return { status: 201, body: { phoneNumber: rowKey, ...line } };
+  doc: {
+    summary: 'Add a corporate line for a company-owned managed device',
+    tags,
+    responses: {
+      201: { description: 'Added.', schema: lineSchema },
+      400: { description: 'Not an E.164 number, no such managed device, or a device not company-owned.' },
+    },
   },
+  handler: async ({ body }) => ({ status: 201, body: await addLine(body) }),
 });
 
 httpFunction('temRemoveLine', {
   method: 'DELETE',
   route: 'admin/tem/lines/{phoneNumber}',
   auth: 'Connectors.ReadWrite',
-  doc: { summary: 'Remove a line', tags, responses: { 204: { description: 'Removed.' } } },
+  doc: { summary: 'Remove a line', tags, responses: { 204: { description: 'Removed.' }, 404: { description: 'No such line.' } } },
   handler: async ({ params }) => {
     await removeLine(params.phoneNumber);
     return { status: 204 };
   },
 });
 
+const runAnswer = acceptedRun.extend({ joined: z.boolean().describe('A run not yet started was joined.') });
+
 httpFunction('temSyncLines', {
   method: 'POST',
   route: 'admin/tem/lines/sync',
   auth: 'Connectors.ReadWrite',
-  doc: { summary: 'Sync corporate lines from Intune now', tags, responses: { 202: { description: 'Queued.' } } },
-  handler: async () => {
-    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'syncLines' });
-    return { status: 202, body: { status: 'queued' } };
+  doc: {
+    summary: 'Sync corporate lines from Intune now',
+    description:
+      'Answers the run to follow (Location); its counters give lines, corporate and removed. A request while a sync is queued joins it.',
+    tags,
+    responses: { 202: { description: 'Queued, or joined a sync not yet started.', schema: runAnswer } },
+  },
+  handler: async ({ principal }) => {
+    const { id, joined } = await requestJob('syncLines', startedBy(principal));
+    return accepted(id, { joined });
   },
 });
 
@@ -219,12 +273,13 @@ httpFunction('temReconcile', {
   doc: {
     summary:
       'Compare every block record with the block groups in Entra ID now and repair each difference (ledger rows with status repaired)',
+    description: 'Answers the run to follow (Location); its counters give checked, added, removed and failed.',
     tags,
-    responses: { 202: { description: 'Queued.' } },
+    responses: { 202: { description: 'Queued, or joined a reconciliation not yet started.', schema: runAnswer } },
   },
-  handler: async () => {
-    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'reconcile' });
-    return { status: 202, body: { status: 'queued' } };
+  handler: async ({ principal }) => {
+    const { id, joined } = await requestJob('reconcile', startedBy(principal));
+    return accepted(id, { joined });
   },
 });
 
@@ -268,7 +323,10 @@ httpFunction('temEvents', {
       'webhook-signature': 'v1,<signature> [v1,<signature> …]',
     },
     responses: {
-      202: { description: 'Queued (a repeated webhook-id is accepted again and has no second effect).' },
+      202: {
+        description: 'Queued (a repeated webhook-id is accepted again and has no second effect).',
+        schema: z.object({ webhookId: z.string(), status: z.literal('queued') }),
+      },
       401: { description: 'Signature or timestamp rejected.' },
       413: { description: 'Too large.' },
       415: { description: 'Not JSON.' },
@@ -282,32 +340,17 @@ httpFunction('temEvents', {
 
 queueFunction('temEventWorker', { queue: QUEUE_EVENTS, schema: eventMessage, handler: async (m, { log }) => processEvent(m.data, log) });
 
-queueFunction('temJobWorker', {
-  queue: QUEUE_JOBS,
-  schema: jobMessage,
-  handler: async ({ data }, { log }) => {
-    if (data.job === 'revert') await revertStep(data.providerId, log);
-    else if (data.job === 'confirmConsent') await confirmConsent(data, log);
-    else if (data.job === 'reconcile') await reconcile(log);
-    else if (data.job === 'syncLines') log.info('Lines synced', await syncLines());
-    else {
-      await Promise.all([ensureEnforcement('roaming'), ensureEnforcement('data')]);
-      log.info('Provider set up; lines synced', await syncLines());
-    }
-  },
-});
+queueFunction('temJobWorker', { queue: QUEUE_JOBS, schema: jobMessage, handler: async ({ data }, delivery) => runJob(data, delivery) });
 
 timerFunction('temReconcileTimer', {
   schedule: '%TEM_RECONCILE_SCHEDULE%',
-  handler: async () => {
-    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'reconcile' });
-  },
+  handler: async ({ log }) => log.info('TEM reconciliation queued', await requestJob('reconcile', startedBy())),
 });
 
 timerFunction('temDaily', {
   schedule: '0 0 2 * * *',
   handler: async ({ log }) => {
-    await queues.send(QUEUE_JOBS, 'tem.job', { job: 'syncLines' });
+    log.info('TEM lines sync queued', await requestJob('syncLines', startedBy()));
     log.info('Expired webhook ids forgotten', { count: await purgeWebhookIds() });
   },
 });

@@ -1,14 +1,24 @@
 import { z } from 'zod';
 import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
 import { notFound } from '../shared/platform/errors';
-import { licenseHistory, licenseQuery, listAlerts, listLicenses, listTokens } from '../shared/vpp/licenses';
+import { accepted, acceptedRun, startedBy } from '../shared/platform/runs';
+import { pageBody, pageOf, pageQuery } from '../shared/platform/http';
+import {
+  alertSchema,
+  historySchema,
+  licenseHistory,
+  licenseQuery,
+  licenseSchema,
+  listAlerts,
+  listLicenses,
+  listTokens,
+} from '../shared/vpp/licenses';
 import { QUEUE_SYNC, syncMessage } from '../shared/vpp/model';
 import { planSync, syncNewTokens, syncStep } from '../shared/vpp/sync';
 
 /** Apple VPP licences: scheduled and on-demand sync, tokens with health, licences per app. */
 const tags = ['vpp'];
-const queued = z.object({
-  runId: z.string().describe('The sync this request started.'),
+const queued = acceptedRun.extend({
   tokens: z.array(z.string()),
   runs: z.array(
     z.object({
@@ -35,6 +45,7 @@ const token = z.object({
   lastError: z.string().nullable(),
   nextRetryAt: z.string().nullable(),
   syncing: z.boolean().describe('A sync of the token is under way.'),
+  runId: z.string().nullable().describe('The run of that sync (GET /api/admin/runs/{id}).'),
   removed: z
     .object({ at: z.string(), reason: z.string() })
     .nullable()
@@ -46,7 +57,7 @@ const token = z.object({
 timerFunction('vppScheduledSync', {
   schedule: '%VPP_SYNC_SCHEDULE%',
   handler: async ({ log }) => {
-    const { runId, runs } = await planSync();
+    const { runId, runs } = await planSync(startedBy());
     log.info('VPP sync planned', { runId, tokens: runs.length, joined: runs.filter((r) => r.joined).length });
   },
 });
@@ -66,9 +77,18 @@ httpFunction('vppSyncAll', {
   doc: {
     summary: 'Sync every VPP token now',
     tags,
-    responses: { 202: { description: 'One sync per token: started, or joined when the token was already syncing.', schema: queued } },
+    responses: {
+      202: {
+        description:
+          'One run covers the tokens this request started (Location); a token already syncing is joined (runs names the run that covers it). When every token was already syncing under one run, that run is answered.',
+        schema: queued,
+      },
+    },
   },
-  handler: async () => ({ status: 202, body: await planSync() }),
+  handler: async ({ principal }) => {
+    const r = await planSync(startedBy(principal));
+    return accepted(r.runId, r);
+  },
 });
 
 httpFunction('vppSyncToken', {
@@ -84,10 +104,10 @@ httpFunction('vppSyncToken', {
       409: { description: 'Apple does not sync this token (expired, invalid, held by another MDM); nothing was started.' },
     },
   },
-  handler: async ({ params }) => {
-    const r = await planSync(params.id);
+  handler: async ({ params, principal }) => {
+    const r = await planSync(startedBy(principal), params.id);
     if (!r.tokens.length) throw notFound(`Intune has no VPP token '${params.id}'.`);
-    return { status: 202, body: r };
+    return accepted(r.runId, r);
   },
 });
 
@@ -111,9 +131,19 @@ httpFunction('vppLicenses', {
   doc: {
     summary: 'Licences per app and eBook: total, used, available (filter by token, sort, page)',
     tags,
-    responses: { 200: { description: 'A page of licences and the total count.' } },
+    description:
+      'Sorted across all pages; count is the number of licences the filter selects. Following nextLink reads the same sync of each token as the first page did.',
+    responses: {
+      200: {
+        description: 'One page of licences, the total count, and nextLink while there are more.',
+        schema: pageOf(licenseSchema).extend({ count: z.number() }),
+      },
+    },
   },
-  handler: async ({ query }) => ({ status: 200, body: await listLicenses(query) }),
+  handler: async ({ query, url }) => {
+    const { count, ...page } = await listLicenses(query);
+    return { status: 200, body: { count, ...pageBody(page, url) } };
+  },
 });
 
 httpFunction('vppLicenseHistory', {
@@ -123,7 +153,10 @@ httpFunction('vppLicenseHistory', {
   doc: {
     summary: "An app's licence counts over time: one entry per change (added, changed, removed)",
     tags,
-    responses: { 200: { description: 'Newest first.' } },
+    responses: {
+      200: { description: 'Newest first.', schema: z.object({ value: z.array(historySchema) }) },
+      404: { description: 'No licences of that app under that token.' },
+    },
   },
   handler: async ({ params }) => ({ status: 200, body: { value: await licenseHistory(params.tokenId, params.appId) } }),
 });
@@ -132,9 +165,13 @@ httpFunction('vppAlerts', {
   method: 'GET',
   route: 'admin/vpp/alerts',
   auth: 'Connectors.Read',
-  query: z.object({ top: z.coerce.number().int().min(1).max(1000).default(100) }),
-  doc: { summary: 'Low-licence alerts, newest first, with their email status', tags, responses: { 200: { description: 'Alerts.' } } },
-  handler: async ({ query }) => ({ status: 200, body: { value: await listAlerts(query.top) } }),
+  query: pageQuery,
+  doc: {
+    summary: 'Low-licence alerts, newest first, with their email status',
+    tags,
+    responses: { 200: { description: 'One page of alerts; nextLink while there are more.', schema: pageOf(alertSchema) } },
+  },
+  handler: async ({ query, url }) => ({ status: 200, body: pageBody(await listAlerts(query.top, query.continuationToken), url) }),
 });
 
 queueFunction('vppSyncWorker', { queue: QUEUE_SYNC, schema: syncMessage, handler: async ({ data }, { log }) => syncStep(data, log) });

@@ -5,6 +5,7 @@ import { clock } from '../platform/clock';
 import { ConcurrencyError } from '../platform/errors';
 import type { Logger } from '../platform/log';
 import { forEachLimit } from '../platform/pool';
+import { partDone, setOutcome, setTotal } from '../platform/runs';
 import { queues } from '../platform/storage/queues';
 import type { TableAction } from '../platform/storage/tables';
 import {
@@ -256,6 +257,8 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
     byKey.set(k, [...(byKey.get(k) ?? []), d]);
   }
   const results: Record<string, PlanResult> = {};
+  const partitions = allDuePartitions();
+  await setTotal(runId, policies.length + partitions.length);
   for (const policy of policies) {
     const actions = configured.get(policy.id)?.actions ?? defaultActions();
     const statuses = await graph().all<GraphStatus>(
@@ -294,8 +297,10 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
     results[policy.id].resent = resent;
     // This scan saw every device it left noncompliant: their lastSeenAt is this time (ledger.ts).
     await tables.scans.upsert({ partitionKey: SCANNED, rowKey: policy.id, runId, finishedAt: now });
+    await partDone(runId, `policy:${policy.id}`, { counters: { ...results[policy.id] } });
   }
-  await forEachLimit(allDuePartitions(), CONCURRENCY, async (partition) => {
+  await setOutcome(runId, { devicesRead: devices.length, policies: results });
+  await forEachLimit(partitions, CONCURRENCY, async (partition) => {
     await queues.send(QUEUE_JOBS, 'dispatch', { kind: 'dispatch', runId, partition } satisfies JobMessage, {
       key: `${runId}|${partition}`,
     });

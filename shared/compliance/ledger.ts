@@ -1,4 +1,6 @@
 import { odata } from '@azure/data-tables';
+import { z } from 'zod';
+import { ACTION_TYPES } from './inputs';
 import { notFound } from '../platform/errors';
 import { forEachLimit } from '../platform/pool';
 import { readDevice } from './notify';
@@ -6,6 +8,42 @@ import { devicePartition, ledgerPrefix, SCANNED, stateKey, tables, type LedgerRo
 import { listPolicies, schedules } from './schedules';
 
 /** Reading the device states and action ledgers for the admin API. */
+
+export const stateSchema = z.object({
+  policyId: z.string(),
+  policyName: z.string(),
+  deviceId: z.string(),
+  deviceName: z.string(),
+  userPrincipalName: z.string().nullable(),
+  operatingSystem: z.string().nullable(),
+  osVersion: z.string().nullable(),
+  managementAgent: z.string().nullable(),
+  status: z.enum(['noncompliant', 'compliant', 'noLongerManaged']),
+  noncompliantSince: z.string().nullable(),
+  inGracePeriod: z.boolean().describe('Noncompliant, and the mark-noncompliant action has not run yet.'),
+  graceUntil: z.string().nullable(),
+  markedNoncompliantAt: z.string().nullable(),
+  skipped: z.string().nullable().describe('Why no action runs for the device (partner-managed).'),
+  resolvedAt: z.string().nullable(),
+  lastSeenAt: z.string().describe('When a scan last saw the device in this state.'),
+});
+
+export const ledgerSchema = z.object({
+  policyId: z.string(),
+  deviceId: z.string(),
+  episode: z.string().describe('When the noncompliance episode began.'),
+  action: z.string().describe('<type>@<days>'),
+  type: z.enum(ACTION_TYPES),
+  days: z.number(),
+  dueAt: z.string(),
+  status: z.enum(['pending', 'running', 'done', 'failed', 'cancelled', 'skipped']),
+  reason: z.string().nullable(),
+  error: z.string().nullable(),
+  sentTo: z.string().nullable(),
+  attempts: z.number(),
+  updatedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
 
 /** When a scan last finished planning each policy. */
 async function lastScans(): Promise<Map<string, string>> {

@@ -148,16 +148,10 @@ export const dueKey = (dueAt: string, policyId: string, deviceId: string, episod
 /** Partition of the scans table with one row per policy: when a scan last finished planning it. */
 export const SCANNED = 'policy';
 
-/** Scan runs, newest first, the `lease` row that keeps scans from overlapping, and per policy its last scan (SCANNED). */
-export interface ScanRow extends Claimable {
+/** Per policy, the last scan that planned it (SCANNED). The scans themselves are runs (platform/runs.ts). */
+export interface ScanRow extends Entity {
   runId: string;
-  startedAt?: string;
   finishedAt?: string;
-  /** JSON of the per-policy plan results. */
-  results?: string;
-  error?: string;
-  /** Lease row (claimed by the running scan): whether a scan was asked for meanwhile. */
-  rerun?: boolean;
 }
 
 export const tables = {
@@ -176,7 +170,13 @@ export const logoStore = new BlobStore('cmp-branding');
 
 export const jobMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('scan'), runId: z.string().min(1) }),
-  z.object({ kind: z.literal('dispatch'), runId: z.string().min(1), partition: z.string().regex(/^due\|\d\d$/) }),
+  z.object({
+    kind: z.literal('dispatch'),
+    runId: z.string().min(1),
+    partition: z.string().regex(/^due\|\d\d$/),
+    /** Actions this partition's earlier messages of the run dispatched. */
+    sent: z.number().int().min(0).optional(),
+  }),
 ]);
 export type JobMessage = z.infer<typeof jobMessage>;
 

@@ -64,6 +64,10 @@ export const pageQuery = z.object({
   continuationToken: z.string().max(4096).optional().describe("Where to go on: from the previous page's nextLink."),
 });
 
+/** The schema of a page's body, for the API description. */
+export const pageOf = <T extends z.ZodType>(row: T) =>
+  z.object({ value: z.array(row), nextLink: z.string().optional().describe('The next page, while there is one.') });
+
 /** A page's body: its rows, and the link (on the app's public URL) to the next page while there is one. */
 export function pageBody<T>({ value, next }: { value: T[]; next?: string }, url: URL): { value: T[]; nextLink?: string } {
   if (!next) return { value };

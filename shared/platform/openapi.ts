@@ -56,10 +56,16 @@ export function buildOpenApi(operations: HttpOperation[], info: { title: string;
       })),
     ];
     const responses: Record<string, unknown> = {};
+    const problem = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } };
     for (const [status, r] of Object.entries(op.doc.responses)) {
       responses[status] = {
         description: r.description,
-        ...(r.schema ? { content: { [r.contentType ?? 'application/json']: { schema: jsonSchema(r.schema, 'output') } } } : {}),
+        // Every error answers problem details; a success documents its own body.
+        ...(r.schema
+          ? { content: { [r.contentType ?? 'application/json']: { schema: jsonSchema(r.schema, 'output') } } }
+          : Number(status) >= 400
+            ? { content: problem }
+            : {}),
       };
     }
     const errorStatuses = ['400', ...(op.auth === 'anonymous' ? [] : ['401', '403']), '500'];
@@ -70,7 +76,7 @@ export function buildOpenApi(operations: HttpOperation[], info: { title: string;
     for (const s of errorStatuses)
       responses[s] ??= {
         description: s === '401' ? 'No valid bearer token or session.' : s === '403' ? forbidden : 'Problem details.',
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+        content: problem,
       };
     (paths[path] ??= {})[op.method.toLowerCase()] = {
       operationId: op.name,

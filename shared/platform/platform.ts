@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { defineManifest } from './manifest';
 import { anyUrl, csv, httpsUrl, int, uuid } from './settings';
 
-/** The platform's own part: storage for connector status, Graph creates, sign-in and sessions; its settings and roles. */
+/** The platform's own part: storage for connector status, Graph creates, sign-in and sessions, runs; its settings and roles. */
 export const platform = defineManifest({
   id: 'platform',
-  tables: ['connectors', 'graphcreates', 'oauthstates', 'sessions'],
+  tables: ['connectors', 'graphcreates', 'oauthstates', 'sessions', 'runs'],
   queues: [],
   containers: [],
   settings: {

@@ -1,8 +1,9 @@
+import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import { listManagedDevices, readManagedDevice, type ManagedDevice, type Read } from '../graph/objects';
 import { clock } from '../platform/clock';
 import { badRequest, notFound } from '../platform/errors';
-import { normalizePhone, tables, type LineRow } from './model';
+import { normalizePhone, tables, type BlockRow, type LineRow } from './model';
 
 /**
  * Corporate lines: managed devices that are company-owned and have a phone number. A scheduled sync
@@ -49,7 +50,7 @@ export async function syncLines(): Promise<{ lines: number; corporate: number; r
 export const addLineBody = z.object({ phoneNumber: z.string(), managedDeviceId: z.string().min(1) });
 
 /** Adds a line by hand for a company-owned managed device (e.g. a SIM Intune does not report). */
-export async function addLine(body: z.infer<typeof addLineBody>): Promise<LineRow> {
+export async function addLine(body: z.infer<typeof addLineBody>) {
   const number = normalizePhone(body.phoneNumber);
   if (!number) throw badRequest('phoneNumber must be in E.164 form, e.g. +447700900123.');
   const device = await readManagedDevice(body.managedDeviceId, FIELDS);
@@ -60,7 +61,10 @@ export async function addLine(body: z.infer<typeof addLineBody>): Promise<LineRo
     );
   const row = toLine(device, number, 'manual');
   await tables.lines.upsert(row);
-  return row;
+  return lineView(
+    row,
+    (await tables.blocks.list(odata`active eq true and line eq ${number}`)).map((b) => b.entity),
+  );
 }
 
 export async function removeLine(phoneNumber: string): Promise<void> {
@@ -73,19 +77,34 @@ export async function findLine(number: string): Promise<LineRow | undefined> {
   return (await tables.lines.get(L, number))?.entity;
 }
 
+const lineView = (l: LineRow, active: BlockRow[]) => ({
+  phoneNumber: l.rowKey,
+  managedDeviceId: l.managedDeviceId,
+  deviceName: l.deviceName ?? null,
+  operatingSystem: l.operatingSystem ?? null,
+  userPrincipalName: l.userPrincipalName ?? null,
+  ownership: l.ownership,
+  monitored: l.ownership === 'company',
+  source: l.source,
+  blocks: active
+    .filter((b) => b.line === l.rowKey)
+    .map((b) => ({ providerId: b.partitionKey, kind: b.kind, since: b.since ?? b.updatedAt })),
+});
+
+export const lineSchema = z.object({
+  phoneNumber: z.string(),
+  managedDeviceId: z.string(),
+  deviceName: z.string().nullable(),
+  operatingSystem: z.string().nullable(),
+  userPrincipalName: z.string().nullable(),
+  ownership: z.enum(['company', 'personal', 'unknown']),
+  monitored: z.boolean().describe('Only company-owned lines are acted on.'),
+  source: z.enum(['sync', 'manual']),
+  blocks: z.array(z.object({ providerId: z.string(), kind: z.enum(['data', 'roaming']), since: z.string() })),
+});
+
 export async function listLines() {
   const [lines, blocks] = await Promise.all([tables.lines.list(`PartitionKey eq '${L}'`), tables.blocks.list('active eq true')]);
-  return lines.map(({ entity: l }) => ({
-    phoneNumber: l.rowKey,
-    managedDeviceId: l.managedDeviceId,
-    deviceName: l.deviceName ?? null,
-    operatingSystem: l.operatingSystem ?? null,
-    userPrincipalName: l.userPrincipalName ?? null,
-    ownership: l.ownership,
-    monitored: l.ownership === 'company',
-    source: l.source,
-    blocks: blocks
-      .filter((b) => b.entity.line === l.rowKey)
-      .map((b) => ({ providerId: b.entity.partitionKey, kind: b.entity.kind, since: b.entity.since ?? b.entity.updatedAt })),
-  }));
+  const active = blocks.map((b) => b.entity);
+  return lines.map(({ entity: l }) => lineView(l, active));
 }

@@ -43,6 +43,8 @@ export interface ProviderRow extends Entity {
   revert: RevertState;
   revertStartedAt?: string;
   revertFinishedAt?: string;
+  /** The run (platform/runs.ts) of the current or last switch-off. */
+  revertRunId?: string;
   reverted: number;
   createdAt: string;
 }
@@ -184,9 +186,9 @@ export type TemEvent = z.infer<typeof eventSchema>;
 export const eventMessage = z.object({ providerId: z.string(), webhookId: z.string(), event: eventSchema });
 export const jobMessage = z.discriminatedUnion('job', [
   z.object({ job: z.literal('setup'), providerId: z.string() }),
-  z.object({ job: z.literal('syncLines') }),
+  z.object({ job: z.literal('syncLines'), runId: z.string().optional() }),
   z.object({ job: z.literal('revert'), providerId: z.string() }),
-  z.object({ job: z.literal('reconcile') }),
+  z.object({ job: z.literal('reconcile'), runId: z.string().optional() }),
   z.object({
     job: z.literal('confirmConsent'),
     providerId: z.string(),

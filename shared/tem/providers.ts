@@ -5,6 +5,7 @@ import { open, seal } from '../platform/auth/secrets';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import { notFound } from '../platform/errors';
+import { createRun, discardRun, setTotal } from '../platform/runs';
 import { queues } from '../platform/storage/queues';
 import { newSecret, normalizeSecret } from '../platform/webhooks';
 import { reportConnectorStatus } from '../connectors';
@@ -144,33 +145,53 @@ export async function rotateSecret(id: string, body: z.infer<typeof rotateSecret
  * Switches the service off (every active block is reverted by queued jobs, signals are then recorded
  * and ignored) or on again. Changing name or alert address needs no job.
  */
-export async function patchProvider(id: string, body: z.infer<typeof patchProviderBody>) {
+export async function patchProvider(id: string, body: z.infer<typeof patchProviderBody>, by: string) {
   let switchingOff = false;
   let switchingOn = false;
-  const next = await updateProvider(id, (row) => {
+  // A switch-off is a run; it is recorded before the provider names it, and dropped if none starts.
+  const runId = body.enabled === false ? await createRun({ kind: 'tem.switchOff', subject: id, startedBy: by }) : undefined;
+  const update = updateProvider(id, (row) => {
     if (body.name !== undefined) row.name = body.name;
     if (body.alertEmail !== undefined) row.alertEmail = body.alertEmail ?? undefined;
     switchingOff = body.enabled === false && row.enabled;
     switchingOn = body.enabled === true && !row.enabled;
     if (switchingOff)
-      Object.assign(row, { enabled: false, revert: 'reverting', revertStartedAt: clock.iso(), revertFinishedAt: undefined, reverted: 0 });
+      Object.assign(row, {
+        enabled: false,
+        revert: 'reverting',
+        revertStartedAt: clock.iso(),
+        revertFinishedAt: undefined,
+        revertRunId: runId,
+        reverted: 0,
+      });
     // Switched on again: the last switch-off is over and its figures go with it.
     if (switchingOn)
       Object.assign(row, { enabled: true, revert: 'idle', revertStartedAt: undefined, revertFinishedAt: undefined, reverted: 0 });
     return row;
   });
-  const entity = next;
-  if (switchingOff)
+  const next = await update.catch(async (e: unknown) => {
+    if (runId) await discardRun(runId);
+    throw e;
+  });
+  if (runId && !switchingOff) await discardRun(runId);
+  if (switchingOff) {
+    await setTotal(runId!, await countOpenBlocks(id), { ends: false }); // revertStep ends it
     await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId: id }, { key: `revert:${id}:${next.revertStartedAt}` });
+  }
   if (switchingOff || switchingOn)
-    await reportConnectorStatus('tem', switchingOn ? 'active' : 'disabled', `${entity.name} switched ${switchingOn ? 'on' : 'off'}`);
-  return describeProvider(id);
+    await reportConnectorStatus('tem', switchingOn ? 'active' : 'disabled', `${next.name} switched ${switchingOn ? 'on' : 'off'}`);
+  // A switch-off asked for again while one runs answers that run.
+  const run = next.revert === 'reverting' && body.enabled === false ? next.revertRunId : undefined;
+  return { provider: await describeProvider(id), runId: run };
 }
+
+const openBlocks = (id: string) => odata`PartitionKey eq ${id} and (active eq true or pending eq true)`;
+const countOpenBlocks = async (id: string) => (await tables.blocks.list(openBlocks(id))).length;
 
 export async function describeProvider(id: string) {
   const { entity } = await getProvider(id);
   const [open, lines] = await Promise.all([
-    tables.blocks.list(odata`PartitionKey eq ${id} and (active eq true or pending eq true)`),
+    tables.blocks.list(openBlocks(id)),
     tables.lines.list(`PartitionKey eq 'line' and ownership eq 'company'`),
   ]);
   return {
@@ -191,6 +212,7 @@ export async function describeProvider(id: string) {
       startedAt: entity.revertStartedAt ?? null,
       finishedAt: entity.revertFinishedAt ?? null,
       reverted: entity.reverted,
+      runId: entity.revert === 'idle' ? null : (entity.revertRunId ?? null),
       // Blocks left to revert: only a switch-off has any.
       remaining: entity.revert === 'reverting' ? open.length : 0,
     },
@@ -207,7 +229,6 @@ export async function writeLedger(
   await tables.ledger.upsert({ partitionKey: providerId, rowKey, at: clock.iso(), ...row } as LedgerRow);
 }
 
-/** A provider's ledger or alerts, newest first, without storage keys. */
 /** One page of a provider's ledger or alerts, newest first, without storage keys. */
 export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number, token?: string) {
   await getProvider(id);

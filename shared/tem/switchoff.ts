@@ -1,6 +1,7 @@
 import { odata } from '@azure/data-tables';
 import { clock } from '../platform/clock';
 import type { Logger } from '../platform/log';
+import { advance, endRun } from '../platform/runs';
 import { queues } from '../platform/storage/queues';
 import { newestFirst } from '../platform/storage/tables';
 import { close, converge } from './blocks';
@@ -41,6 +42,11 @@ export async function revertStep(providerId: string, log: Logger): Promise<{ rev
     reverted: row.reverted + reverted,
     ...(done ? { revert: 'done' as const, revertFinishedAt: clock.iso() } : {}),
   }));
+  const runId = provider.entity.revertRunId;
+  if (runId) {
+    await advance(runId, { done: batch.length, counters: { reverted } });
+    if (done) await endRun(runId);
+  }
   if (!done) await queues.send(QUEUE_JOBS, 'tem.job', { job: 'revert', providerId }, { key: `revert:${providerId}:${clock.now()}` });
   log.info('Switch-off step', { providerId, reverted, remaining: left });
   return { reverted, remaining: left };

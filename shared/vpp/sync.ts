@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { graph, GraphApiError, odataString } from '../graph/client';
 import { isMissing } from '../graph/objects';
 import { sendMail } from '../graph/mail';
@@ -6,6 +5,7 @@ import { clock } from '../platform/clock';
 import { AppError, conflict } from '../platform/errors';
 import { config } from '../platform/config';
 import type { Logger } from '../platform/log';
+import { createRun, discardRun, endRun, newRunId, partDone, runStarted, runTime as timeOfRun, setTotal, advance } from '../platform/runs';
 import { queues } from '../platform/storage/queues';
 import { newestFirst, type TableAction } from '../platform/storage/tables';
 import { odata } from '@azure/data-tables';
@@ -61,8 +61,12 @@ const UNSYNCABLE: Partial<Record<TokenRow['state'], string>> = {
 };
 const GONE = 'Intune no longer has this token (deleted, or replaced by a new upload).';
 
-const newRunId = () => `r${clock.now()}-${randomBytes(3).toString('hex')}`;
-const runTime = (runId: string) => Number(/^r(\d+)/.exec(runId)?.[1] ?? clock.now());
+// Syncs started before runs existed were named r<epoch ms>-<hex>.
+const runTime = (runId: string) => {
+  const legacy = /^r(\d+)/.exec(runId);
+  return legacy ? Number(legacy[1]) : timeOfRun(runId);
+};
+const RUN_KIND = 'vpp.sync';
 const tokenKey = (id: string) => ['token', id] as const;
 
 /** How long a sync may take (every poll, and slack for queue retries) before it counts as dead and another may start. */
@@ -98,14 +102,17 @@ function fromGraph(t: GraphToken, previous?: TokenRow): TokenRow {
 /** Claims the token for sync `runId` unless another sync is under way; returns the sync that holds it. */
 async function claim(tokenId: string, runId: string): Promise<string | undefined> {
   let holder: string | undefined;
+  let dead: string | undefined;
   await tables.tokens.modify(...tokenKey(tokenId), (row) => {
     if (!row || row.removedAt) return (holder = undefined);
     holder = running(row) ? row.runId : runId;
     if (holder !== runId || row.runId === runId) return undefined;
     // A sync that holds the token past the limit died; the next snapshot deletes what it wrote.
+    dead = row.runId;
     const deadRuns = row.runId ? [row.deadRuns, row.runId].filter(Boolean).join(',') : row.deadRuns;
     return { ...row, runId, runStartedAt: clock.iso(), deadRuns, updatedAt: clock.iso() };
   });
+  if (dead) await partDone(dead, tokenId, { failed: true, counters: { tokensAbandoned: 1 } });
   return holder;
 }
 
@@ -124,11 +131,12 @@ export interface PlannedSync {
  * not synced twice; one Apple does not sync is refreshed and skipped (asked for alone: a 409 that
  * says why). Tokens Intune no longer has are marked removed.
  */
-export async function planSync(only?: string): Promise<PlannedSync> {
+export async function planSync(startedBy: string, only?: string): Promise<PlannedSync> {
   const runId = newRunId();
   const found = await graph().all<GraphToken>('/deviceAppManagement/vppTokens', { $select: TOKEN_SELECT });
   const runs: PlannedSync['runs'] = [];
   const skipped: PlannedSync['skipped'] = [];
+  let recorded = false;
   for (const t of only ? found.filter((x) => x.id === only) : found) {
     const why = UNSYNCABLE[t.state ?? 'unknown'];
     if (why) {
@@ -137,6 +145,8 @@ export async function planSync(only?: string): Promise<PlannedSync> {
       skipped.push({ tokenId: t.id, reason: why });
       continue;
     }
+    // The run is recorded before any token's sync can report to it.
+    if (!recorded) recorded = !!(await createRun({ kind: RUN_KIND, subject: only, startedBy }, { id: runId }));
     // The row exists before the start message is sent, and the message goes before the claim: a
     // worker that gets the message first, or after this process died, claims the token itself.
     const start = () =>
@@ -156,7 +166,22 @@ export async function planSync(only?: string): Promise<PlannedSync> {
     await removeToken(row.rowKey, GONE);
     if (!only && row.removedAt && clock.now() - Date.parse(row.removedAt) > REMOVED_KEEP_DAYS * DAY) await purgeToken(row.rowKey);
   }
-  return { runId, tokens: runs.map((r) => r.tokenId), runs, skipped };
+  const started = runs.filter((r) => !r.joined).length;
+  const joined = [...new Set(runs.filter((r) => r.joined).map((r) => r.runId))];
+  const counters = { tokensSkipped: skipped.length, tokensJoined: runs.length - started };
+  let follow = runId;
+  if (started) {
+    await advance(runId, { counters });
+    await setTotal(runId, started);
+  } else if (joined.length === 1 && !skipped.length) {
+    // Every token was already syncing under one run: that is the run this request follows.
+    if (recorded) await discardRun(runId);
+    follow = joined[0];
+  } else {
+    if (!recorded) await createRun({ kind: RUN_KIND, subject: only, startedBy }, { id: runId });
+    await endRun(runId, { counters });
+  }
+  return { runId: follow, tokens: runs.map((r) => r.tokenId), runs, skipped };
 }
 
 /**
@@ -169,7 +194,7 @@ export async function syncNewTokens(): Promise<string[]> {
   const started: string[] = [];
   for (const t of found.filter((x) => !known.has(x.id))) {
     try {
-      started.push(...(await planSync(t.id)).tokens);
+      started.push(...(await planSync('schedule', t.id)).tokens);
     } catch (e) {
       // A token Apple does not sync (409) is now known, and its health says why.
       if (!(e instanceof AppError && e.status === 409)) throw e;
@@ -192,6 +217,7 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
   const token = row.runId === msg.runId ? row : (await tables.tokens.get(...tokenKey(msg.tokenId)))!.entity;
   try {
     if (msg.step === 'start') {
+      await runStarted(msg.runId);
       const why = UNSYNCABLE[token.state];
       if (why) return await skip(msg, why, log);
       try {
@@ -234,7 +260,8 @@ export async function syncStep(msg: SyncMessage, log: Logger): Promise<void> {
     if (!(e instanceof GraphApiError)) throw e; // storage trouble: let the queue retry the step
     if (isMissing(e)) {
       log.info('Intune no longer has the token; marked removed', ctx);
-      return await removeToken(msg.tokenId, `${GONE} Intune answered 404 during a sync on ${clock.iso()}.`);
+      await removeToken(msg.tokenId, `${GONE} Intune answered 404 during a sync on ${clock.iso()}.`);
+      return await partDone(msg.runId, msg.tokenId, { failed: true, counters: { tokensRemoved: 1 } });
     }
     await failed(token, msg, `Microsoft Graph answered ${e.summary}`, true, log);
   }
@@ -263,6 +290,7 @@ async function skip(msg: SyncMessage, why: string, log: Logger): Promise<void> {
     lastAttemptAt: now,
     updatedAt: now,
   }));
+  await partDone(msg.runId, msg.tokenId, { counters: { tokensSkipped: 1 } });
   log.info('VPP token not synced', { tokenId: msg.tokenId, runId: msg.runId, reason: why });
 }
 
@@ -290,13 +318,19 @@ async function failed(token: TokenRow, msg: SyncMessage, error: string, retry: b
   });
   if (!ended) return log.info('Failure of a superseded sync ignored', { tokenId: msg.tokenId, runId: msg.runId, error });
   log.warn('VPP token sync failed', { tokenId: token.rowKey, error, failures, retryInSeconds: retryRunId ? delaySeconds : null });
-  if (retryRunId)
+  await partDone(msg.runId, msg.tokenId, { failed: true, counters: { tokensFailed: 1, retriesScheduled: retryRunId ? 1 : 0 } });
+  if (retryRunId) {
+    await createRun(
+      { kind: RUN_KIND, subject: token.rowKey, startedBy: `retry:${msg.runId}`, total: 1 },
+      { id: retryRunId, state: 'queued' },
+    );
     await queues.send(
       QUEUE_SYNC,
       'vpp.sync',
       { tokenId: token.rowKey, runId: retryRunId, step: 'start', poll: 0, retry: true } satisfies SyncMessage,
       { key: `${retryRunId}:${token.rowKey}:start`, delaySeconds },
     );
+  }
   await reportConnectorStatus('vpp', 'warning', `Token ${token.organizationName ?? token.rowKey}: ${error}`);
 }
 
@@ -446,6 +480,9 @@ async function snapshot(token: TokenRow, msg: SyncMessage, log: Logger): Promise
     updatedAt: now,
   }));
   if (!switched) return log.info('Snapshot of a superseded sync not served', { tokenId: token.rowKey, runId });
+  await partDone(runId, token.rowKey, {
+    counters: { tokensSynced: 1, apps: apps.length, ebooks: ebooks.length, changes: history.length, alerts: alerts.length },
+  });
   log.info('VPP token synced', {
     tokenId: token.rowKey,
     apps: apps.length,

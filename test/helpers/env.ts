@@ -5,6 +5,7 @@ import { demoClients, DEMO } from '../../dev/sandbox/demo';
 import { startSandbox, type Sandbox } from '../../dev/sandbox/server';
 import { localSettings } from '../../dev/settings';
 import { resetConfig } from '../../shared/platform/config';
+import { openApiViolations } from './openapi';
 
 /**
  * One suite's world: its own Azurite and sandbox on free ports, the app's settings pointing at them,
@@ -110,7 +111,10 @@ export function adminCaller(env: TestEnv, api: string) {
       body: body === undefined ? undefined : raw ? new Uint8Array(body) : JSON.stringify(body),
     });
     const text = await res.text();
-
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    const type = res.headers.get('content-type');
+    const parsed = text && /json/.test(type ?? '') ? JSON.parse(text) : text || undefined;
+    // Every answer the tests see is checked against the app's OpenAPI document.
+    expect(await openApiViolations(method, res.url, res.status, type, parsed)).toEqual([]);
+    return { status: res.status, body: parsed, headers: res.headers };
   };
 }

@@ -3,8 +3,9 @@ import Ajv2020 from 'ajv/dist/2020';
 import { SignJWT, generateKeyPair } from 'jose';
 import { DEMO } from '../../dev/sandbox/demo';
 import { registry } from '../../shared/platform/app';
-import { openApiPath } from '../../shared/platform/openapi';
+import { buildOpenApi, openApiPath } from '../../shared/platform/openapi';
 import { startEnv, type TestEnv } from '../helpers/env';
+import { openApiViolations } from '../helpers/openapi';
 
 /** The app's platform endpoints through the local host, against Azurite and the sandbox tenant. */
 let env: TestEnv;
@@ -65,6 +66,43 @@ test('GET /api/openapi.json is a valid OpenAPI 3.1 document describing exactly t
     .sort();
   expect(documented).toEqual(served);
   expect(registry.operations.length).toBe(served.length);
+});
+
+test('every operation documents the body of each answer it gives: a schema for each success with a body, and for each error (problem details unless a page or the health body)', async () => {
+  const missing = registry.operations.flatMap((op) => {
+    const statuses = Object.entries(op.doc.responses);
+    const gaps = statuses
+      .filter(([status, r]) => Number(status) < 300 && Number(status) !== 204 && !r.schema)
+      .map(([status]) => `${op.name} ${status}`);
+    if (!statuses.some(([status]) => Number(status) < 400)) gaps.push(`${op.name}: no success documented`);
+    return gaps;
+  });
+  expect(missing).toEqual([]);
+  const doc = buildOpenApi(registry.operations, { title: 't', version: '0' });
+  const errors = Object.values(doc.paths).flatMap((ops) =>
+    Object.values(ops as Record<string, { operationId: string; responses: Record<string, { content?: Record<string, unknown> }> }>).flatMap(
+      (op) =>
+        Object.entries(op.responses)
+          .filter(([status, r]) => Number(status) >= 400 && !r.content)
+          .map(([status]) => `${op.operationId} ${status}`),
+    ),
+  );
+  expect(errors).toEqual([]);
+  // The check every admin call of the integration suites goes through refuses what the document does not say.
+  const health = {
+    status: 'healthy',
+    version: '1',
+    storage: { tables: { ok: true }, queues: { ok: true }, blobs: { ok: true } },
+    functions: [],
+  };
+  const url = 'http://localhost/api/health';
+  expect(await openApiViolations('GET', url, 200, 'application/json', health)).toEqual([]);
+  expect(await openApiViolations('GET', url, 200, 'application/json', { ...health, secret: 'x' })).not.toEqual([]);
+  expect(await openApiViolations('GET', url, 200, 'application/json', { ...health, status: 'fine' })).not.toEqual([]);
+  expect(await openApiViolations('GET', url, 418, 'application/json', health)).toEqual([
+    'GET /api/health → 418: status not documented for /api/health',
+  ]);
+  expect(await openApiViolations('GET', 'http://localhost/api/nowhere', 200, 'application/json', {})).not.toEqual([]);
 });
 
 describe('admin API authentication', () => {

@@ -208,7 +208,7 @@ test('a switch-off racing with late events leaves nothing blocked behind it', as
     Promise.all(devices.value.map((d) => tem.send(p, 'usage.threshold_exceeded', { phoneNumber: d.phoneNumber, kind: 'data' }))),
     tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false }),
   ]);
-  expect(off.status).toBe(200);
+  expect(off.status).toBe(202);
   await settled(
     p,
     late.map((s) => s.webhookId),

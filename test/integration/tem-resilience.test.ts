@@ -91,7 +91,8 @@ test('a crash mid switch-off (process killed) and a restart finish the revert wi
 
   // Slow removals down so the kill lands mid-revert.
   env.sandbox.graph.setFaults([{ method: 'DELETE', path: '/members/', latencyMs: 120 }]);
-  expect((await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false })).status).toBe(200);
+  const off = await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
+  expect(off.status).toBe(202);
   await eventually(() => tem.members('data').length < blocked - 5, 30_000, 'revert under way');
   await kill(host, 'SIGKILL');
   const left = tem.members('data').length;
@@ -105,6 +106,11 @@ test('a crash mid switch-off (process killed) and a restart finish the revert wi
   );
   const after = (await tem.call('GET', `admin/tem/providers/${p.id}`)).body;
   expect(after).toMatchObject({ activeBlocks: 0, switchOff: { state: 'done', remaining: 0 } });
+  // The run the admin follows ended too, all 60 blocks done.
+  expect((await tem.call('GET', `admin/runs/${off.body.runId}`)).body).toMatchObject({
+    state: 'succeeded',
+    progress: { done: 60, total: 60 },
+  });
   const stillBlocked = tem.members('data').filter((id) => {
     const name = env.sandbox.store.table('devices').get(id)?.displayName;
     return typeof name === 'string' && name.startsWith('bulk-');

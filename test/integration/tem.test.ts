@@ -88,13 +88,23 @@ test('register → connect through admin consent → Active → roaming block �
 
   // Switching off reverts every action, then signals are recorded and ignored.
   const off = await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
-  expect(off.status).toBe(200);
-  expect(off.body.switchOff.state).toBe('reverting');
-  await eventually(
-    async () => (await tem.call('GET', `admin/tem/providers/${p.id}`)).body.switchOff.state === 'done',
+  expect(off.status).toBe(202);
+  expect(off.body.switchOff).toMatchObject({ state: 'reverting', runId: off.body.runId });
+  expect(off.headers.get('location')).toBe(`/api/admin/runs/${off.body.runId}`);
+  // Asked again while it runs: the same run.
+  const repeated = await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
+  expect([repeated.status, repeated.body.runId]).toEqual([202, off.body.runId]);
+  const run = await eventually(
+    async () => {
+      const r = (await tem.call('GET', `admin/runs/${off.body.runId}`)).body;
+      return r.state === 'succeeded' ? r : undefined;
+    },
     15_000,
-    'switch-off done',
+    'switch-off run succeeded',
   );
+  expect(run).toMatchObject({ kind: 'tem.switchOff', subject: p.id, progress: { done: 1, total: 1 }, counters: { reverted: 1 } });
+  expect(run.startedBy).toMatch(/^admin:/);
+  expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body.switchOff.state).toBe('done');
   expect(tem.members('roaming')).toEqual([]);
   expect((await tem.call('GET', `admin/tem/providers/${p.id}`)).body).toMatchObject({
     activeBlocks: 0,
@@ -119,7 +129,7 @@ test('register → connect through admin consent → Active → roaming block �
 
   // Switching on: a new event blocks again.
   // Switching on: the last switch-off's figures go; a new event blocks again.
-  const idle = { state: 'idle', startedAt: null, finishedAt: null, reverted: 0, remaining: 0 };
+  const idle = { state: 'idle', startedAt: null, finishedAt: null, reverted: 0, remaining: 0, runId: null };
   expect((await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: true })).body).toMatchObject({
     enabled: true,
     switchOff: idle,

@@ -6,12 +6,11 @@ import { encodeMessage } from '../../shared/platform/storage/queues';
 import { clock, setClock } from '../../shared/platform/clock';
 import { readSnapshot, tables } from '../../shared/vpp/model';
 import { planSync, syncNewTokens, runLimitMs } from '../../shared/vpp/sync';
-import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
+import { adminCaller, eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
 
 /** Apple VPP licences end to end: the app in the local host, Azurite, and the sandbox's Intune. */
 let env: TestEnv;
-let api: string;
-let token: string;
+let call: ReturnType<typeof adminCaller>;
 
 beforeAll(async () => {
   env = await startEnv({
@@ -19,18 +18,13 @@ beforeAll(async () => {
     hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'),
     settings: { VPP_POLL_SECONDS: '1' },
   });
-  api = `${env.host!.url}/api`;
-  token = await env.token('admin-all-roles');
+  call = adminCaller(env, `${env.host!.url}/api`);
 });
 afterAll(async () => {
   await env?.stop();
   expect(env.sandbox.graph.violations).toEqual([]);
 });
 
-const call = async (method: string, path: string) => {
-  const res = await fetch(`${api}/${path}`, { method, headers: { Authorization: `Bearer ${token}` } });
-  return { status: res.status, body: await res.json() };
-};
 type License = {
   tokenId: string;
   id: string;
@@ -214,17 +208,20 @@ test('licences can be filtered by token, sorted and paged', async () => {
   const byAvailable = await licenses('sort=available&order=asc&top=2');
   expect(byAvailable.count).toBe(all.count);
   expect(byAvailable.value.map((l) => l.available)).toEqual([...all.value.map((l) => l.available)].sort((a, b) => a - b).slice(0, 2));
-  const page2 = await licenses('sort=name&top=3&skip=3');
-  expect(page2.value.map((l) => l.name)).toEqual(
+  const page1 = (await call('GET', 'admin/vpp/licenses?sort=name&top=3')).body as { value: License[]; nextLink: string };
+  const next = new URL(page1.nextLink);
+  const page2 = await licenses(`${next.searchParams.toString()}`);
+  expect([...page1.value, ...page2.value].map((l) => l.name)).toEqual(
     [...all.value]
       .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
-      .slice(3, 6)
+      .slice(0, 6)
       .map((l) => l.name),
   );
+  expect((await call('GET', 'admin/vpp/licenses?continuationToken=eyJza2lwIjoxfQ')).status).toBe(400);
   const edu = tokenByOrg('Contoso Education');
   expect((await licenses(`tokenId=${edu.id}`)).value.map((l) => l.name).sort()).toEqual(['Keynote', 'Pages']);
   expect((await call('GET', 'admin/vpp/licenses?sort=price')).status).toBe(400);
-  const readOnly = await fetch(`${api}/admin/vpp/sync`, {
+  const readOnly = await fetch(`${env.host!.url}/api/admin/vpp/sync`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${await env.token('admin-connectors-read')}` },
   });
@@ -245,7 +242,7 @@ test('three syncs requested at once (the timer, all tokens, one token) make one 
   const t0 = new Date().toISOString();
   // The timer's handler is planSync(); the two admin calls arrive at the same moment.
   const [timer, all, one] = await Promise.all([
-    planSync(),
+    planSync('schedule'),
     call('POST', 'admin/vpp/sync'),
     call('POST', `admin/vpp/tokens/${contoso.id}/sync`),
   ]);
@@ -265,6 +262,26 @@ test('three syncs requested at once (the timer, all tokens, one token) make one 
     30_000,
     'the syncs to finish',
   );
+  // Each answer's run covers the tokens it started, and ends with them.
+  expect(all.headers.get('location')).toBe(`/api/admin/runs/${all.body.runId}`);
+  const followed = [timer.runId, all.body.runId as string, one.body.runId as string];
+  const started = (id: string) => answers.flatMap((a) => a.runs).filter((r) => r.runId === id && !r.joined).length;
+  for (const id of new Set(followed)) {
+    const run = await eventually(
+      async () => {
+        const r = (await call('GET', `admin/runs/${id}`)).body as {
+          state: string;
+          progress: { done: number; total: number };
+          counters: Record<string, number>;
+        };
+        return r.state === 'running' ? undefined : r;
+      },
+      30_000,
+      `run ${id} to end`,
+    );
+    expect(run).toMatchObject({ kind: 'vpp.sync', state: 'succeeded', progress: { done: started(id), total: started(id) } });
+    if (started(id)) expect(run.counters.tokensSynced).toBe(started(id));
+  }
   const routes = env.sandbox.graph.stats.byRoute;
   expect(routes['POST /deviceAppManagement/vppTokens/{id}/syncLicenses']).toBe(3);
   expect(env.sandbox.graph.stats.byStatus['409']).toBeUndefined();
@@ -334,7 +351,7 @@ test('a plan that dies after queuing the start of a new token, before claiming i
     return modify(pk, rk, change, attempts);
   });
   try {
-    await expect(planSync(String(late.id))).rejects.toThrow('The process died.');
+    await expect(planSync('schedule', String(late.id))).rejects.toThrow('The process died.');
   } finally {
     spy.mockRestore();
   }
