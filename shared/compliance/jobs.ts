@@ -26,7 +26,7 @@ const sendScan = (runId: string, delaySeconds?: number) =>
 
 /** Asks for a scan: the run to follow (a queued one it joined, or a new one). */
 export async function requestScan(by: string): Promise<{ id: string; joined: boolean }> {
-  return queueRun({ kind: 'compliance.scan', startedBy: by }, (id) => sendScan(id));
+  return queueRun({ kind: 'compliance.scan', startedBy: by, limitMs: LEASE_MS }, (id) => sendScan(id));
 }
 
 /**
@@ -66,10 +66,19 @@ async function runScan(runId: string, delivery: Delivery): Promise<void> {
 export async function runJob(job: JobMessage, delivery: Delivery): Promise<void> {
   if (job.kind === 'scan') return runScan(job.runId, delivery);
   const { log } = delivery;
-  const { sent, more } = await dispatchDue(job.partition);
+  const part = `dispatch:${job.partition}`;
+  let dispatched: Awaited<ReturnType<typeof dispatchDue>>;
+  try {
+    dispatched = await dispatchDue(job.partition);
+  } catch (e) {
+    // Given up on: the run ends with this part failed rather than running for ever.
+    if (delivery.finalDelivery) await partDone(job.runId, part, { failed: true, counters: { actionsDispatched: job.sent ?? 0 } });
+    throw e;
+  }
+  const { sent, more } = dispatched;
   const total = (job.sent ?? 0) + sent;
   if (sent) log.info('Due compliance actions dispatched', { partition: job.partition, sent, more });
   // A long backlog continues in a fresh message, so each invocation stays bounded.
   if (more) await queues.send(QUEUE_JOBS, 'dispatch', { ...job, sent: total }, { key: `${job.runId}|${job.partition}|${randomUUID()}` });
-  else await partDone(job.runId, `dispatch:${job.partition}`, { counters: { actionsDispatched: total } });
+  else await partDone(job.runId, part, { counters: { actionsDispatched: total } });
 }

@@ -148,12 +148,19 @@ export async function createRun(spec: RunSpec, o: { id?: string; state?: 'queued
  * Asks for queued work: joins the run of this key not yet started, or queues a new one (and sends
  * its message with `send`). Returns the run to follow.
  */
-export async function queueRun(spec: RunSpec, send: (id: string) => Promise<unknown>): Promise<{ id: string; joined: boolean }> {
+export async function queueRun(
+  spec: RunSpec & { limitMs: number },
+  send: (id: string) => Promise<unknown>,
+): Promise<{ id: string; joined: boolean }> {
   const key = keyOf(spec);
   for (let attempt = 1; ; attempt++) {
     const got = await keys.get(KEY, key);
     const waiting = got?.entity.queued ? await runs.get(RUN, got.entity.queued) : undefined;
-    if (waiting?.entity.state === 'queued') return { id: waiting.entity.rowKey, joined: true };
+    if (waiting?.entity.state === 'queued') {
+      // A queued run waits at most for the run before it; one older than that lost its message.
+      if (clock.now() - Date.parse(waiting.entity.createdAt) < 2 * spec.limitMs) return { id: waiting.entity.rowKey, joined: true };
+      await endRun(waiting.entity.rowKey, { error: 'It never started: its start message was lost. A new run was queued.' });
+    }
     // The run row exists before the key names it, so a request that joins it can always read it.
     const id = await createRun(spec, { state: 'queued' });
     try {
@@ -164,7 +171,13 @@ export async function queueRun(spec: RunSpec, send: (id: string) => Promise<unkn
       if (attempt >= 10) throw e;
       continue; // another request queued one meanwhile: join it
     }
-    await send(id);
+    try {
+      await send(id);
+    } catch (e) {
+      // Not queued: the run ends failed, so the next request queues another rather than joining it.
+      await endRun(id, { error: `Its start message could not be queued: ${e instanceof Error ? e.message : String(e)}` });
+      throw e;
+    }
     return { id, joined: false };
   }
 }
@@ -333,8 +346,14 @@ export async function listRuns(q: { kind?: string; subject?: string; state?: Run
   return { value: rows.map((r) => view(r.entity)), next };
 }
 
-/** Deletes runs finished more than KEEP_DAYS ago. */
+/**
+ * Deletes runs finished more than KEEP_DAYS ago, and ends as failed the runs still queued a day
+ * after they were created (a crash between recording a run and sending its message).
+ */
 export async function purgeRuns(): Promise<number> {
+  const day = new Date(clock.now() - 86_400_000).toISOString();
+  for (const r of await runs.list(odata`PartitionKey eq ${RUN} and state eq ${'queued'} and createdAt lt ${day}`))
+    await endRun(r.entity.rowKey, { error: 'It never started: its start message was lost.' });
   const before = new Date(clock.now() - KEEP_DAYS * 86_400_000).toISOString();
   return runs.deleteWhere(odata`PartitionKey eq ${RUN} and finishedAt lt ${before}`);
 }

@@ -23,7 +23,7 @@ const send = (job: RunJob, runId: string, delaySeconds?: number) =>
 
 /** Asks for a lines sync or a reconciliation: the run to follow. */
 export async function requestJob(job: RunJob, by: string): Promise<{ id: string; joined: boolean }> {
-  return queueRun({ kind: RUN_KIND[job], startedBy: by }, (id) => send(job, id));
+  return queueRun({ kind: RUN_KIND[job], startedBy: by, limitMs: LIMIT_MS }, (id) => send(job, id));
 }
 
 export async function runJob(data: JobMessage, delivery: Delivery): Promise<void> {

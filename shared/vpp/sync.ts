@@ -146,7 +146,10 @@ export async function planSync(startedBy: string, only?: string): Promise<Planne
       continue;
     }
     // The run is recorded before any token's sync can report to it.
-    if (!recorded) recorded = !!(await createRun({ kind: RUN_KIND, subject: only, startedBy }, { id: runId }));
+    if (!recorded) {
+      await createRun({ kind: RUN_KIND, subject: only, startedBy }, { id: runId });
+      recorded = true;
+    }
     // The row exists before the start message is sent, and the message goes before the claim: a
     // worker that gets the message first, or after this process died, claims the token itself.
     const start = () =>

@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { setClock } from '../../shared/platform/clock';
+import { queueRun } from '../../shared/platform/runs';
 import { adminCaller, eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
 
 /**
@@ -120,6 +122,31 @@ test('requests while a scan runs share the one scan queued behind it; a queued r
     expect(await run(queued)).toMatchObject({ state: 'cancelled', startedAt: null, progress: { done: 0 } });
   } finally {
     env.sandbox.graph.setFaults([]);
+  }
+});
+
+test('a run whose start message could not be queued, or was lost in a crash, is never joined: the next request queues a new one', async () => {
+  const spec = { kind: 'compliance.scan', startedBy: 'schedule', limitMs: 30 * 60_000 };
+  await expect(queueRun(spec, () => Promise.reject(new Error('The queue service is unavailable.')))).rejects.toThrow('unavailable');
+  const failed = ((await call('GET', 'admin/runs?kind=compliance.scan&state=failed')).body.value as Run[])[0];
+  expect(failed.error).toMatch(/could not be queued: The queue service is unavailable/);
+  const next = await call('POST', 'admin/compliance/evaluate');
+  expect(next.body).toMatchObject({ joined: false });
+  expect(next.body.runId).not.toBe(failed.id);
+  await ended(next.body.runId as string);
+
+  // The process died after recording the run, before sending its message: requests join it only as
+  // long as a run could be waiting for the one before it.
+  const lost = await queueRun(spec, () => Promise.resolve());
+  expect((await call('POST', 'admin/compliance/evaluate')).body).toMatchObject({ runId: lost.id, joined: true });
+  setClock(() => Date.now() + 2 * spec.limitMs + 1000);
+  try {
+    const fresh = await call('POST', 'admin/compliance/evaluate');
+    expect(fresh.body.joined).toBe(false);
+    expect(await run(lost.id)).toMatchObject({ state: 'failed', error: expect.stringMatching(/never started/) });
+    expect((await ended(fresh.body.runId as string)).state).toBe('succeeded');
+  } finally {
+    setClock();
   }
 });
 

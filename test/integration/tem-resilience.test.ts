@@ -94,6 +94,20 @@ test('a crash mid switch-off (process killed) and a restart finish the revert wi
   const off = await tem.call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
   expect(off.status).toBe(202);
   await eventually(() => tem.members('data').length < blocked - 5, 30_000, 'revert under way');
+  // The run shows the progress: a batch of 25 reverted of 60, still running.
+  const moving = await eventually(
+    async () => {
+      const r = (await tem.call('GET', `admin/runs/${off.body.runId}`)).body as {
+        state: string;
+        progress: { done: number; total: number };
+      };
+      return r.progress.done >= 25 ? r : undefined;
+    },
+    30_000,
+    'switch-off progress',
+  );
+  expect(moving).toMatchObject({ state: 'running', progress: { total: 60 } });
+  expect(moving.progress.done).toBeLessThan(60);
   await kill(host, 'SIGKILL');
   const left = tem.members('data').length;
   expect(left).toBeGreaterThan(0);
