@@ -12,3 +12,4 @@ import './runs';
 import './tem';
 import './vpp';
 import './compliance';
+import './archive';

@@ -6,11 +6,12 @@ import { Entra } from './entra';
 import { GraphService, TenantStore } from './graph/framework';
 import { registerDirectory } from './graph/directory';
 import { registerIntune } from './graph/intune';
-import { mailSettings, registerMail } from './graph/mail';
+import { registerMail, resetMailSettings, serveUpload } from './graph/mail';
 import { registerConfigurations } from './graph/configurations';
 import { registerCompliance, seedCompliance } from './graph/compliance';
 import { registerVpp, seedVpp } from './graph/vpp';
 import { readRequest, sendJson, type SandboxRequest } from './http';
+import { ArchiveProvider } from './providers/archive';
 import { temProvider } from './providers/tem';
 import { controlApi } from './control';
 import { seedTenant } from './seed';
@@ -40,6 +41,8 @@ export interface Sandbox {
   graph: GraphService;
   stores: Map<string, TenantStore>;
   store: TenantStore;
+  /** The TeleMessage-style archive provider. */
+  archive: ArchiveProvider;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -62,6 +65,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   registerVpp(graph);
   registerCompliance(graph);
 
+  // The archive provider, seeded with a realistic day (a 15 MB MMS and a 100 MB voice recording among them).
+  let archive = new ArchiveProvider();
   const reset = () => {
     stores.clear();
     const demo = new TenantStore();
@@ -71,12 +76,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     stores.set(DEMO.tenantId, demo);
     stores.set(DEMO.otherTenantId, new TenantStore());
     graph.setFaults([]);
-    mailSettings.sentItemsDelayMs = 0;
+    resetMailSettings();
     graph.resetStats();
     graph.violations.length = 0;
     entra.consentDecision = 'grant';
     entra.consents.clear();
     sandboxClock.set(0);
+    archive = new ArchiveProvider();
+    archive.seedDay(new Date(sandboxClock.now() - 86_400_000).toISOString().slice(0, 10), { large: true });
   };
   reset();
 
@@ -97,11 +104,19 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     get store() {
       return stores.get(DEMO.tenantId)!;
     },
+    get archive() {
+      return archive;
+    },
     reset,
     stop: () => Promise.resolve(),
   } as Sandbox;
   // The providers the connectors integrate with.
-  const handlers: SandboxHandler[] = [temProvider()];
+  const handlers: SandboxHandler[] = [
+    temProvider(),
+    (r, res) => Promise.resolve(serveUpload(r, res)),
+    // Through `archive` as it is now: a reset replaces it.
+    (r, res) => (r.path.startsWith('/_sandbox/') ? Promise.resolve(archive.control(r, res)) : archive.handle(r, res)),
+  ];
 
   const control = controlApi(sandbox, handlers);
 

@@ -1,4 +1,4 @@
-import { graph, odataString } from './client';
+import { graph, GraphApiError, odataString } from './client';
 
 /**
  * Mail through Graph (application permission Mail.Send). A tagged mail carries a named extended
@@ -43,4 +43,183 @@ export async function findSentMail(from: string, tag: string): Promise<boolean> 
     $top: 1,
   });
   return page.value.length > 0;
+}
+
+/* ---------- importing items into mailboxes (application permission Mail.ReadWrite) ---------- */
+
+/** The key every imported copy carries, so a retry finds the copy instead of creating a second. */
+export const IMPORT_KEY_PROPERTY = 'String {0b3c6e1d-8f2a-4c5e-9d7b-a1e4f6c83d20} Name IntuneConnectorsImportKey';
+/** PidTagMessageFlags: read (0x1), not unsent (0x8), so the item is received mail, not a draft. */
+const FLAGS_PROPERTY = 'Integer 0x0E07';
+const SUBMIT_TIME = 'SystemTime 0x0039';
+const DELIVERY_TIME = 'SystemTime 0x0E06';
+/** Attachments from this size go through an upload session (Graph's documented rule). */
+export const UPLOAD_SESSION_FROM = 3 * 1024 * 1024;
+/** Each chunk PUT to an upload session: 4 MiB, as production importers use. */
+export const UPLOAD_CHUNK = 4 * 1024 * 1024;
+
+const user = (mailbox: string) => `/users/${encodeURIComponent(mailbox)}`;
+
+/** The id of the top-level folder `name` in the mailbox, created once however many workers ask at the same moment. */
+export async function ensureMailFolder(mailbox: string, name: string): Promise<string> {
+  const find = async () =>
+    (
+      await graph().get<{ value: { id: string }[] }>(`${user(mailbox)}/mailFolders`, {
+        $filter: `displayName eq ${odataString(name)}`,
+        $select: 'id',
+      })
+    ).value[0]?.id;
+  const found = await find();
+  if (found) return found;
+  try {
+    return (
+      await graph().post<{ id: string }>(`${user(mailbox)}/mailFolders`, {
+        '@odata.type': '#microsoft.graph.mailFolder',
+        displayName: name,
+      })
+    ).id;
+  } catch (e) {
+    // Another worker created it first; the status of ErrorFolderExists varies (400 or 409): match the code.
+    if (!(e instanceof GraphApiError && e.code === 'ErrorFolderExists')) throw e;
+    const now = await find();
+    if (!now) throw e;
+    return now;
+  }
+}
+
+export interface Participant {
+  name: string;
+  address: string;
+}
+
+export interface ImportItem {
+  subject: string;
+  html: string;
+  from: Participant;
+  to: Participant[];
+  /** When the event happened (UTC): the item's sent and received time. */
+  at: string;
+  importKey: string;
+}
+
+/** The copy imported with `key` in the folder, if there is one. */
+export async function findImported(mailbox: string, folderId: string, key: string): Promise<string | undefined> {
+  const page = await graph().get<{ value: { id: string }[] }>(`${user(mailbox)}/mailFolders/${encodeURIComponent(folderId)}/messages`, {
+    $filter: `singleValueExtendedProperties/any(ep: ep/id eq ${odataString(IMPORT_KEY_PROPERTY)} and ep/value eq ${odataString(key)})`,
+    $select: 'id',
+    $top: 1,
+  });
+  return page.value[0]?.id;
+}
+
+/** Creates the item as received mail (not a draft), dated at the event: flags and dates can be set only at creation. */
+export async function createImported(mailbox: string, folderId: string, item: ImportItem): Promise<string> {
+  const recipient = (p: Participant) => ({
+    '@odata.type': '#microsoft.graph.recipient',
+    emailAddress: { name: p.name, address: p.address },
+  });
+  const created = await graph().post<{ id: string }>(`${user(mailbox)}/mailFolders/${encodeURIComponent(folderId)}/messages`, {
+    '@odata.type': '#microsoft.graph.message',
+    subject: item.subject,
+    body: { contentType: 'HTML', content: item.html },
+    from: recipient(item.from),
+    sender: recipient(item.from),
+    toRecipients: item.to.map(recipient),
+    singleValueExtendedProperties: [
+      [IMPORT_KEY_PROPERTY, item.importKey],
+      [FLAGS_PROPERTY, '1'],
+      [SUBMIT_TIME, item.at],
+      [DELIVERY_TIME, item.at],
+    ].map(([id, value]) => ({ '@odata.type': '#microsoft.graph.singleValueLegacyExtendedProperty', id, value })),
+  });
+  return created.id;
+}
+
+export interface FileToAttach {
+  name: string;
+  contentType: string;
+  size: number;
+  /** The bytes from the start, as a stream (read once per try). */
+  open(): Promise<AsyncIterable<Uint8Array> | Iterable<Uint8Array>>;
+}
+
+/**
+ * Attaches a file to an imported item: inline under 3 MB, otherwise through an upload session in
+ * 4 MiB chunks read from the stream as they go (never the whole file in memory). A chunk that fails
+ * cancels the session; the caller tries the whole attachment again.
+ */
+export async function attachFile(mailbox: string, folderId: string, messageId: string, file: FileToAttach): Promise<void> {
+  const at = `${user(mailbox)}/mailFolders/${encodeURIComponent(folderId)}/messages/${encodeURIComponent(messageId)}/attachments`;
+  if (file.size < UPLOAD_SESSION_FROM) {
+    const pieces: Buffer[] = [];
+    for await (const p of await file.open()) pieces.push(Buffer.from(p));
+    await graph().post(at, {
+      '@odata.type': '#microsoft.graph.fileAttachment',
+      name: file.name,
+      contentType: file.contentType,
+      contentBytes: Buffer.concat(pieces).toString('base64'),
+    });
+    return;
+  }
+  const session = await graph().post<{ uploadUrl: string }>(`${at}/createUploadSession`, {
+    AttachmentItem: { attachmentType: 'file', name: file.name, size: file.size, contentType: file.contentType },
+  });
+  try {
+    await uploadChunks(session.uploadUrl, file);
+  } catch (e) {
+    await fetch(session.uploadUrl, { method: 'DELETE' }).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function uploadChunks(url: string, file: FileToAttach): Promise<void> {
+  let sent = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const put = async (chunk: Buffer) => {
+    for (let attempt = 1; ; attempt++) {
+      // Pre-authenticated URL: no Authorization header.
+      const res = await fetch(url, {
+        method: 'PUT',
+        headers: { 'Content-Range': `bytes ${sent}-${sent + chunk.length - 1}/${file.size}`, 'Content-Type': 'application/octet-stream' },
+        body: new Uint8Array(chunk),
+      });
+      const text = await res.text();
+      if (res.ok) {
+        sent += chunk.length;
+        return;
+      }
+      const retryAfter = Number(res.headers.get('retry-after') ?? 0);
+      if ((res.status === 429 || res.status >= 500) && attempt < 6) {
+        await new Promise((r) => setTimeout(r, Math.max(1, retryAfter || 2 ** attempt) * 1000));
+        continue;
+      }
+      let code = 'UploadFailed';
+      let message = text.slice(0, 200);
+      try {
+        const err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+        code = err?.code ?? code;
+        message = err?.message ?? message;
+      } catch {
+        // not JSON
+      }
+      throw new GraphApiError(res.status, code, message, undefined, retryAfter || undefined);
+    }
+  };
+  for await (const piece of await file.open()) {
+    let p = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    while (p.length) {
+      const take = Math.min(p.length, UPLOAD_CHUNK - pendingBytes);
+      pending.push(p.subarray(0, take));
+      pendingBytes += take;
+      p = p.subarray(take);
+      if (pendingBytes === UPLOAD_CHUNK) {
+        await put(Buffer.concat(pending));
+        pending = [];
+        pendingBytes = 0;
+      }
+    }
+  }
+  if (pendingBytes) await put(Buffer.concat(pending));
+  if (sent !== file.size) throw new GraphApiError(400, 'SizeMismatch', `The file had ${sent} bytes, not the ${file.size} announced.`);
 }

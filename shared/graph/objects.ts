@@ -78,6 +78,11 @@ export function readUser<K extends keyof User>(id: string, fields: readonly K[])
   return unlessMissing(graph().get<Read<User, K>>(`/users/${encodeURIComponent(id)}`, { $select: select(fields) }));
 }
 
+/** Every user of the tenant, page by page. */
+export function listUsers<K extends keyof User>(fields: readonly K[]): AsyncGenerator<Read<User, K>> {
+  return graph().list<Read<User, K>>('/users', { $select: select(fields), $top: 999 });
+}
+
 /** Every member of a group, page by page. */
 export function listGroupMembers<K extends keyof DirectoryObject>(
   groupId: string,

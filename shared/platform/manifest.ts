@@ -12,6 +12,8 @@ export interface AppRoleDeclaration {
   value: string;
   displayName: string;
   description: string;
+  /** Roles this one grants as well (writing includes reading). */
+  includes?: readonly string[];
 }
 
 export interface Manifest {
@@ -66,12 +68,23 @@ export function buildCatalog(platform: Manifest, connectors: readonly ConnectorM
         all.flatMap((m) => Object.entries(m.settings).map(([name, schema]) => ({ owner: m.id, name, value: [name, schema] as const }))),
       ),
     ),
-    appRoles: once(
-      'App role',
-      all.flatMap((m) => m.appRoles.map((r) => ({ owner: m.id, name: r.value, value: r }))),
+    appRoles: includedDeclared(
+      once(
+        'App role',
+        all.flatMap((m) => m.appRoles.map((r) => ({ owner: m.id, name: r.value, value: r }))),
+      ),
     ),
     graphPermissions,
   };
+}
+
+/** A role can include only roles some manifest declares. */
+function includedDeclared(roles: AppRoleDeclaration[]): AppRoleDeclaration[] {
+  const declared = new Set(roles.map((r) => r.value));
+  for (const r of roles)
+    for (const i of r.includes ?? [])
+      if (!declared.has(i)) throw new Error(`App role '${r.value}' includes '${i}', which no manifest declares.`);
+  return roles;
 }
 
 export type Catalog = ReturnType<typeof buildCatalog>;

@@ -48,7 +48,12 @@ export const platform = defineManifest({
   },
   appRoles: [
     { value: 'Connectors.Read', displayName: 'Read connectors', description: 'Read connector state, reports and ledgers.' },
-    { value: 'Connectors.ReadWrite', displayName: 'Manage connectors', description: 'Configure connectors; includes Connectors.Read.' },
+    {
+      value: 'Connectors.ReadWrite',
+      displayName: 'Manage connectors',
+      description: 'Configure connectors; includes Connectors.Read.',
+      includes: ['Connectors.Read'],
+    },
   ],
   graphPermissions: {},
 });

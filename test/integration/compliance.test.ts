@@ -620,7 +620,9 @@ describe('clock skew and devices leaving Intune', () => {
     env.sandbox.store.table('managedDevices').delete(d.id);
     const l = await c.evaluateUntil(d.id, (l) => c.status(l, 'email@2') === 'cancelled', 'email@2 cancelled');
     expect(l.find((a) => a.action === 'email@2')!.reason).toBe('device no longer managed (removed from Intune)');
-    expect((await c.ledger(d.id)).states[0]).toMatchObject({ status: 'noLongerManaged' });
+    // The episode is closed once its pending actions are cancelled: the state follows the ledger.
+    await eventually(async () => (await c.ledger(d.id)).states[0]?.status === 'noLongerManaged', 10_000, 'episode closed');
+    expect((await c.ledger(d.id)).states[0]).toMatchObject({ status: 'noLongerManaged', resolvedAt: expect.any(String) });
   });
 });
 

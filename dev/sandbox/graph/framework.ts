@@ -123,6 +123,7 @@ interface Route {
 }
 
 const MAILBOX_LIMIT = 4;
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const MAILBOX = /^\/users\/([^/]+)\//i;
 
 function errorBody(code: string, message: string, requestId: string, clientRequestId?: string) {
@@ -207,6 +208,12 @@ export class GraphService {
     const requestId = randomUUID();
     const clientRequestId = String(req.headers['client-request-id'] ?? requestId);
     const path = req.path.slice('/v1.0'.length);
+    // Graph refuses a request body over 4 MB before reading it (docs issue #11806).
+    if (req.raw.length > MAX_REQUEST_BYTES)
+      return (
+        sendJson(res, 400, errorBody('BadRequest', 'The maximum request length supported is 4MB.', requestId, clientRequestId)),
+        true
+      );
     let body: unknown;
     try {
       body = req.raw.length ? req.json() : undefined;

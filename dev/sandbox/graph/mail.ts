@@ -1,11 +1,48 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, type Hash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { GraphError, type Entity, type GraphContext, type GraphService } from './framework';
 import { sandboxClock } from '../clock';
+import { sendJson, type SandboxRequest } from '../http';
 
-/** Mailboxes: well-known folders and sendMail, whose messages land in an outbox tests can read. */
+/**
+ * Mailboxes: well-known and created folders, sendMail (whose messages land in an outbox tests can
+ * read), and importing items: messages created with their flags, dates and extended properties,
+ * attachments inline or through an upload session on a pre-authenticated URL, Exchange's limits.
+ */
 
-/** Exchange files a sent mail's Sent Items copy asynchronously; this is how late (control API). */
-export const mailSettings = { sentItemsDelayMs: 0 };
+const MB = 1024 * 1024;
+export const mailSettings = {
+  /** Exchange files a sent mail's Sent Items copy asynchronously; this is how late (control API). */
+  sentItemsDelayMs: 0,
+  /** A mailbox's maximum item size, counted as MIME (base64 attachments, +33%); Exchange's default is 35 MB. */
+  maxItemBytes: 35 * MB,
+  /** The status of ErrorFolderExists: reports differ between 409 and 400 (match on the code). */
+  folderExistsStatus: 409,
+  /** How long an upload session's URL stays valid. */
+  uploadSessionMs: 3_600_000,
+  /** Outlook's per-mailbox upload allowance: 150 MB per 5 minutes. */
+  uploadBytesPerWindow: 150 * MB,
+  uploadWindowMs: 5 * 60_000,
+};
+export const resetMailSettings = () => {
+  sessions.clear();
+  uploads.clear();
+  Object.assign(mailSettings, {
+    sentItemsDelayMs: 0,
+    maxItemBytes: 35 * MB,
+    folderExistsStatus: 409,
+    uploadSessionMs: 3_600_000,
+    uploadBytesPerWindow: 150 * MB,
+    uploadWindowMs: 5 * 60_000,
+  });
+};
+
+/** PidTagMessageFlags, PidTagClientSubmitTime, PidTagMessageDeliveryTime (MS-OXCMSG / MS-OXPROPS). */
+const FLAGS = 'integer 0x0e07';
+const SUBMITTED = 'systemtime 0x0039';
+const DELIVERED = 'systemtime 0x0e06';
+const MSGFLAG_READ = 0x1;
+const MSGFLAG_UNSENT = 0x8;
 const WELL_KNOWN = ['inbox', 'sentitems', 'drafts', 'archive', 'deleteditems'] as const;
 
 function mailbox(ctx: GraphContext): Entity {
@@ -40,6 +77,59 @@ export function folders(ctx: GraphContext, user: Entity): Map<string, Entity> {
 export function messages(ctx: GraphContext, user: Entity): Map<string, Entity> {
   return ctx.store.table(`messages:${user.id}`);
 }
+
+/** Attachments of a mailbox's messages: metadata, the SHA-256 of the content, the bytes when small. */
+export function attachments(ctx: GraphContext, user: Entity): Map<string, Entity> {
+  return ctx.store.table(`attachments:${user.id}`);
+}
+
+function folderOf(ctx: GraphContext, user: Entity): Entity {
+  const key = ctx.params['mailFolder-id'];
+  const folder = [...folders(ctx, user).values()].find((f) => f.id === key || f.wellKnownName === key.toLowerCase());
+  if (!folder) throw new GraphError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+  return folder;
+}
+
+function messageOf(ctx: GraphContext, user: Entity): Entity {
+  const m = messages(ctx, user).get(ctx.params['message-id']);
+  if (!m || (ctx.params['mailFolder-id'] && m.parentFolderId !== folderOf(ctx, user).id))
+    throw new GraphError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+  return m;
+}
+
+/** A message as Graph answers it: extended properties only when $expand asks for them. */
+function shown(ctx: GraphContext, m: Entity): Entity {
+  if (/singleValueExtendedProperties/i.test(ctx.query.get('$expand') ?? '')) return m;
+  const { singleValueExtendedProperties: _p, ...rest } = m;
+  return rest;
+}
+
+/** The MIME size Exchange counts: the body, and each attachment base64-encoded. */
+function itemSize(ctx: GraphContext, user: Entity, m: Entity, adding = 0): number {
+  const body = JSON.stringify(m.body ?? '').length;
+  const files = [...attachments(ctx, user).values()].filter((a) => a.messageId === m.id).reduce((n, a) => n + Number(a.size), 0);
+  return body + Math.ceil(((files + adding) * 4) / 3);
+}
+
+function checkSize(ctx: GraphContext, user: Entity, m: Entity, adding: number): void {
+  if (itemSize(ctx, user, m, adding) > mailSettings.maxItemBytes)
+    throw new GraphError(400, 'ErrorMessageSizeExceeded', 'The message exceeds the maximum supported size.');
+}
+
+interface UploadSession {
+  tenantStore: GraphContext['store'];
+  user: Entity;
+  message: Entity;
+  name: string;
+  contentType: string;
+  size: number;
+  received: number;
+  hash: Hash;
+  small: Buffer[];
+  expires: number;
+}
+const sessions = new Map<string, UploadSession>();
+const uploads = new Map<string, { at: number; bytes: number }[]>();
 
 export function registerMail(g: GraphService): void {
   g.route('GET', '/users/{user-id}/mailFolders', (ctx) => {
@@ -82,12 +172,255 @@ export function registerMail(g: GraphService): void {
 
   g.route('GET', '/users/{user-id}/mailFolders/{mailFolder-id}/messages', (ctx) => {
     const user = mailbox(ctx);
-    const key = ctx.params['mailFolder-id'].toLowerCase();
-    const folder = [...folders(ctx, user).values()].find((f) => f.id === ctx.params['mailFolder-id'] || f.wellKnownName === key);
-    if (!folder) throw new GraphError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
-    return g.collection(
+    const folder = folderOf(ctx, user);
+    const result = g.collection(
       ctx,
       [...messages(ctx, user).values()].filter((m) => m.parentFolderId === folder.id),
     );
+    const body = result.body as { value: Entity[] };
+    return { ...result, body: { ...body, value: body.value.map((m) => shown(ctx, m)) } };
   });
+
+  g.route('POST', '/users/{user-id}/mailFolders', (ctx) => {
+    const user = mailbox(ctx);
+    const b = (ctx.body ?? {}) as { displayName?: unknown; isHidden?: unknown };
+    if (typeof b.displayName !== 'string' || !b.displayName.trim())
+      throw new GraphError(400, 'ErrorInvalidRequest', "The folder's displayName is required.");
+    const table = folders(ctx, user);
+    if ([...table.values()].some((f) => String(f.displayName).toLowerCase() === String(b.displayName).toLowerCase()))
+      throw new GraphError(mailSettings.folderExistsStatus, 'ErrorFolderExists', 'A folder with the specified name already exists.');
+    const folder: Entity = {
+      '@odata.type': '#microsoft.graph.mailFolder',
+      id: randomBytes(24).toString('base64url'),
+      displayName: b.displayName,
+      parentFolderId: null,
+      childFolderCount: 0,
+      unreadItemCount: 0,
+      totalItemCount: 0,
+      isHidden: b.isHidden === true,
+    };
+    table.set(folder.id, folder);
+    return { status: 201, body: folder };
+  });
+
+  // Creating an item: the flags and dates take effect only here (PidTagMessageFlags is read-only after the first save).
+  g.route('POST', '/users/{user-id}/mailFolders/{mailFolder-id}/messages', (ctx) => {
+    const user = mailbox(ctx);
+    const folder = folderOf(ctx, user);
+    const b = (ctx.body ?? {}) as Entity;
+    const props = (Array.isArray(b.singleValueExtendedProperties) ? b.singleValueExtendedProperties : []) as {
+      id: string;
+      value: string;
+    }[];
+    const prop = (id: string) => props.find((p) => String(p.id).toLowerCase() === id)?.value;
+    const flags = prop(FLAGS) === undefined ? MSGFLAG_UNSENT : Number(prop(FLAGS));
+    const now = sandboxClock.iso();
+    const received = prop(DELIVERED) ?? now;
+    const { attachments: inline, ...fields } = b;
+    if (Array.isArray(inline) && inline.length)
+      throw new GraphError(400, 'ErrorInvalidRequest', 'The sandbox takes attachments through the attachments endpoints.');
+    const message: Entity = {
+      '@odata.type': '#microsoft.graph.message',
+      ...fields,
+      id: randomBytes(32).toString('base64url'),
+      parentFolderId: folder.id,
+      createdDateTime: now,
+      lastModifiedDateTime: now,
+      receivedDateTime: received,
+      sentDateTime: prop(SUBMITTED) ?? received,
+      isDraft: (flags & MSGFLAG_UNSENT) !== 0,
+      isRead: (flags & MSGFLAG_READ) !== 0,
+      hasAttachments: false,
+      singleValueExtendedProperties: props,
+    };
+    checkSize(ctx, user, message, 0);
+    messages(ctx, user).set(message.id, message);
+    return { status: 201, body: shown(ctx, message) };
+  });
+
+  for (const prefix of ['/users/{user-id}/mailFolders/{mailFolder-id}/messages', '/users/{user-id}/messages']) {
+    g.route('POST', `${prefix}/{message-id}/attachments`, (ctx) => {
+      const user = mailbox(ctx);
+      const message = messageOf(ctx, user);
+      const b = (ctx.body ?? {}) as { '@odata.type'?: string; name?: string; contentType?: string; contentBytes?: string };
+      if (b['@odata.type'] !== '#microsoft.graph.fileAttachment' || typeof b.contentBytes !== 'string' || !b.name)
+        throw new GraphError(400, 'ErrorInvalidRequest', 'Send a #microsoft.graph.fileAttachment with name and contentBytes.');
+      const bytes = Buffer.from(b.contentBytes, 'base64');
+      checkSize(ctx, user, message, bytes.length);
+      return {
+        status: 201,
+        body: attach(
+          ctx.store,
+          user,
+          message,
+          b.name,
+          b.contentType ?? 'application/octet-stream',
+          bytes.length,
+          createHash('sha256').update(bytes),
+          [bytes],
+        ),
+      };
+    });
+
+    g.route('POST', `${prefix}/{message-id}/attachments/createUploadSession`, (ctx) => {
+      const user = mailbox(ctx);
+      const message = messageOf(ctx, user);
+      const item = (
+        (ctx.body ?? {}) as { AttachmentItem?: { attachmentType?: string; name?: string; size?: number; contentType?: string } }
+      ).AttachmentItem;
+      if (!item?.name || typeof item.size !== 'number')
+        throw new GraphError(400, 'ErrorInvalidRequest', 'AttachmentItem needs name and size.');
+      if (item.attachmentType && item.attachmentType !== 'file')
+        throw new GraphError(
+          405,
+          'ErrorAttachmentSessionIsSupportedOnlyForFileAttachments',
+          'Upload sessions are supported only for file attachments.',
+        );
+      if (item.size < 3 * MB)
+        throw new GraphError(400, 'ErrorAttachmentSizeShouldNotBeLessThanMinimumSize', 'Attachment size should not be less than 3 MB.');
+      if (item.size > 150 * MB)
+        throw new GraphError(400, 'ErrorAttachmentSizeShouldNotBeMoreThanMaximumSize', 'Attachment size should not be more than 150 MB.');
+      checkSize(ctx, user, message, item.size);
+      const token = randomBytes(24).toString('base64url');
+      const expires = sandboxClock.now() + mailSettings.uploadSessionMs;
+      sessions.set(token, {
+        tenantStore: ctx.store,
+        user,
+        message,
+        name: item.name,
+        contentType: item.contentType ?? 'application/octet-stream',
+        size: item.size,
+        received: 0,
+        hash: createHash('sha256'),
+        small: [],
+        expires,
+      });
+      return {
+        status: 201,
+        body: {
+          '@odata.context': `${ctx.origin}/v1.0/$metadata#microsoft.graph.uploadSession`,
+          uploadUrl: `${ctx.origin}/upload/outlook/${token}`,
+          expirationDateTime: new Date(expires).toISOString(),
+          nextExpectedRanges: ['0-'],
+        },
+      };
+    });
+  }
+
+  g.route('GET', '/users/{user-id}/messages/{message-id}/attachments/{attachment-id}', (ctx) => {
+    const user = mailbox(ctx);
+    const a = attachments(ctx, user).get(ctx.params['attachment-id']);
+    if (!a || a.messageId !== messageOf(ctx, user).id)
+      throw new GraphError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+    const { messageId: _m, sha256: _s, ...shownAttachment } = a;
+    return { status: 200, body: shownAttachment };
+  });
+}
+
+/** Records an attachment on a message; the bytes are kept only when small (tests check big ones by hash). */
+function attach(
+  store: GraphContext['store'],
+  user: Entity,
+  message: Entity,
+  name: string,
+  contentType: string,
+  size: number,
+  hash: Hash,
+  pieces: Buffer[],
+): Entity {
+  const a: Entity = {
+    '@odata.type': '#microsoft.graph.fileAttachment',
+    id: randomBytes(24).toString('base64url'),
+    messageId: message.id,
+    name,
+    contentType,
+    size,
+    isInline: false,
+    lastModifiedDateTime: sandboxClock.iso(),
+    sha256: hash.digest('hex'),
+    ...(size <= 4 * MB ? { contentBytes: Buffer.concat(pieces).toString('base64') } : {}),
+  };
+  store.table(`attachments:${user.id}`).set(a.id, a);
+  message.hasAttachments = true;
+  const { messageId: _m, sha256: _s, ...shownAttachment } = a;
+  return shownAttachment;
+}
+
+/**
+ * The pre-authenticated upload URL of an upload session (outlook.office.com in Azure): PUT chunks in
+ * order with Content-Range and no Authorization header; the last answers 201 with Location.
+ */
+export function serveUpload(req: SandboxRequest, res: ServerResponse): boolean {
+  const m = /^\/upload\/outlook\/([A-Za-z0-9_-]+)$/.exec(req.path);
+  if (!m) return false;
+  const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+    sendJson(res, status, { error: { code, message } }, headers);
+  const session = sessions.get(m[1]);
+  if (!session || session.expires < sandboxClock.now()) {
+    sessions.delete(m[1]);
+    fail(404, 'ErrorItemNotFound', 'The upload session does not exist or has expired.');
+    return true;
+  }
+  if (req.method === 'DELETE') {
+    sessions.delete(m[1]);
+    res.writeHead(204).end();
+    return true;
+  }
+  if (req.method !== 'PUT') return (fail(405, 'ErrorInvalidRequest', 'PUT the chunks; DELETE cancels.'), true);
+  if (req.headers.authorization)
+    return (fail(401, 'InvalidAuthenticationToken', 'The upload URL is pre-authenticated: send no Authorization header.'), true);
+  const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(req.headers['content-range'] ?? ''));
+  const next = { nextExpectedRanges: [`${session.received}-`] };
+  if (
+    !range ||
+    Number(range[3]) !== session.size ||
+    Number(range[1]) !== session.received ||
+    Number(range[2]) - Number(range[1]) + 1 !== req.raw.length
+  )
+    return (
+      sendJson(res, 416, {
+        error: { code: 'InvalidRange', message: `Expected bytes ${session.received}- of ${session.size}, matching the body.` },
+        ...next,
+      }),
+      true
+    );
+  if (req.raw.length > 4 * MB) return (fail(413, 'RequestEntityTooLarge', 'A chunk is at most 4 MB.'), true);
+  // Outlook's per-mailbox upload allowance.
+  const mailboxKey = String(session.user.id);
+  const now = Date.now();
+  const recent = (uploads.get(mailboxKey) ?? []).filter((u) => now - u.at < mailSettings.uploadWindowMs);
+  const used = recent.reduce((n, u) => n + u.bytes, 0);
+  if (used + req.raw.length > mailSettings.uploadBytesPerWindow) {
+    const wait = Math.ceil((mailSettings.uploadWindowMs - (now - recent[0].at)) / 1000);
+    return (
+      fail(429, 'ApplicationThrottled', 'Application is over its upload limit for this mailbox.', {
+        'Retry-After': String(Math.max(1, wait)),
+      }),
+      true
+    );
+  }
+  uploads.set(mailboxKey, [...recent, { at: now, bytes: req.raw.length }]);
+  session.hash.update(req.raw);
+  if (session.size <= 4 * MB) session.small.push(req.raw);
+  session.received += req.raw.length;
+  if (session.received < session.size) {
+    sendJson(res, 200, { expirationDateTime: new Date(session.expires).toISOString(), nextExpectedRanges: [`${session.received}-`] });
+    return true;
+  }
+  sessions.delete(m[1]);
+  const a = attach(
+    session.tenantStore,
+    session.user,
+    session.message,
+    session.name,
+    session.contentType,
+    session.size,
+    session.hash,
+    session.small,
+  );
+  res.writeHead(201, {
+    Location: `https://outlook.office.com/api/v2.0/Users('${session.user.id}')/Messages('${session.message.id}')/Attachments('${a.id}')`,
+  });
+  res.end();
+  return true;
 }

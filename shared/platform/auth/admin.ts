@@ -7,8 +7,8 @@ import { AppError, forbidden, unauthorized } from '../errors';
 export const APP_ROLES = catalog.appRoles.map((r) => r.value as AppRole);
 export type { AppRole };
 
-/** A role that grants another: writing connectors includes reading them. */
-const IMPLIED: Partial<Record<AppRole, AppRole[]>> = { 'Connectors.ReadWrite': ['Connectors.Read'] };
+/** The roles each role grants as well, as the manifests declare (writing includes reading). */
+const IMPLIED = new Map<string, readonly string[]>(catalog.appRoles.map((r) => [r.value, r.includes ?? []]));
 
 export interface Principal {
   tenantId: string;
@@ -101,7 +101,7 @@ function reason(e: unknown): string {
 /** 403 unless the principal holds `role` (directly or through a role that implies it). */
 export function authorize(principal: Principal, role: AppRole): void {
   const held = new Set<string>(principal.roles);
-  for (const r of principal.roles) for (const implied of IMPLIED[r as AppRole] ?? []) held.add(implied);
+  for (const r of principal.roles) for (const implied of IMPLIED.get(r) ?? []) held.add(implied);
   if (!held.has(role))
     throw forbidden(
       `This operation needs the app role '${role}'; the caller holds ${principal.roles.length ? principal.roles.map((r) => `'${r}'`).join(', ') : 'no app role'}.`,
