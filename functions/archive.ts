@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { accountInput, accountSchema, acceptTerms, getAccount, putAccount, setEnabled, testConnection } from '../shared/archive/account';
 import { deleteMapping, getMapping, listMapping, mappingRowSchema, mappingSchema, putMapping } from '../shared/archive/mapping';
-import { httpFunction } from '../shared/platform/app';
+import { httpFunction, queueFunction, timerFunction } from '../shared/platform/app';
 import { unsupportedMediaType } from '../shared/platform/errors';
 import { pageBody, pageOf, pageQuery } from '../shared/platform/http';
-import { startedBy } from '../shared/platform/runs';
+import { accepted, acceptedRun, startedBy } from '../shared/platform/runs';
+import { failures, importEnabled, importMessage, QUEUE_IMPORT, requestImport, runImportStep } from '../shared/archive/importer';
 
 /** The network archive: the provider account (connect, terms, test, on and off) and the user mapping. */
 const tags = ['archive'];
@@ -141,4 +142,102 @@ httpFunction('archiveMappingDelete', {
     await deleteMapping(startedBy(principal));
     return { status: 204 };
   },
+});
+
+/* ---------- the import ---------- */
+
+const instant = z.iso.datetime({ offset: true });
+const importInput = z
+  .object({
+    from: instant.optional().describe('A backfill: the start of the window (with to).'),
+    to: instant.optional().describe('A backfill: the end of the window, exclusive.'),
+  })
+  .strict()
+  .refine((w) => (w.from === undefined) === (w.to === undefined), { message: 'send from and to together, or neither', path: ['to'] })
+  .refine((w) => !w.from || !w.to || Date.parse(w.from) < Date.parse(w.to), { message: 'from must be before to', path: ['to'] })
+  .refine((w) => !w.from || !w.to || Date.parse(w.to) - Date.parse(w.from) <= 31 * 86_400_000, {
+    message: 'a backfill covers at most 31 days',
+    path: ['to'],
+  });
+
+httpFunction('archiveImport', {
+  method: 'POST',
+  route: 'admin/archive/import',
+  auth: write,
+  body: importInput,
+  doc: {
+    summary: 'Import now: from the last completed import to now (as the timer does), or a backfill of {from, to}',
+    description:
+      'Answers the run to follow (Location). Its counters are those of Purview\u2019s admin log: itemsAvailableFromSource, itemsAvailableForImport (one copy per participant), imported, partiallyImported, skipped (duplicates), failed; imported + partiallyImported + skipped + failed = itemsAvailableForImport. One import runs at a time; a request while one is queued joins it.',
+    tags,
+    responses: {
+      202: { description: 'Queued, or joined an import not yet started.', schema: acceptedRun.extend({ joined: z.boolean() }) },
+      400: { description: 'A bad window.' },
+      409: { description: 'No provider account, or no passing connection test.' },
+    },
+  },
+  handler: async ({ body, principal }) => {
+    const { id, joined } = await requestImport(startedBy(principal), body.from && body.to ? { from: body.from, to: body.to } : undefined);
+    return accepted(id, { joined });
+  },
+});
+
+const failure = z.object({
+  itemId: z.string(),
+  sourceUser: z.string().nullable().describe('The participant\u2019s mobile number.'),
+  mailbox: z.string().nullable().describe('The Microsoft 365 mailbox, when the participant was mapped.'),
+  reason: z.string(),
+});
+
+httpFunction('archiveImportFailures', {
+  method: 'GET',
+  route: 'admin/archive/import/{id}/failures',
+  auth: read,
+  params: z.object({ id: z.string().min(1).max(64) }),
+  doc: {
+    summary: 'The failed copies of an import: item id, source user, Microsoft 365 user, reason',
+    tags,
+    responses: { 200: { description: 'The failed copies.', schema: z.object({ value: z.array(failure) }) } },
+  },
+  handler: async ({ params }) => ({ status: 200, body: { value: await failures(params.id) } }),
+});
+
+httpFunction('archiveImportFailuresCsv', {
+  method: 'GET',
+  route: 'admin/archive/import/{id}/failures.csv',
+  auth: read,
+  params: z.object({ id: z.string().min(1).max(64) }),
+  doc: {
+    summary: 'The failed copies of an import as a CSV file, with the columns of Purview\u2019s admin log',
+    tags,
+    responses: {
+      200: { description: 'Item id, Source User ID, M365 User ID, Failure Reason.', schema: z.string(), contentType: 'text/csv' },
+    },
+  },
+  handler: async ({ params }) => {
+    const cell = (v: string | null) => `"${(v ?? '').replace(/"/g, '""')}"`;
+    const rows = (await failures(params.id)).map((r) => [r.itemId, r.sourceUser, r.mailbox, r.reason].map(cell).join(','));
+    return {
+      status: 200,
+      headers: {
+        'Content-Type': 'text/csv; charset=utf-8',
+        'Content-Disposition': `attachment; filename="archive-failures-${params.id}.csv"`,
+      },
+      body: `${['Item id,Source User ID,M365 User ID,Failure Reason', ...rows].join('\r\n')}\r\n`,
+    };
+  },
+});
+
+timerFunction('archiveNightlyImport', {
+  schedule: '%ARCHIVE_IMPORT_SCHEDULE%',
+  handler: async ({ log }) => {
+    if (!(await importEnabled())) return log.info('Archive import is switched off; nothing imported');
+    log.info('Archive import queued', await requestImport(startedBy()));
+  },
+});
+
+queueFunction('archiveImportWorker', {
+  queue: QUEUE_IMPORT,
+  schema: importMessage,
+  handler: async ({ data }, delivery) => runImportStep(data, delivery),
 });

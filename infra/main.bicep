@@ -39,6 +39,9 @@ param vppSyncSchedule string = '0 0 3 * * *'
 @description('When Intune is asked for VPP tokens the app has not seen, which are synced at once (six-field NCRONTAB, UTC).')
 param vppDiscoverSchedule string = '0 */15 * * * *'
 
+@description('When the nightly archive import runs (six-field NCRONTAB, UTC); daily at 01:00 by default.')
+param archiveImportSchedule string = '0 0 1 * * *'
+
 @description('When compliance detection runs (six-field NCRONTAB, UTC).')
 param complianceScanSchedule string = '0 */15 * * * *'
 
@@ -134,6 +137,7 @@ var appSettings = {
   ALERT_MAIL_SENDER: alertMailSender
   VPP_SYNC_SCHEDULE: vppSyncSchedule
   VPP_NEW_TOKENS_SCHEDULE: vppDiscoverSchedule
+  ARCHIVE_IMPORT_SCHEDULE: archiveImportSchedule
   COMPLIANCE_SCAN_SCHEDULE: complianceScanSchedule
   TEM_RECONCILE_SCHEDULE: temReconcileSchedule
   COMPLIANCE_MAIL_SENDER: complianceMailSender

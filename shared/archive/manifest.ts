@@ -1,17 +1,29 @@
+import { z } from 'zod';
 import { defineConnector } from '../platform/manifest';
+import { schedule } from '../platform/settings';
 
 /**
  * The network archive: a TeleMessage-style provider account (connect, terms, connection test,
- * switch on and off) and the user mapping. The nightly import arrives with its storage and settings.
+ * switch on and off), the user mapping, and the nightly import into participants' mailboxes.
  */
 export const archive = defineConnector({
   id: 'archive',
   name: 'O2 network archive',
   description: 'Nightly import of SMS and voice call records into users\u2019 mailboxes.',
-  tables: ['archiveaccount', 'archivemapping'],
-  queues: [],
-  containers: [],
-  settings: {},
+  tables: ['archiveaccount', 'archivemapping', 'archiveitems'],
+  queues: ['archive-import'],
+  containers: ['archive-staging'],
+  settings: {
+    ARCHIVE_IMPORT_SCHEDULE: schedule('"0 0 1 * * *" for 01:00 UTC daily').describe(
+      'When the nightly archive import runs (NCRONTAB, UTC): it covers the time since the last completed import.',
+    ),
+    ARCHIVE_FOLDER_NAME: z
+      .string()
+      .min(1)
+      .max(255)
+      .default('O2 SMS and Voice Network Archiver')
+      .describe("The folder each participant's mailbox receives the archived items in."),
+  },
   appRoles: [
     {
       value: 'Archive.Read',

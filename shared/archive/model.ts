@@ -38,13 +38,49 @@ export interface MappingRow extends Entity {
   userId: string;
 }
 
+/** Where the last scheduled or on-demand import ended: the next one starts there. */
+export interface CheckpointRow extends Entity {
+  completedTo?: string;
+  runId?: string;
+}
+
+/** One copy of an item in one participant's mailbox, as an import left it. */
+export interface CopyOutcome {
+  /** The participant's mobile number (the source user). */
+  mobile: string;
+  mailbox: string | null;
+  outcome: 'imported' | 'partial' | 'skipped' | 'failed';
+  reason: string | null;
+}
+
+/** One source item of one run (partition `run|<runId>`): planned, then done with its copies. */
+export interface ItemRow extends Entity {
+  type?: string;
+  at?: string;
+  status?: 'done';
+  /** JSON: CopyOutcome[]. */
+  copies?: string;
+  /** The item could not be imported at all (after every retry). */
+  error?: string;
+  finishedAt?: string;
+}
+
+/** A copy this run is creating (`copy|<key>`), and participants it could not map (`unmapped|<mobile>`, logged once). */
+export interface CopyMarkRow extends Entity {
+  at: string;
+}
+
 export const tables = {
   account: new EntityTable<AccountRow>('archiveaccount'),
+  checkpoint: new EntityTable<CheckpointRow>('archiveaccount'),
+  items: new EntityTable<ItemRow>('archiveitems'),
+  copies: new EntityTable<CopyMarkRow>('archiveitems'),
   mappingMeta: new EntityTable<MappingMetaRow>('archivemapping'),
   mapping: new EntityTable<MappingRow>('archivemapping'),
 };
 
 export const ACCOUNT_KEY = ['account', 'provider'] as const;
+export const CHECKPOINT_KEY = ['checkpoint', 'provider'] as const;
 export const MAPPING_META = ['meta', 'current'] as const;
 export const mappingPartition = (version: string) => `v|${version}`;
 

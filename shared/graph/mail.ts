@@ -135,6 +135,15 @@ export async function createImported(mailbox: string, folderId: string, item: Im
   return created.id;
 }
 
+/** The names of an item's attachments (to add only those a retry is missing). */
+export async function listAttachmentNames(mailbox: string, folderId: string, messageId: string): Promise<string[]> {
+  const all = await graph().all<{ name: string }>(
+    `${user(mailbox)}/mailFolders/${encodeURIComponent(folderId)}/messages/${encodeURIComponent(messageId)}/attachments`,
+    { $select: 'name' },
+  );
+  return all.map((a) => a.name);
+}
+
 export interface FileToAttach {
   name: string;
   contentType: string;

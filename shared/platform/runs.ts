@@ -278,6 +278,11 @@ export async function advance(id: string, o: { done?: number; counters?: Record<
   await change(id, (r) => ({ ...r, done: r.done + (o.done ?? 0), counters: add(r.counters, o.counters) }), false);
 }
 
+/** Where a run is, counted afresh by its work (so a step repeated cannot count twice). */
+export async function setProgress(id: string, done: number, counters: Record<string, number>): Promise<void> {
+  await change(id, (r) => ({ ...r, done, counters: JSON.stringify(counters) }), false);
+}
+
 /** Part `part` is done (counted once however often it is reported), with its counters. */
 export async function partDone(id: string, part: string, o: { failed?: boolean; counters?: Record<string, number> } = {}): Promise<void> {
   await change(id, (r) => {

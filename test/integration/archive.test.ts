@@ -1,21 +1,28 @@
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import { ARCHIVE_ACCOUNT } from '../../dev/sandbox/providers/archive';
-import { tables } from '../../shared/archive/model';
+import { sourceItem, tables } from '../../shared/archive/model';
+import { attachmentBlob, openStaged, stagedItem, stageItem, staging } from '../../shared/archive/staging';
 import { httpSource, SourceError } from '../../shared/archive/source';
-import { adminCaller, startEnv, type TestEnv } from '../helpers/env';
+import { mailSettings } from '../../dev/sandbox/graph/mail';
+import { stableId } from '../../dev/sandbox/seed';
+import { adminCaller, eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
+import { requestImport } from '../../shared/archive/importer';
+import { setClock } from '../../shared/platform/clock';
+import { getRun } from '../../shared/platform/runs';
 
 /**
  * The network archive's provider account and user mapping, through the admin API against the local
  * host, Azurite, the sandbox tenant and its TeleMessage-style provider.
  */
-jest.setTimeout(60_000);
+jest.setTimeout(120_000);
 
 let env: TestEnv;
 let api: string;
 let call: ReturnType<typeof adminCaller>;
 
 beforeAll(async () => {
-  env = await startEnv({ entry: 'dist/functions/index.js' });
+  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json') });
   api = `${env.host!.url}/api`;
   call = adminCaller(env, api);
 });
@@ -198,4 +205,192 @@ test('the provider contract: a window read page by page with a cursor, attachmen
   } finally {
     env.sandbox.archive.faults = {};
   }
+});
+
+test('staging copies each attachment once, checked against its SHA-256 on the way (the 100 MB recording included); bad bytes leave nothing staged', async () => {
+  const source = httpSource({ providerUrl: providerUrl(), auth: { kind: 'apiKey', apiKey: ARCHIVE_ACCOUNT.apiKey } });
+  const voice = env.sandbox.archive.items.find((i) => i.id.endsWith('-large-voice'))!;
+  const item = sourceItem.parse(voice);
+  const before = env.sandbox.archive.stats.attachmentBytes;
+  expect(await stageItem(source, item)).toEqual({ copiedBytes: 100 * 1024 * 1024, reused: 0 });
+  const h = createHash('sha256');
+  for await (const chunk of await openStaged(item.id, item.attachments[0].id)) h.update(chunk as Buffer);
+  expect(h.digest('hex')).toBe(item.attachments[0].sha256);
+  expect(await stagedItem(item.id)).toEqual(item);
+
+  // Staged again (a redelivered message, a re-run): nothing is copied twice.
+  expect(await stageItem(source, item)).toEqual({ copiedBytes: 0, reused: 1 });
+  expect(env.sandbox.archive.stats.attachmentBytes - before).toBe(100 * 1024 * 1024);
+
+  // The provider describes bytes other than those it sends: the stage fails and leaves nothing.
+  const mms = sourceItem.parse(env.sandbox.archive.items.find((i) => i.type === 'MMS' && !i.id.includes('large'))!);
+  const lying = { ...mms, id: `${mms.id}-x`, attachments: [{ ...mms.attachments[0], sha256: 'f'.repeat(64) }] };
+  env.sandbox.archive.items.push({ ...lying, attachments: [{ ...mms.attachments[0] }] });
+  await expect(stageItem(source, lying)).rejects.toThrow(/arrived with .* SHA-256/);
+  expect(await staging.properties(attachmentBlob(lying.id, lying.attachments[0].id))).toBeUndefined();
+  expect(await stagedItem(lying.id)).toBeUndefined();
+});
+
+describe('the import', () => {
+  const FOLDER = 'O2 SMS and Voice Network Archiver';
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  const window = { from: `${yesterday}T00:00:00.000Z`, to: new Date(Date.parse(`${yesterday}T00:00:00Z`) + 86_400_000).toISOString() };
+  interface Run {
+    state: string;
+    counters: Record<string, number>;
+    progress: { done: number; total: number | null };
+    outcome: { summary: string | null };
+    error: string | null;
+  }
+  const importAndWait = async (body: object = window) => {
+    const asked = await call('POST', 'admin/archive/import', body);
+    expect(asked.status).toBe(202);
+    const id = asked.body.runId as string;
+    const run = await eventually(
+      async () => {
+        const r = (await call('GET', `admin/runs/${id}`)).body as Run;
+        return r.state === 'running' || r.state === 'queued' ? undefined : r;
+      },
+      90_000,
+      'import to end',
+    );
+    return { id, run };
+  };
+  const inWindow = () => env.sandbox.archive.items.filter((i) => i.timestampUtc >= window.from && i.timestampUtc < window.to);
+  const folderItems = (user: string) => {
+    const uid = stableId(`user:${user}`);
+    const folder = [...env.sandbox.store.table(`mailFolders:${uid}`).values()].find((f) => f.displayName === FOLDER);
+    return folder ? [...env.sandbox.store.table(`messages:${uid}`).values()].filter((m) => m.parentFolderId === folder.id) : [];
+  };
+  const attachmentsOf = (user: string, messageId: string) =>
+    [...env.sandbox.store.table(`attachments:${stableId(`user:${user}`)}`).values()].filter((a) => a.messageId === messageId);
+  const invariant = (c: Record<string, number>) =>
+    expect(c.imported + c.partiallyImported + c.skipped + c.failed).toBe(c.itemsAvailableForImport);
+
+  beforeAll(async () => {
+    await call('PUT', 'admin/archive/account', { providerUrl: providerUrl(), apiKey: ARCHIVE_ACCOUNT.apiKey });
+    await call('POST', 'admin/archive/account/test');
+    // Isaiah is registered with the provider under an old address: only the CSV maps him.
+    await csv('External User ID,Microsoft 365 User Mailbox\n447700900105,isaiah@contoso-demo.example\n');
+  });
+
+  test('a day is imported into every mapped participant\u2019s mailbox, as received mail dated at the event, attachments intact; the counters add up', async () => {
+    const { id, run } = await importAndWait();
+    expect(run.state).toBe('succeeded');
+    const c = run.counters;
+    expect(c.itemsAvailableFromSource).toBe(inWindow().length);
+    const copies = inWindow().reduce((n, i) => n + new Set([i.from.mobile, ...i.to.map((t) => t.mobile)]).size, 0);
+    expect(c.itemsAvailableForImport).toBe(copies);
+    invariant(c);
+    // The outside number has no mailbox; the 100 MB recording is over the mailboxes' default 35 MB: both fail, with their reasons.
+    const outsiderCopies = inWindow().filter((i) => [i.from, ...i.to].some((p) => p.email === null)).length;
+    expect(c.failed).toBe(outsiderCopies + 2);
+    expect(c.imported).toBe(copies - c.failed);
+    expect(run.progress).toEqual({ done: inWindow().length, total: inWindow().length });
+
+    const adele = folderItems('adele');
+    expect(adele.length).toBeGreaterThan(0);
+    expect(adele.every((m) => m.isDraft === false)).toBe(true);
+    const times = new Set(inWindow().map((i) => i.timestampUtc));
+    expect(adele.every((m) => times.has(String(m.receivedDateTime)) && m.sentDateTime === m.receivedDateTime)).toBe(true);
+    const mms = inWindow().find((i) => i.id.endsWith('-large-mms'))!;
+    for (const user of ['adele', 'alex']) {
+      const copy = folderItems(user).find((m) => m.receivedDateTime === mms.timestampUtc)!;
+      expect(attachmentsOf(user, copy.id).map((a) => a.sha256)).toEqual([mms.attachments[0].sha256]);
+    }
+    expect(folderItems('isaiah').length).toBeGreaterThan(0); // mapped by the CSV
+
+    const failed = (await call('GET', `admin/archive/import/${id}/failures`)).body.value as { reason: string; mailbox: string | null }[];
+    expect(failed.filter((f) => f.reason.startsWith('user mapping'))).toHaveLength(outsiderCopies);
+    expect(
+      failed
+        .filter((f) => f.reason.startsWith('item size exceeded'))
+        .map((f) => f.mailbox)
+        .sort(),
+    ).toEqual(['adele@contoso-demo.example', 'alex@contoso-demo.example']);
+    const download = await fetch(`${api}/admin/archive/import/${id}/failures.csv`, {
+      headers: { Authorization: `Bearer ${await env.token('admin-archive-read')}` },
+    });
+    expect(download.headers.get('content-type')).toMatch(/^text\/csv/);
+    const lines = (await download.text()).trim().split('\r\n');
+    expect(lines[0]).toBe('Item id,Source User ID,M365 User ID,Failure Reason');
+    expect(lines).toHaveLength(failed.length + 1);
+    expect(env.logs.filter((l) => l.includes('not mapped to a Microsoft 365 user') && l.includes(id))).toHaveLength(1); // once per user per run
+  });
+
+  test('the same day again adds nothing: every copy already there counts as skipped; once the mailboxes take 150 MB the recording imports', async () => {
+    const before = folderItems('adele').length;
+    const { run } = await importAndWait();
+    expect(run.counters.imported).toBe(0);
+    expect(run.counters.skipped).toBe(run.counters.itemsAvailableForImport - run.counters.failed);
+    invariant(run.counters);
+    expect(folderItems('adele')).toHaveLength(before);
+
+    mailSettings.maxItemBytes = 150 * 1024 * 1024;
+    try {
+      const { run: third } = await importAndWait();
+      expect(third.counters.imported).toBe(2);
+      expect(third.counters.failed).toBe(run.counters.failed - 2);
+      const voice = inWindow().find((i) => i.id.endsWith('-large-voice'))!;
+      for (const user of ['adele', 'alex']) {
+        const copy = folderItems(user).find((m) => m.receivedDateTime === voice.timestampUtc)!;
+        expect(attachmentsOf(user, copy.id).map((a) => [a.size, a.sha256])).toEqual([
+          [voice.attachments[0].size, voice.attachments[0].sha256],
+        ]);
+      }
+    } finally {
+      mailSettings.maxItemBytes = 35 * 1024 * 1024;
+    }
+  });
+
+  test('a window with no items says so; a bad window is refused', async () => {
+    const { run } = await importAndWait({ from: '2020-01-01T00:00:00Z', to: '2020-01-02T00:00:00Z' });
+    expect(run).toMatchObject({ state: 'succeeded', progress: { done: 0, total: 0 } });
+    expect(run.outcome.summary).toMatch(/^No items ingested between 2020-01-01T00:00:00Z and 2020-01-02T00:00:00Z/);
+    expect((await call('POST', 'admin/archive/import', { from: '2020-01-02T00:00:00Z', to: '2020-01-01T00:00:00Z' })).status).toBe(400);
+    expect((await call('POST', 'admin/archive/import', { from: '2020-01-01T00:00:00Z', to: '2020-03-01T00:00:00Z' })).status).toBe(400);
+  });
+});
+
+test('the provider down for a night: that run fails and leaves the checkpoint; the next imports both days, with no gap and no overlap', async () => {
+  await call('PUT', 'admin/archive/account', { providerUrl: providerUrl(), apiKey: ARCHIVE_ACCOUNT.apiKey });
+  expect((await call('POST', 'admin/archive/account/test')).body.connection.state).toBe('connected');
+  const [d1, d2, d3] = ['2026-09-01', '2026-09-02', '2026-09-03'];
+  for (const day of [d1, d2, d3]) env.sandbox.archive.seedDay(day, { count: 5 });
+  const at = (day: string) => Date.parse(`${day}T00:00:00Z`) + 86_400_000; // midnight after the day
+  const scheduled = async (now: number) => {
+    setClock(() => now);
+    try {
+      const { id } = await requestImport('schedule');
+      return await eventually(
+        async () => {
+          const r = await getRun(id);
+          return r.state === 'running' || r.state === 'queued' ? undefined : r;
+        },
+        90_000,
+        'scheduled import to end',
+      );
+    } finally {
+      setClock();
+    }
+  };
+  await tables.checkpoint.delete('checkpoint', 'provider');
+  const first = await scheduled(at(d1)); // no checkpoint yet: the last 24 hours
+  expect(first).toMatchObject({ state: 'succeeded', counters: { itemsAvailableFromSource: 5 } });
+  expect((await tables.checkpoint.get('checkpoint', 'provider'))!.entity.completedTo).toBe(new Date(at(d1)).toISOString());
+
+  env.sandbox.archive.faults = { status: 503 };
+  try {
+    const down = await scheduled(at(d2));
+    expect(down.state).toBe('failed');
+    expect(down.error).toMatch(/archive provider answered 503/);
+  } finally {
+    env.sandbox.archive.faults = {};
+  }
+  expect((await tables.checkpoint.get('checkpoint', 'provider'))!.entity.completedTo).toBe(new Date(at(d1)).toISOString());
+
+  const next = await scheduled(at(d3));
+  expect(next).toMatchObject({ state: 'succeeded', counters: { itemsAvailableFromSource: 10 } }); // d2 and d3, each item once
+  expect(next.outcome).toMatchObject({ window: { from: new Date(at(d1)).toISOString(), to: new Date(at(d3)).toISOString() } });
+  expect((await tables.checkpoint.get('checkpoint', 'provider'))!.entity.completedTo).toBe(new Date(at(d3)).toISOString());
 });

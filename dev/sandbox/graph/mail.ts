@@ -262,6 +262,17 @@ export function registerMail(g: GraphService): void {
       };
     });
 
+    g.route('GET', `${prefix}/{message-id}/attachments`, (ctx) => {
+      const user = mailbox(ctx);
+      const message = messageOf(ctx, user);
+      return g.collection(
+        ctx,
+        [...attachments(ctx, user).values()]
+          .filter((a) => a.messageId === message.id)
+          .map(({ messageId: _m, sha256: _s, contentBytes: _c, ...a }) => a as Entity),
+      );
+    });
+
     g.route('POST', `${prefix}/{message-id}/attachments/createUploadSession`, (ctx) => {
       const user = mailbox(ctx);
       const message = messageOf(ctx, user);

@@ -27,18 +27,23 @@ export class BlobStore {
       }));
   }
 
-  /** Writes a blob once; returns false when it already existed (an earlier attempt wrote it). */
-  async putOnce(name: string, body: Buffer | NodeJS.ReadableStream, contentType = 'application/octet-stream'): Promise<boolean> {
+  /**
+   * Writes a blob once; returns false when it already existed (an earlier attempt wrote it). A
+   * stream is sent in 4 MiB blocks, at most 2 in flight, and the blob exists only once all are
+   * committed, so a crash midway leaves nothing.
+   */
+  async putOnce(
+    name: string,
+    body: Buffer | NodeJS.ReadableStream,
+    contentType = 'application/octet-stream',
+    metadata?: Record<string, string>,
+  ): Promise<boolean> {
     await this.ensure();
     const blob = this.client().getBlockBlobClient(name);
-    const conditions = { ifNoneMatch: '*' };
+    const options = { blobHTTPHeaders: { blobContentType: contentType }, conditions: { ifNoneMatch: '*' }, metadata };
     try {
-      if (Buffer.isBuffer(body)) await blob.uploadData(body, { blobHTTPHeaders: { blobContentType: contentType }, conditions });
-      else
-        await blob.uploadStream(body as NodeJS.ReadableStream & import('stream').Readable, 4 * 1024 * 1024, 4, {
-          blobHTTPHeaders: { blobContentType: contentType },
-          conditions,
-        });
+      if (Buffer.isBuffer(body)) await blob.uploadData(body, options);
+      else await blob.uploadStream(body as NodeJS.ReadableStream & import('stream').Readable, 4 * 1024 * 1024, 2, options);
       return true;
     } catch (e) {
       if (e instanceof RestError && (e.statusCode === 409 || e.statusCode === 412)) return false;
@@ -54,6 +59,25 @@ export class BlobStore {
       if (e instanceof RestError && e.statusCode === 404) return undefined;
       throw e;
     }
+  }
+
+  /** Size and metadata of a blob, or undefined when there is none. */
+  async properties(name: string): Promise<{ size: number; metadata: Record<string, string> } | undefined> {
+    await this.ensure();
+    try {
+      const p = await this.client().getBlockBlobClient(name).getProperties();
+      return { size: p.contentLength ?? 0, metadata: p.metadata ?? {} };
+    } catch (e) {
+      if (e instanceof RestError && e.statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** A blob's bytes as a stream, read as they are consumed. */
+  async open(name: string): Promise<NodeJS.ReadableStream> {
+    await this.ensure();
+    const res = await this.client().getBlockBlobClient(name).download();
+    return res.readableStreamBody!;
   }
 
   async delete(name: string): Promise<void> {

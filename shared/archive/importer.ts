@@ -1,0 +1,347 @@
+import { odata } from '@azure/data-tables';
+import { z } from 'zod';
+import { reportConnectorStatus } from '../connectors';
+import { GraphApiError } from '../graph/client';
+import { attachFile, createImported, ensureMailFolder, findImported, listAttachmentNames } from '../graph/mail';
+import { clock } from '../platform/clock';
+import { config } from '../platform/config';
+import { AppError, conflict } from '../platform/errors';
+import type { Logger } from '../platform/log';
+import { endRun, getRun, inQueuedRun, queueRun, RUN_WAIT_SECONDS, setOutcome, setProgress, setTotal } from '../platform/runs';
+import { queues, type Delivery } from '../platform/storage/queues';
+import { sourceOf } from './account';
+import { importKey, participants, resolve, toMail, type Directory } from './convert';
+import { directory as tenantUsers } from './mapping';
+import { ACCOUNT_KEY, CHECKPOINT_KEY, MAPPING_META, mappingPartition, sourceItem, tables, type CopyOutcome } from './model';
+import { openStaged, stageItem } from './staging';
+
+/**
+ * The import: one run (platform/runs.ts) per window of time. A plan step reads the provider's items
+ * a page at a time and queues one message per item; each item is staged, converted and imported
+ * into every mapped participant's mailbox (one copy each, found again by its import key); a tally
+ * step counts the item records until all are done, then ends the run with Purview's counters and,
+ * for a scheduled or on-demand run, moves the checkpoint to the window's end. A run that fails
+ * leaves the checkpoint where it was, so the next run covers the missed window too.
+ */
+
+export const QUEUE_IMPORT = 'archive-import';
+const LIMIT_MS = 30 * 60 * 1000;
+const TALLY_SECONDS = 3;
+const KIND = 'archive.import';
+
+export const importMessage = z.discriminatedUnion('step', [
+  z.object({
+    step: z.literal('plan'),
+    runId: z.string(),
+    /** A backfill's window; a scheduled or on-demand run plans from the checkpoint to now. */
+    window: z.object({ from: z.iso.datetime(), to: z.iso.datetime() }).optional(),
+    backfill: z.boolean(),
+    cursor: z.string().optional(),
+  }),
+  z.object({ step: z.literal('item'), runId: z.string(), item: sourceItem }),
+  z.object({ step: z.literal('tally'), runId: z.string() }),
+]);
+export type ImportMessage = z.infer<typeof importMessage>;
+
+const send = (m: ImportMessage, key: string, delaySeconds?: number) =>
+  queues.send(QUEUE_IMPORT, `archive.${m.step}`, m, { key, delaySeconds });
+const runPartition = (runId: string) => `run|${runId}`;
+
+/** Asks for an import: of a given window (a backfill), or from the checkpoint to now. */
+export async function requestImport(by: string, window?: { from: string; to: string }): Promise<{ id: string; joined: boolean }> {
+  const account = (await tables.account.get(...ACCOUNT_KEY))?.entity;
+  if (!account) throw conflict('Register the provider account first (PUT /api/admin/archive/account).');
+  if (account.connection !== 'connected') throw conflict('Test the connection first (POST /api/admin/archive/account/test); it must pass.');
+  return queueRun({ kind: KIND, startedBy: by, limitMs: LIMIT_MS, subject: window ? 'backfill' : undefined }, (runId) =>
+    send({ step: 'plan', runId, window, backfill: !!window }, `${runId}|plan`),
+  );
+}
+
+/** Whether the admin has switched the import on (the timer imports only then). */
+export async function importEnabled(): Promise<boolean> {
+  return !!(await tables.account.get(...ACCOUNT_KEY))?.entity.enabled;
+}
+
+/** The window a run covers: its own, or from the checkpoint (24 hours back when there is none) to now. */
+async function windowOf(m: Extract<ImportMessage, { step: 'plan' }>): Promise<{ from: string; to: string }> {
+  if (m.window) return m.window;
+  const checkpoint = (await tables.checkpoint.get(...CHECKPOINT_KEY))?.entity.completedTo;
+  const to = clock.iso();
+  return { from: checkpoint ?? new Date(clock.now() - 86_400_000).toISOString(), to };
+}
+
+export async function runImportStep(m: ImportMessage, delivery: Delivery): Promise<void> {
+  if (m.step === 'plan' && !m.cursor) {
+    // The first page begins the run; later pages and items carry on under it.
+    const ran = await inQueuedRun(
+      m.runId,
+      {
+        limitMs: LIMIT_MS,
+        resend: () => send(m, `${m.runId}|plan|${clock.now()}`, RUN_WAIT_SECONDS),
+        finalDelivery: delivery.finalDelivery,
+        ends: false,
+      },
+      async () => {
+        const window = await windowOf(m);
+        await setOutcome(m.runId, { window, backfill: m.backfill });
+        await planPage({ ...m, window }, delivery.log);
+      },
+    );
+    if (ran !== 'ran')
+      delivery.log.info(`Archive import ${ran === 'waiting' ? 'waits for the one running' : 'already over'}`, { runId: m.runId });
+    return;
+  }
+  const run = await getRun(m.runId).catch(() => undefined);
+  if (!run || (run.state !== 'running' && run.state !== 'queued'))
+    return delivery.log.info('Archive step of an ended run dropped', { runId: m.runId });
+  try {
+    if (m.step === 'plan') await planPage(m, delivery.log);
+    else if (m.step === 'item') await importItem(m.runId, m.item, delivery.log);
+    else await tally(m.runId, delivery.log);
+  } catch (e) {
+    // A plan page given up on fails the run (the checkpoint stays); an item given up on is recorded as failed.
+    if (delivery.finalDelivery && m.step === 'plan') await endRun(m.runId, { error: (e as Error).message });
+    if (delivery.finalDelivery && m.step === 'item') await recordItem(m.runId, m.item.id, [], (e as Error).message);
+    throw e;
+  }
+}
+
+/** One page of the window: a record and a message per item, then the next page, or the tally. */
+async function planPage(m: Extract<ImportMessage, { step: 'plan' }>, log: Logger): Promise<void> {
+  const account = (await tables.account.get(...ACCOUNT_KEY))!.entity;
+  const window = m.window!;
+  const page = await sourceOf(account).listItems(window, m.cursor);
+  // Merged: a record an item step already finished keeps its outcome.
+  await tables.items.writeMany(
+    page.items.map((i) => ({
+      kind: 'upsert' as const,
+      mode: 'merge' as const,
+      entity: { partitionKey: runPartition(m.runId), rowKey: i.id, type: i.type, at: i.timestampUtc },
+    })),
+    4,
+  );
+  for (const item of page.items) await send({ step: 'item', runId: m.runId, item }, `${m.runId}|item|${item.id}`);
+  if (page.nextCursor) {
+    await send({ ...m, cursor: page.nextCursor }, `${m.runId}|plan|${page.nextCursor}`);
+    return;
+  }
+  const total = (await tables.items.list(odata`PartitionKey eq ${runPartition(m.runId)}`)).length;
+  await setTotal(m.runId, total, { ends: false });
+  await send({ step: 'tally', runId: m.runId }, `${m.runId}|tally|${clock.now()}`, TALLY_SECONDS);
+  log.info('Archive import planned', { runId: m.runId, items: total, window });
+}
+
+/** The directory an item is mapped with: the custom mapping in use and the tenant's users (read once per run and instance). */
+const directories = new Map<string, Promise<Directory>>();
+function directoryFor(runId: string): Promise<Directory> {
+  let d = directories.get(runId);
+  if (!d) {
+    d = (async () => {
+      const [account, meta, users] = await Promise.all([
+        tables.account.get(...ACCOUNT_KEY),
+        tables.mappingMeta.get(...MAPPING_META),
+        tenantUsers(),
+      ]);
+      const version = meta?.entity.version;
+      const rows = version ? await tables.mapping.list(odata`PartitionKey eq ${mappingPartition(version)}`) : [];
+      return {
+        csv: new Map(rows.map((r) => [r.entity.rowKey, { mailbox: r.entity.mailbox, userId: r.entity.userId }])),
+        users,
+        autoMapping: account?.entity.autoMapping ?? true,
+      };
+    })();
+    d.catch(() => directories.delete(runId));
+    directories.set(runId, d);
+    if (directories.size > 20) directories.delete(directories.keys().next().value!);
+  }
+  return d;
+}
+
+const folders = new Map<string, Promise<string>>();
+const folderOf = (mailbox: string) => {
+  let f = folders.get(mailbox);
+  if (!f) {
+    f = ensureMailFolder(mailbox, config().ARCHIVE_FOLDER_NAME);
+    f.catch(() => folders.delete(mailbox));
+    folders.set(mailbox, f);
+  }
+  return f;
+};
+
+/** Stages one item, then imports one copy into each mapped participant's mailbox. */
+async function importItem(runId: string, item: z.infer<typeof sourceItem>, log: Logger): Promise<void> {
+  const done = (await tables.items.get(runPartition(runId), item.id))?.entity;
+  if (done?.status === 'done') return;
+  const account = (await tables.account.get(...ACCOUNT_KEY))!.entity;
+  await stageItem(sourceOf(account), item);
+  const dir = await directoryFor(runId);
+  const mail = toMail(item, dir);
+  const copies: CopyOutcome[] = [];
+  for (const p of participants(item)) {
+    const r = resolve(p, dir);
+    if ('failure' in r) {
+      copies.push({ mobile: p.mobile, mailbox: null, outcome: 'failed', reason: r.failure });
+      await logUnmappedOnce(runId, p.mobile, r.failure, log);
+      continue;
+    }
+    copies.push(await importCopy(runId, item, mail, { mobile: p.mobile, mailbox: r.mailbox, userId: r.userId }));
+  }
+  await recordItem(runId, item.id, copies);
+}
+
+/** One copy in one mailbox: found by its key (skipped as a duplicate, unless this run created it), else created with its attachments. */
+async function importCopy(
+  runId: string,
+  item: z.infer<typeof sourceItem>,
+  mail: ReturnType<typeof toMail>,
+  to: { mobile: string; mailbox: string; userId: string },
+): Promise<CopyOutcome> {
+  const { mailbox, userId } = to;
+  const base = { mobile: to.mobile, mailbox };
+  const key = importKey(item.id, userId);
+  const mine = { partitionKey: runPartition(runId), rowKey: `copy|${key}` };
+  try {
+    const folder = await folderOf(mailbox);
+    const found = await findImported(mailbox, folder, key);
+    let ours = !!(await tables.copies.get(mine.partitionKey, mine.rowKey));
+    // Recorded before any change, so a retry after a crash knows the copy it finds is this run's work.
+    const claim = async () => {
+      if (!ours) await tables.copies.upsert({ ...mine, at: clock.iso() });
+      ours = true;
+    };
+    if (!found) await claim();
+    const messageId = found ?? (await createImported(mailbox, folder, { ...mail, importKey: key }));
+    const present = new Set(item.attachments.length ? await listAttachmentNames(mailbox, folder, messageId) : []);
+    const missing = item.attachments.filter((a) => !present.has(a.fileName));
+    // A complete copy found is a duplicate, unless this run made it; an incomplete one (an earlier
+    // run stopped by the size limit, say) is completed now.
+    if (!missing.length)
+      return ours ? { ...base, outcome: 'imported', reason: null } : { ...base, outcome: 'skipped', reason: 'duplicate: imported before' };
+    await claim();
+    for (const a of missing) {
+      try {
+        await attachFile(mailbox, folder, messageId, {
+          name: a.fileName,
+          contentType: a.contentType,
+          size: a.size,
+          open: async () => (await openStaged(item.id, a.id)) as AsyncIterable<Buffer>,
+        });
+      } catch (e) {
+        if (e instanceof GraphApiError && e.code === 'ErrorMessageSizeExceeded')
+          return { ...base, outcome: 'failed', reason: 'item size exceeded: raise the mailbox maximum receive size, then import the window again' };
+        throw e;
+      }
+    }
+    return { ...base, outcome: 'imported', reason: null };
+  } catch (e) {
+    if (e instanceof GraphApiError && !e.transient) return { ...base, outcome: 'failed', reason: `${e.code}: ${e.graphMessage}` };
+    throw e; // throttling, outages: the queue delivers the item again
+  }
+}
+
+async function logUnmappedOnce(runId: string, mobile: string, reason: string, log: Logger): Promise<void> {
+  try {
+    await tables.copies.insert({ partitionKey: runPartition(runId), rowKey: `unmapped|${mobile}`, at: clock.iso() });
+    log.warn('Archive participant not mapped to a Microsoft 365 user', { runId, reason });
+  } catch (e) {
+    if (!(e instanceof AppError && e.status === 409)) throw e; // logged by an earlier item
+  }
+}
+
+async function recordItem(runId: string, itemId: string, copies: CopyOutcome[], error?: string): Promise<void> {
+  await tables.items.upsert(
+    {
+      partitionKey: runPartition(runId),
+      rowKey: itemId,
+      status: 'done',
+      copies: JSON.stringify(copies),
+      error,
+      finishedAt: clock.iso(),
+    },
+    'merge',
+  );
+}
+
+export interface ImportCounters extends Record<string, number> {
+  itemsAvailableFromSource: number;
+  itemsAvailableForImport: number;
+  imported: number;
+  partiallyImported: number;
+  skipped: number;
+  failed: number;
+}
+
+/** Purview's counters from the item records; `done` how many items are finished. */
+async function counted(runId: string): Promise<{ counters: ImportCounters; done: number }> {
+  const rows = (await tables.items.list(odata`PartitionKey eq ${runPartition(runId)} and status eq ${'done'}`)).map((r) => r.entity);
+  const c: ImportCounters = {
+    itemsAvailableFromSource: 0,
+    itemsAvailableForImport: 0,
+    imported: 0,
+    partiallyImported: 0,
+    skipped: 0,
+    failed: 0,
+  };
+  for (const r of rows) {
+    c.itemsAvailableFromSource++;
+    const copies = JSON.parse(r.copies ?? '[]') as CopyOutcome[];
+    if (r.error) {
+      c.itemsAvailableForImport++;
+      c.failed++;
+      continue;
+    }
+    for (const copy of copies) {
+      c.itemsAvailableForImport++;
+      if (copy.outcome === 'imported') c.imported++;
+      else if (copy.outcome === 'partial') c.partiallyImported++;
+      else if (copy.outcome === 'skipped') c.skipped++;
+      else c.failed++;
+    }
+  }
+  return { counters: c, done: rows.length };
+}
+
+/** Counts; ends the run once every item is done, moving the checkpoint; otherwise looks again shortly. */
+async function tally(runId: string, log: Logger): Promise<void> {
+  const run = await getRun(runId);
+  const { counters, done } = await counted(runId);
+  await setProgress(runId, done, counters);
+  const total = run.progress.total;
+  if (total === null || done < total) {
+    await send({ step: 'tally', runId }, `${runId}|tally|${clock.now()}`, TALLY_SECONDS);
+    return;
+  }
+  const outcome = run.outcome as { window: { from: string; to: string }; backfill: boolean };
+  const summary = total === 0 ? `No items ingested between ${outcome.window.from} and ${outcome.window.to}.` : null;
+  await endRun(runId, { outcome: { ...outcome, summary } });
+  if (!outcome.backfill)
+    await tables.checkpoint.modify(...CHECKPOINT_KEY, (c) =>
+      !c?.completedTo || c.completedTo < outcome.window.to
+        ? { partitionKey: CHECKPOINT_KEY[0], rowKey: CHECKPOINT_KEY[1], completedTo: outcome.window.to, runId }
+        : undefined,
+    );
+  await reportConnectorStatus(
+    'archive',
+    counters.failed ? 'warning' : 'active',
+    `Last import ${clock.iso()}: ${counters.imported} imported, ${counters.skipped} skipped, ${counters.failed} failed.`,
+  );
+  log.info('Archive import finished', { runId, ...counters });
+}
+
+export interface Failure {
+  itemId: string;
+  sourceUser: string | null;
+  mailbox: string | null;
+  reason: string;
+}
+
+/** The failed copies of a run: item, source user, Microsoft 365 user, reason. */
+export async function failures(runId: string): Promise<Failure[]> {
+  const rows = await tables.items.list(odata`PartitionKey eq ${runPartition(runId)} and status eq ${'done'}`);
+  return rows.flatMap(({ entity: r }): Failure[] => {
+    if (r.error) return [{ itemId: r.rowKey, sourceUser: null, mailbox: null, reason: r.error }];
+    return (JSON.parse(r.copies ?? '[]') as CopyOutcome[])
+      .filter((c) => c.outcome === 'failed')
+      .map((c) => ({ itemId: r.rowKey, sourceUser: c.mobile, mailbox: c.mailbox, reason: c.reason ?? '' }));
+  });
+}
