@@ -5,7 +5,7 @@ import { httpFunction, queueFunction, timerFunction } from '../shared/platform/a
 import { unsupportedMediaType } from '../shared/platform/errors';
 import { pageBody, pageOf, pageQuery } from '../shared/platform/http';
 import { accepted, acceptedRun, startedBy } from '../shared/platform/runs';
-import { failures, importEnabled, importMessage, QUEUE_IMPORT, requestImport, runImportStep } from '../shared/archive/importer';
+import { failures, importEnabled, importMessage, QUEUE_IMPORT, requestImport, requestReplay, runImportStep } from '../shared/archive/importer';
 
 /** The network archive: the provider account (connect, terms, test, on and off) and the user mapping. */
 const tags = ['archive'];
@@ -225,6 +225,28 @@ httpFunction('archiveImportFailuresCsv', {
       },
       body: `${['Item id,Source User ID,M365 User ID,Failure Reason', ...rows].join('\r\n')}\r\n`,
     };
+  },
+});
+
+httpFunction('archiveImportReplay', {
+  method: 'POST',
+  route: 'admin/archive/import/{id}/replay',
+  auth: write,
+  params: z.object({ id: z.string().min(1).max(64) }),
+  doc: {
+    summary: 'Import again the items an import failed on (after raising a mailbox limit or fixing the mapping), from their staged copies',
+    description:
+      'A new run (subject replay:<id>): copies that landed meanwhile count as skipped, the rest are imported or fail again with their reason.',
+    tags,
+    responses: {
+      202: { description: 'Queued.', schema: acceptedRun.extend({ joined: z.boolean() }) },
+      404: { description: 'No such run.' },
+      409: { description: 'Not an archive import, still running, or nothing failed.' },
+    },
+  },
+  handler: async ({ params, principal }) => {
+    const { id, joined } = await requestReplay(startedBy(principal), params.id);
+    return accepted(id, { joined });
   },
 });
 

@@ -13,7 +13,7 @@ import { sourceOf } from './account';
 import { importKey, participants, resolve, toMail, type Directory } from './convert';
 import { directory as tenantUsers } from './mapping';
 import { ACCOUNT_KEY, CHECKPOINT_KEY, MAPPING_META, mappingPartition, sourceItem, tables, type CopyOutcome } from './model';
-import { openStaged, stageItem } from './staging';
+import { openStaged, stagedItem, stageItem } from './staging';
 
 /**
  * The import: one run (platform/runs.ts) per window of time. A plan step reads the provider's items
@@ -37,6 +37,8 @@ export const importMessage = z.discriminatedUnion('step', [
     window: z.object({ from: z.iso.datetime(), to: z.iso.datetime() }).optional(),
     backfill: z.boolean(),
     cursor: z.string().optional(),
+    /** A replay: the failed items of this run, from their staged copies. */
+    replayOf: z.string().optional(),
   }),
   z.object({ step: z.literal('item'), runId: z.string(), item: sourceItem }),
   z.object({ step: z.literal('tally'), runId: z.string() }),
@@ -46,6 +48,8 @@ export type ImportMessage = z.infer<typeof importMessage>;
 const send = (m: ImportMessage, key: string, delaySeconds?: number) =>
   queues.send(QUEUE_IMPORT, `archive.${m.step}`, m, { key, delaySeconds });
 const runPartition = (runId: string) => `run|${runId}`;
+/** A run's marks (copies it is making, participants it logged as unmapped), apart from its item records. */
+const markPartition = (runId: string) => `mark|${runId}`;
 
 /** Asks for an import: of a given window (a backfill), or from the checkpoint to now. */
 export async function requestImport(by: string, window?: { from: string; to: string }): Promise<{ id: string; joined: boolean }> {
@@ -54,6 +58,17 @@ export async function requestImport(by: string, window?: { from: string; to: str
   if (account.connection !== 'connected') throw conflict('Test the connection first (POST /api/admin/archive/account/test); it must pass.');
   return queueRun({ kind: KIND, startedBy: by, limitMs: LIMIT_MS, subject: window ? 'backfill' : undefined }, (runId) =>
     send({ step: 'plan', runId, window, backfill: !!window }, `${runId}|plan`),
+  );
+}
+
+/** Imports again the items a run failed to import (after a fix: a mapping, a mailbox limit), from their staged copies. */
+export async function requestReplay(by: string, of: string): Promise<{ id: string; joined: boolean }> {
+  const run = await getRun(of);
+  if (run.kind !== KIND) throw conflict(`Run '${of}' is not an archive import.`);
+  if (run.state === 'queued' || run.state === 'running') throw conflict(`Run '${of}' is still ${run.state}; replay it once it has ended.`);
+  if (!(await failures(of)).length) throw conflict(`Run '${of}' has no failed items to replay.`);
+  return queueRun({ kind: KIND, startedBy: by, limitMs: LIMIT_MS, subject: `replay:${of}` }, (runId) =>
+    send({ step: 'plan', runId, backfill: true, replayOf: of }, `${runId}|plan`),
   );
 }
 
@@ -82,6 +97,7 @@ export async function runImportStep(m: ImportMessage, delivery: Delivery): Promi
         ends: false,
       },
       async () => {
+        if (m.replayOf) return await planReplay(m.runId, m.replayOf, delivery.log);
         const window = await windowOf(m);
         await setOutcome(m.runId, { window, backfill: m.backfill });
         await planPage({ ...m, window }, delivery.log);
@@ -104,6 +120,27 @@ export async function runImportStep(m: ImportMessage, delivery: Delivery): Promi
     if (delivery.finalDelivery && m.step === 'item') await recordItem(m.runId, m.item.id, [], (e as Error).message);
     throw e;
   }
+}
+
+/** A replay's plan: the failed items of the earlier run, read back from staging. */
+async function planReplay(runId: string, of: string, log: Logger): Promise<void> {
+  const earlier = await getRun(of);
+  await setOutcome(runId, { ...(earlier.outcome as object), backfill: true, replayOf: of });
+  const ids = [...new Set((await failures(of)).map((f) => f.itemId))];
+  let planned = 0;
+  for (const id of ids) {
+    const item = await stagedItem(id);
+    if (!item) {
+      log.warn('A failed item was never staged; import its window again instead', { runId, itemId: id });
+      continue;
+    }
+    await tables.items.upsert({ partitionKey: runPartition(runId), rowKey: id, type: item.type, at: item.timestampUtc }, 'merge');
+    await send({ step: 'item', runId, item }, `${runId}|item|${id}`);
+    planned++;
+  }
+  await setTotal(runId, planned, { ends: false });
+  await send({ step: 'tally', runId }, `${runId}|tally|${clock.now()}`, TALLY_SECONDS);
+  log.info('Archive replay planned', { runId, of, items: planned });
 }
 
 /** One page of the window: a record and a message per item, then the next page, or the tally. */
@@ -199,7 +236,7 @@ async function importCopy(
   const { mailbox, userId } = to;
   const base = { mobile: to.mobile, mailbox };
   const key = importKey(item.id, userId);
-  const mine = { partitionKey: runPartition(runId), rowKey: `copy|${key}` };
+  const mine = { partitionKey: markPartition(runId), rowKey: `copy|${key}` };
   try {
     const folder = await folderOf(mailbox);
     const found = await findImported(mailbox, folder, key);
@@ -228,7 +265,11 @@ async function importCopy(
         });
       } catch (e) {
         if (e instanceof GraphApiError && e.code === 'ErrorMessageSizeExceeded')
-          return { ...base, outcome: 'failed', reason: 'item size exceeded: raise the mailbox maximum receive size, then import the window again' };
+          return {
+            ...base,
+            outcome: 'failed',
+            reason: 'item size exceeded: raise the mailbox maximum receive size, then import the window again',
+          };
         throw e;
       }
     }
@@ -241,7 +282,7 @@ async function importCopy(
 
 async function logUnmappedOnce(runId: string, mobile: string, reason: string, log: Logger): Promise<void> {
   try {
-    await tables.copies.insert({ partitionKey: runPartition(runId), rowKey: `unmapped|${mobile}`, at: clock.iso() });
+    await tables.copies.insert({ partitionKey: markPartition(runId), rowKey: `unmapped|${mobile}`, at: clock.iso() });
     log.warn('Archive participant not mapped to a Microsoft 365 user', { runId, reason });
   } catch (e) {
     if (!(e instanceof AppError && e.status === 409)) throw e; // logged by an earlier item
@@ -313,13 +354,14 @@ async function tally(runId: string, log: Logger): Promise<void> {
   }
   const outcome = run.outcome as { window: { from: string; to: string }; backfill: boolean };
   const summary = total === 0 ? `No items ingested between ${outcome.window.from} and ${outcome.window.to}.` : null;
-  await endRun(runId, { outcome: { ...outcome, summary } });
+  // The checkpoint first: once the run shows as succeeded, the next one starts where it ended.
   if (!outcome.backfill)
     await tables.checkpoint.modify(...CHECKPOINT_KEY, (c) =>
       !c?.completedTo || c.completedTo < outcome.window.to
         ? { partitionKey: CHECKPOINT_KEY[0], rowKey: CHECKPOINT_KEY[1], completedTo: outcome.window.to, runId }
         : undefined,
     );
+  await endRun(runId, { outcome: { ...outcome, summary } });
   await reportConnectorStatus(
     'archive',
     counters.failed ? 'warning' : 'active',

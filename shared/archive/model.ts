@@ -65,7 +65,7 @@ export interface ItemRow extends Entity {
   finishedAt?: string;
 }
 
-/** A copy this run is creating (`copy|<key>`), and participants it could not map (`unmapped|<mobile>`, logged once). */
+/** Partition `mark|<runId>`: a copy the run is making (`copy|<key>`), a participant it could not map (`unmapped|<mobile>`, logged once). */
 export interface CopyMarkRow extends Entity {
   at: string;
 }

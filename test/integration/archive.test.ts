@@ -394,3 +394,45 @@ test('the provider down for a night: that run fails and leaves the checkpoint; t
   expect(next.outcome).toMatchObject({ window: { from: new Date(at(d1)).toISOString(), to: new Date(at(d3)).toISOString() } });
   expect((await tables.checkpoint.get('checkpoint', 'provider'))!.entity.completedTo).toBe(new Date(at(d3)).toISOString());
 });
+
+test('Graph answering 504 after committing a tenth of the creates leaves no duplicate: each retried copy is found by its key and counted once', async () => {
+  await call('PUT', 'admin/archive/account', { providerUrl: providerUrl(), apiKey: ARCHIVE_ACCOUNT.apiKey });
+  await call('POST', 'admin/archive/account/test');
+  const day = '2026-08-15';
+  env.sandbox.archive.seedDay(day, { count: 20 });
+  const mailboxes = () => [...env.sandbox.store.table('users').keys()].map((id) => env.sandbox.store.table(`messages:${id}`));
+  const before = mailboxes().map((m) => m.size);
+  env.sandbox.graph.setFaults([{ method: 'POST', path: '/mailFolders/[^/]+/messages$', status: 504, rate: 0.1, afterEffect: true }], 7);
+  try {
+    const asked = await call('POST', 'admin/archive/import', { from: `${day}T00:00:00Z`, to: `${day}T23:59:59Z` });
+    const run = await eventually(
+      async () => {
+        const r = await getRun(asked.body.runId as string);
+        return r.state === 'running' || r.state === 'queued' ? undefined : r;
+      },
+      90_000,
+      'import to end',
+    );
+    expect(env.sandbox.graph.stats.faultsInjected).toBeGreaterThan(0);
+    const c = run.counters;
+    expect(run.state).toBe('succeeded');
+    expect(c.imported + c.skipped + c.failed + c.partiallyImported).toBe(c.itemsAvailableForImport);
+    expect(c.skipped).toBe(0); // nothing was there before this run: a copy it made and found again is imported, once
+    // One message per item and participant: as many new messages as copies imported.
+    const added = mailboxes().reduce((n, m, i) => n + m.size - before[i], 0);
+    expect(added).toBe(c.imported);
+    const keys = mailboxes().flatMap((box, i) =>
+      [...box.values()]
+        .map(
+          (m) =>
+            (m.singleValueExtendedProperties as { id: string; value: string }[] | undefined)?.find((p) => p.id.endsWith('ImportKey'))
+              ?.value,
+        )
+        .filter(Boolean)
+        .map((k) => `${i}|${k}`),
+    );
+    expect(new Set(keys).size).toBe(keys.length);
+  } finally {
+    env.sandbox.graph.setFaults([]);
+  }
+});
