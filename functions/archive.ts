@@ -5,7 +5,15 @@ import { httpFunction, queueFunction, timerFunction } from '../shared/platform/a
 import { unsupportedMediaType } from '../shared/platform/errors';
 import { pageBody, pageOf, pageQuery } from '../shared/platform/http';
 import { accepted, acceptedRun, startedBy } from '../shared/platform/runs';
-import { failures, importEnabled, importMessage, QUEUE_IMPORT, requestImport, requestReplay, runImportStep } from '../shared/archive/importer';
+import {
+  failures,
+  importEnabled,
+  importMessage,
+  QUEUE_IMPORT,
+  requestImport,
+  requestReplay,
+  runImportStep,
+} from '../shared/archive/importer';
 
 /** The network archive: the provider account (connect, terms, test, on and off) and the user mapping. */
 const tags = ['archive'];

@@ -56,7 +56,9 @@ export async function requestImport(by: string, window?: { from: string; to: str
   const account = (await tables.account.get(...ACCOUNT_KEY))?.entity;
   if (!account) throw conflict('Register the provider account first (PUT /api/admin/archive/account).');
   if (account.connection !== 'connected') throw conflict('Test the connection first (POST /api/admin/archive/account/test); it must pass.');
-  return queueRun({ kind: KIND, startedBy: by, limitMs: LIMIT_MS, subject: window ? 'backfill' : undefined }, (runId) =>
+  // A request joins a queued run of the same window only (the scheduled window is "to now").
+  const subject = window ? `backfill:${window.from}/${window.to}` : undefined;
+  return queueRun({ kind: KIND, startedBy: by, limitMs: LIMIT_MS, subject }, (runId) =>
     send({ step: 'plan', runId, window, backfill: !!window }, `${runId}|plan`),
   );
 }
@@ -268,7 +270,7 @@ async function importCopy(
           return {
             ...base,
             outcome: 'failed',
-            reason: 'item size exceeded: raise the mailbox maximum receive size, then import the window again',
+            reason: 'item size exceeded: raise the mailbox maximum receive size, then replay the import',
           };
         throw e;
       }

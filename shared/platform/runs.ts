@@ -119,7 +119,8 @@ export const accepted = <B extends object>(id: string, body: B) => ({
   body: { ...body, runId: id, runUrl: runPath(id) },
 });
 
-const keyOf = (s: { kind: string; subject?: string }) => (s.subject ? `${s.kind}|${s.subject}` : s.kind);
+// A row key cannot hold a slash, backslash, '#' or '?': the subject is encoded.
+const keyOf = (s: { kind: string; subject?: string }) => (s.subject ? `${s.kind}|${encodeURIComponent(s.subject)}` : s.kind);
 
 /** Records a new run (queued, or running from now). */
 export async function createRun(spec: RunSpec, o: { id?: string; state?: 'queued' | 'running' } = {}): Promise<string> {

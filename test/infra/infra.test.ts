@@ -75,6 +75,7 @@ test('the infrastructure passes every lint and drift check', () => {
 test('it sets every setting the app requires, identity-based storage, and secrets as Key Vault references', () => {
   const settings = appSettingNames(bicepFiles(INFRA));
   expect(code.requiredSettings.sort()).toEqual([
+    'ARCHIVE_IMPORT_SCHEDULE',
     'COMPLIANCE_SCAN_SCHEDULE',
     'ENTRA_CLIENT_ID',
     'ENTRA_CLIENT_SECRET',
@@ -216,7 +217,13 @@ test('every %SETTING% a trigger binding names is a required setting, set by Bice
     .map((f) => readFileSync(join(dir, f), 'utf8'))
     .join('\n');
   const named = [...new Set([...sources.matchAll(/'%([A-Z0-9_]+)%'/g)].map((m) => m[1]))].sort();
-  expect(named).toEqual(['COMPLIANCE_SCAN_SCHEDULE', 'TEM_RECONCILE_SCHEDULE', 'VPP_NEW_TOKENS_SCHEDULE', 'VPP_SYNC_SCHEDULE']);
+  expect(named).toEqual([
+    'ARCHIVE_IMPORT_SCHEDULE',
+    'COMPLIANCE_SCAN_SCHEDULE',
+    'TEM_RECONCILE_SCHEDULE',
+    'VPP_NEW_TOKENS_SCHEDULE',
+    'VPP_SYNC_SCHEDULE',
+  ]);
   const sample = (JSON.parse(readFileSync(join(ROOT, 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> }).Values;
   for (const s of named) {
     expect(code.requiredSettings).toContain(s);
