@@ -18,6 +18,8 @@ import { EntityTable, newestFirst, type Entity } from './storage/tables';
  * request. `createRun` is for work whose joining the connector decides itself (a VPP token already
  * syncing, a provider already switching off). Parts (a token, a policy, a due partition) complete
  * once each, however often their message is delivered; the run ends when all `total` are done.
+ * Parts are kept in the run's row, so they suit a few thousand at most: larger work (an archive
+ * import's items) keeps its own records, counts them, and sets the progress (setProgress).
  */
 
 export const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;

@@ -11,7 +11,7 @@ import { sendJson, type SandboxRequest } from '../http';
  */
 
 const MB = 1024 * 1024;
-export const mailSettings = {
+const MAIL_DEFAULTS = {
   /** Exchange files a sent mail's Sent Items copy asynchronously; this is how late (control API). */
   sentItemsDelayMs: 0,
   /** A mailbox's maximum item size, counted as MIME (base64 attachments, +33%); Exchange's default is 35 MB. */
@@ -24,17 +24,11 @@ export const mailSettings = {
   uploadBytesPerWindow: 150 * MB,
   uploadWindowMs: 5 * 60_000,
 };
+export const mailSettings = { ...MAIL_DEFAULTS };
 export const resetMailSettings = () => {
   sessions.clear();
   uploads.clear();
-  Object.assign(mailSettings, {
-    sentItemsDelayMs: 0,
-    maxItemBytes: 35 * MB,
-    folderExistsStatus: 409,
-    uploadSessionMs: 3_600_000,
-    uploadBytesPerWindow: 150 * MB,
-    uploadWindowMs: 5 * 60_000,
-  });
+  Object.assign(mailSettings, MAIL_DEFAULTS);
 };
 
 /** PidTagMessageFlags, PidTagClientSubmitTime, PidTagMessageDeliveryTime (MS-OXCMSG / MS-OXPROPS). */
