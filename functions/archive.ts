@@ -9,6 +9,7 @@ import {
   failures,
   importEnabled,
   importMessage,
+  purgeImports,
   QUEUE_IMPORT,
   requestImport,
   requestReplay,
@@ -261,6 +262,7 @@ httpFunction('archiveImportReplay', {
 timerFunction('archiveNightlyImport', {
   schedule: '%ARCHIVE_IMPORT_SCHEDULE%',
   handler: async ({ log }) => {
+    log.info('Expired archive records and staged copies purged', await purgeImports());
     if (!(await importEnabled())) return log.info('Archive import is switched off; nothing imported');
     log.info('Archive import queued', await requestImport(startedBy()));
   },

@@ -13,7 +13,7 @@ import { sourceOf } from './account';
 import { importKey, participants, resolve, toMail, type Directory } from './convert';
 import { directory as tenantUsers } from './mapping';
 import { ACCOUNT_KEY, CHECKPOINT_KEY, MAPPING_META, mappingPartition, sourceItem, tables, type CopyOutcome } from './model';
-import { openStaged, stagedItem, stageItem } from './staging';
+import { openStaged, stagedItem, stageItem, staging } from './staging';
 
 /**
  * The import: one run (platform/runs.ts) per window of time. A plan step reads the provider's items
@@ -388,4 +388,17 @@ export async function failures(runId: string): Promise<Failure[]> {
       .filter((c) => c.outcome === 'failed')
       .map((c) => ({ itemId: r.rowKey, sourceUser: c.mobile, mailbox: c.mailbox, reason: c.reason ?? '' }));
   });
+}
+
+/**
+ * Forgets imports older than RUN_KEEP_DAYS: their item records and marks, and the staged copies not
+ * written since (an item staged again by a later import stays). Returns what it deleted.
+ */
+export async function purgeImports(): Promise<{ records: number; staged: number }> {
+  const cutoff = new Date(clock.now() - config().RUN_KEEP_DAYS * 86_400_000);
+  const iso = cutoff.toISOString();
+  const records =
+    (await tables.items.deleteWhere(odata`PartitionKey ge ${'run|'} and PartitionKey lt ${'run|~'} and finishedAt lt ${iso}`)) +
+    (await tables.copies.deleteWhere(odata`PartitionKey ge ${'mark|'} and PartitionKey lt ${'mark|~'} and at lt ${iso}`));
+  return { records, staged: await staging.deleteOlderThan(cutoff) };
 }

@@ -39,6 +39,9 @@ export const platform = defineManifest({
       'How long one Graph request may take, answer included, before it counts as failed like a 5xx.',
     ),
     HTTP_MAX_BODY_BYTES: int(1024, 4 * 1024 * 1024, 1024 * 1024).describe('Largest request body accepted by the HTTP functions.'),
+    RUN_KEEP_DAYS: int(1, 3650, 90).describe(
+      'How long a finished run (and the records of its work, such as an archive import\u2019s items) is kept.',
+    ),
     SESSION_IDLE_MINUTES: int(5, 1440, 60).describe('An admin browser session unused this long ends; the admin signs in again.'),
     SESSION_MAX_HOURS: int(1, 168, 12).describe('An admin browser session ends this long after sign-in, however active.'),
     ALERT_MAIL_SENDER: z

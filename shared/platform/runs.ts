@@ -3,6 +3,7 @@ import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import type { Principal } from './auth/admin';
 import { clock } from './clock';
+import { config } from './config';
 import { conflict, notFound } from './errors';
 import { claim, release, type Claimable } from './storage/claims';
 import { EntityTable, newestFirst, type Entity } from './storage/tables';
@@ -27,7 +28,6 @@ export type RunState = (typeof RUN_STATES)[number];
 const FINAL = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
 /** A queued run's message waits this long while another run of its key is still running. */
 export const RUN_WAIT_SECONDS = 10;
-const KEEP_DAYS = 30;
 
 interface RunRow extends Entity {
   kind: string;
@@ -329,7 +329,7 @@ export async function discardRun(id: string): Promise<void> {
 
 export async function getRun(id: string): Promise<RunView> {
   const r = await runs.get(RUN, id);
-  if (!r) throw notFound(`No run '${id}'. Runs are kept ${KEEP_DAYS} days after they finish.`);
+  if (!r) throw notFound(`No run '${id}'. Runs are kept ${config().RUN_KEEP_DAYS} days after they finish.`);
   return view(r.entity);
 }
 
@@ -355,13 +355,13 @@ export async function listRuns(q: { kind?: string; subject?: string; state?: Run
 }
 
 /**
- * Deletes runs finished more than KEEP_DAYS ago, and ends as failed the runs still queued a day
+ * Deletes runs finished more than RUN_KEEP_DAYS ago, and ends as failed the runs still queued a day
  * after they were created (a crash between recording a run and sending its message).
  */
 export async function purgeRuns(): Promise<number> {
   const day = new Date(clock.now() - 86_400_000).toISOString();
   for (const r of await runs.list(odata`PartitionKey eq ${RUN} and state eq ${'queued'} and createdAt lt ${day}`))
     await endRun(r.entity.rowKey, { error: 'It never started: its start message was lost.' });
-  const before = new Date(clock.now() - KEEP_DAYS * 86_400_000).toISOString();
+  const before = new Date(clock.now() - config().RUN_KEEP_DAYS * 86_400_000).toISOString();
   return runs.deleteWhere(odata`PartitionKey eq ${RUN} and finishedAt lt ${before}`);
 }

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ARCHIVE_ACCOUNT } from '../../dev/sandbox/providers/archive';
 import { sourceItem, tables } from '../../shared/archive/model';
-import { attachmentBlob, openStaged, stagedItem, stageItem, staging } from '../../shared/archive/staging';
+import { attachmentBlob, itemBlob, openStaged, stagedItem, stageItem, staging } from '../../shared/archive/staging';
 import { httpSource, SourceError } from '../../shared/archive/source';
 import { mailSettings } from '../../dev/sandbox/graph/mail';
 import { stableId } from '../../dev/sandbox/seed';
 import { adminCaller, eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
-import { requestImport } from '../../shared/archive/importer';
+import { purgeImports, requestImport } from '../../shared/archive/importer';
 import { setClock } from '../../shared/platform/clock';
 import { getRun } from '../../shared/platform/runs';
 
@@ -361,6 +361,21 @@ describe('the import', () => {
     } finally {
       mailSettings.maxItemBytes = 35 * 1024 * 1024;
     }
+  });
+
+  test('records and staged copies older than RUN_KEEP_DAYS are purged; newer ones stay', async () => {
+    expect((await call('GET', `admin/archive/import/${firstRun}/failures`)).body.value.length).toBeGreaterThan(0);
+    expect(await purgeImports()).toEqual({ records: 0, staged: 0 }); // nothing is 90 days old
+    setClock(() => Date.now() + 91 * 86_400_000);
+    try {
+      const purged = await purgeImports();
+      expect(purged.records).toBeGreaterThan(0);
+      expect(purged.staged).toBeGreaterThan(0);
+    } finally {
+      setClock();
+    }
+    expect((await call('GET', `admin/archive/import/${firstRun}/failures`)).body.value).toEqual([]);
+    expect(await staging.properties(itemBlob(inWindow()[0].id))).toBeUndefined();
   });
 
   test('a window with no items says so; a bad window is refused', async () => {

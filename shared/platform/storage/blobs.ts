@@ -80,6 +80,18 @@ export class BlobStore {
     return res.readableStreamBody!;
   }
 
+  /** Deletes the blobs last written before `before` (the purge of expired staging); returns how many. */
+  async deleteOlderThan(before: Date): Promise<number> {
+    await this.ensure();
+    let deleted = 0;
+    for await (const b of this.client().listBlobsFlat())
+      if (b.properties.lastModified && b.properties.lastModified < before) {
+        await this.client().getBlockBlobClient(b.name).deleteIfExists();
+        deleted++;
+      }
+    return deleted;
+  }
+
   async delete(name: string): Promise<void> {
     await this.ensure();
     await this.client().getBlockBlobClient(name).deleteIfExists();
