@@ -2,13 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { node22 } from '../dev/node22';
 import { startWorld, type World } from './lib';
+import { benchArchiveImport } from './archive';
 import { benchCompliance } from './compliance';
 import { benchEntryLoad, benchHealth } from './platform';
 import { benchTemIntake } from './tem';
 import { benchVppSync } from './vpp';
 
 /**
- * `npm run bench [platform|tem|vpp|compliance]`: every benchmark, printing its figures beside the floor it
+ * `npm run bench [platform|tem|vpp|compliance|archive]`: every benchmark, printing its figures beside the floor it
  * cannot beat. Each group gets a fresh Azurite and sandbox, so none measures another's leftovers.
  * `npm run bench -- --node22 [group]` runs the same on Node 22, the runtime Azure uses.
  */
@@ -20,6 +21,7 @@ const groups: Record<string, (world: World) => Promise<void>> = {
   tem: benchTemIntake,
   vpp: (world) => benchVppSync(world),
   compliance: (world) => benchCompliance(world),
+  archive: benchArchiveImport,
 };
 
 async function main() {

@@ -183,19 +183,20 @@ export async function attachFile(mailbox: string, folderId: string, messageId: s
 
 async function uploadChunks(url: string, file: FileToAttach): Promise<void> {
   let sent = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const put = async (chunk: Buffer) => {
+  // One chunk buffer, filled from the stream and sent as it fills: memory stays at one chunk.
+  const chunk = Buffer.allocUnsafe(Math.min(UPLOAD_CHUNK, file.size));
+  let filled = 0;
+  const put = async (length: number) => {
     for (let attempt = 1; ; attempt++) {
       // Pre-authenticated URL: no Authorization header.
       const res = await fetch(url, {
         method: 'PUT',
-        headers: { 'Content-Range': `bytes ${sent}-${sent + chunk.length - 1}/${file.size}`, 'Content-Type': 'application/octet-stream' },
-        body: new Uint8Array(chunk),
+        headers: { 'Content-Range': `bytes ${sent}-${sent + length - 1}/${file.size}`, 'Content-Type': 'application/octet-stream' },
+        body: new Uint8Array(chunk.buffer, chunk.byteOffset, length),
       });
       const text = await res.text();
       if (res.ok) {
-        sent += chunk.length;
+        sent += length;
         return;
       }
       const retryAfter = Number(res.headers.get('retry-after') ?? 0);
@@ -218,17 +219,16 @@ async function uploadChunks(url: string, file: FileToAttach): Promise<void> {
   for await (const piece of await file.open()) {
     let p = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     while (p.length) {
-      const take = Math.min(p.length, UPLOAD_CHUNK - pendingBytes);
-      pending.push(p.subarray(0, take));
-      pendingBytes += take;
+      const take = Math.min(p.length, chunk.length - filled);
+      p.copy(chunk, filled, 0, take);
+      filled += take;
       p = p.subarray(take);
-      if (pendingBytes === UPLOAD_CHUNK) {
-        await put(Buffer.concat(pending));
-        pending = [];
-        pendingBytes = 0;
+      if (filled === chunk.length) {
+        await put(filled);
+        filled = 0;
       }
     }
   }
-  if (pendingBytes) await put(Buffer.concat(pending));
+  if (filled) await put(filled);
   if (sent !== file.size) throw new GraphApiError(400, 'SizeMismatch', `The file had ${sent} bytes, not the ${file.size} announced.`);
 }
