@@ -149,7 +149,8 @@ test('register → connect through admin consent → Active → roaming block �
   // A billing-cycle reset unblocks every line of the provider.
   await tem.send(p, 'billing_cycle.reset', { cycleStart: '2026-12-01' });
   await eventually(() => tem.members('data').length === 0, 15_000, 'reset unblocks');
-  // Every action recorded as requested was settled.
+  // Every action recorded as requested is settled: the outcome is written just after the group changes.
+  await eventually(async () => (await tem.ledger(p.id)).every((r) => r.status !== 'requested'), 10_000, 'every requested action settled');
   expect((await tem.ledger(p.id)).filter((r) => r.status === 'requested')).toEqual([]);
 });
 
