@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mailSettings } from '../dev/sandbox/graph/mail';
 import { ARCHIVE_ACCOUNT } from '../dev/sandbox/providers/archive';
-import { fmt, startProcess, table, type World } from './lib';
+import { adminToken, fmt, startProcess, table, type World } from './lib';
 
 /**
  * The archive import of the sandbox's seeded day (SMS, MMS, calls, a 15 MB MMS and a 100 MB call
@@ -13,18 +13,12 @@ export async function benchArchiveImport(world: World): Promise<void> {
   mailSettings.maxItemBytes = 150 * 1024 * 1024; // mailboxes raised to Exchange's maximum, so the recording imports
   const host = await startProcess(['dist/dev/host/cli.js'], world.settings, (p) => `http://127.0.0.1:${p}/api/health`);
   try {
-    const admin = world.sandbox.entra.clients.find((c) => c.name === 'admin-all-roles')!;
-    const issued = await world.sandbox.entra.clientCredentialsToken(
-      admin,
-      admin.tenantId,
-      `api://${world.settings.ENTRA_CLIENT_ID}/.default`,
-    );
-    if (!('access_token' in issued)) throw new Error(issued.description);
+    const token = await adminToken(world);
     const api = `http://127.0.0.1:${host.port}/api`;
     const call = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${api}/${path}`, {
         method,
-        headers: { Authorization: `Bearer ${issued.access_token}`, 'content-type': 'application/json' },
+        headers: { Authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const json = (await res.json()) as Record<string, unknown>;

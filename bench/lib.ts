@@ -29,6 +29,18 @@ export async function startWorld(): Promise<World> {
   return { azurite, sandbox, settings, stop: async () => void (await Promise.all([azurite.stop(), sandbox.stop()])) };
 }
 
+/** An access token for the admin API as the demo admin holding every role, from the sandbox's Entra ID. */
+export async function adminToken(world: World): Promise<string> {
+  const admin = world.sandbox.entra.clients.find((c) => c.name === 'admin-all-roles')!;
+  const issued = await world.sandbox.entra.clientCredentialsToken(
+    admin,
+    admin.tenantId,
+    `api://${world.settings.ENTRA_CLIENT_ID}/.default`,
+  );
+  if (!('access_token' in issued)) throw new Error(issued.description);
+  return issued.access_token;
+}
+
 /** Runs a node script in its own process and resolves once `ready` is fetchable. */
 export async function startProcess(
   args: string[],

@@ -1,7 +1,7 @@
 import { QueueClient } from '@azure/storage-queue';
 import { Webhook } from 'standardwebhooks';
 import { encodeMessage } from '../shared/platform/storage/queues';
-import { fmt, load, startProcess, table, type World } from './lib';
+import { adminToken, fmt, load, startProcess, table, type World } from './lib';
 
 /**
  * TEM webhook intake: signed events accepted per second (verify + durable enqueue + 202) through the
@@ -16,14 +16,7 @@ export async function benchTemIntake(world: World, connections = 32, seconds = 5
   );
   let withWorkers: Awaited<ReturnType<typeof load>> | undefined;
   try {
-    const admin = world.sandbox.entra.clients.find((c) => c.name === 'admin-all-roles')!;
-    const issued = await world.sandbox.entra.clientCredentialsToken(
-      admin,
-      admin.tenantId,
-      `api://${world.settings.ENTRA_CLIENT_ID}/.default`,
-    );
-    if (!('access_token' in issued)) throw new Error(issued.description);
-    const token = issued.access_token;
+    const token = await adminToken(world);
     const created = await fetch(`http://127.0.0.1:${host.port}/api/admin/tem/providers`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}`, 'content-type': 'application/json' },

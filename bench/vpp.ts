@@ -1,5 +1,5 @@
 import { addVppToken } from '../dev/sandbox/graph/vpp';
-import { fmt, rawBatchedWrites, startProcess, table, type World } from './lib';
+import { adminToken, fmt, rawBatchedWrites, startProcess, table, type World } from './lib';
 
 /**
  * VPP sync at scale: 20 tokens × 5,000 apps through the local host against the sandbox: wall time
@@ -62,14 +62,7 @@ export async function benchVppSync(
     (p) => `http://127.0.0.1:${p}/api/health`,
   );
   try {
-    const admin = world.sandbox.entra.clients.find((c) => c.name === 'admin-all-roles')!;
-    const issued = await world.sandbox.entra.clientCredentialsToken(
-      admin,
-      admin.tenantId,
-      `api://${world.settings.ENTRA_CLIENT_ID}/.default`,
-    );
-    if (!('access_token' in issued)) throw new Error(issued.description);
-    const auth = { Authorization: `Bearer ${issued.access_token}` };
+    const auth = { Authorization: `Bearer ${await adminToken(world)}` };
     world.sandbox.graph.resetStats();
     const started = performance.now();
     const res = await fetch(`http://127.0.0.1:${host.port}/api/admin/vpp/sync`, { method: 'POST', headers: auth });
