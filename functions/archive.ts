@@ -7,6 +7,7 @@ import { pageBody, pageOf, pageQuery } from '../shared/platform/http';
 import { accepted, acceptedRun, startedBy } from '../shared/platform/runs';
 import {
   failures,
+  failuresCsv,
   importEnabled,
   importMessage,
   purgeImports,
@@ -223,18 +224,14 @@ httpFunction('archiveImportFailuresCsv', {
       200: { description: 'Item id, Source User ID, M365 User ID, Failure Reason.', schema: z.string(), contentType: 'text/csv' },
     },
   },
-  handler: async ({ params }) => {
-    const cell = (v: string | null) => `"${(v ?? '').replace(/"/g, '""')}"`;
-    const rows = (await failures(params.id)).map((r) => [r.itemId, r.sourceUser, r.mailbox, r.reason].map(cell).join(','));
-    return {
-      status: 200,
-      headers: {
-        'Content-Type': 'text/csv; charset=utf-8',
-        'Content-Disposition': `attachment; filename="archive-failures-${params.id}.csv"`,
-      },
-      body: `${['Item id,Source User ID,M365 User ID,Failure Reason', ...rows].join('\r\n')}\r\n`,
-    };
-  },
+  handler: async ({ params }) => ({
+    status: 200,
+    headers: {
+      'Content-Type': 'text/csv; charset=utf-8',
+      'Content-Disposition': `attachment; filename="archive-failures-${params.id}.csv"`,
+    },
+    body: await failuresCsv(params.id),
+  }),
 });
 
 httpFunction('archiveImportReplay', {

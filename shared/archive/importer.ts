@@ -390,6 +390,13 @@ export async function failures(runId: string): Promise<Failure[]> {
   });
 }
 
+/** The failed copies of a run as CSV, with the columns of Purview's admin log. */
+export async function failuresCsv(runId: string): Promise<string> {
+  const cell = (v: string | null) => `"${(v ?? '').replace(/"/g, '""')}"`;
+  const rows = (await failures(runId)).map((r) => [r.itemId, r.sourceUser, r.mailbox, r.reason].map(cell).join(','));
+  return `${['Item id,Source User ID,M365 User ID,Failure Reason', ...rows].join('\r\n')}\r\n`;
+}
+
 /**
  * Forgets imports older than RUN_KEEP_DAYS: their item records and marks, and the staged copies not
  * written since (an item staged again by a later import stays). Returns what it deleted.
