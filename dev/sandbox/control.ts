@@ -3,6 +3,7 @@ import type { Entra } from './entra';
 import { setCompliance } from './graph/compliance';
 import type { FaultRule, GraphService } from './graph/framework';
 import { mailSettings } from './graph/mail';
+import { mailboxLimits, mailboxThrottle } from './graph/throttle';
 import { addVppToken, vppSettings } from './graph/vpp';
 import { sandboxClock } from './clock';
 import { sendJson, sendProblem, type SandboxRequest } from './http';
@@ -104,6 +105,19 @@ function tenantRoutes(sandbox: Sandbox): Record<string, Route> {
       if (typeof delay !== 'number' || delay < 0 || delay > 600_000) return badRequest(res, 'Send {"sentItemsDelayMs": 0..600000}.');
       mailSettings.sentItemsDelayMs = delay;
       sendJson(res, 200, { ...mailSettings });
+    },
+    'GET /_sandbox/mailbox-limits': (_r, res) =>
+      sendJson(res, 200, { limits: mailboxLimits, usage: Object.fromEntries(mailboxThrottle.usage) }),
+    'PUT /_sandbox/mailbox-limits': (r, res) => {
+      const body = (r.json() ?? {}) as Record<string, unknown>;
+      const bad = Object.entries(body).filter(([k, v]) => !(k in mailboxLimits) || typeof v !== 'number' || !Number.isInteger(v) || v < 1);
+      if (bad.length)
+        return badRequest(
+          res,
+          `Send positive integers for any of ${Object.keys(mailboxLimits).join(', ')}; refused: ${bad.map(([k]) => k).join(', ')}.`,
+        );
+      Object.assign(mailboxLimits, body);
+      sendJson(res, 200, mailboxLimits);
     },
     'GET /_sandbox/clock': (_r, res) => sendJson(res, 200, { offsetMs: sandboxClock.offsetMs, now: sandboxClock.iso() }),
     'PUT /_sandbox/clock': (r, res) => {

@@ -1,8 +1,8 @@
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import { reportConnectorStatus } from '../connectors';
-import { GraphApiError } from '../graph/client';
-import { attachFile, createImported, ensureMailFolder, findImported, listAttachmentNames } from '../graph/mail';
+import { graph, GraphApiError } from '../graph/client';
+import { attachFile, createImported, ensureMailFolder, findImported, importCost, listAttachmentNames } from '../graph/mail';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import { AppError, conflict } from '../platform/errors';
@@ -27,6 +27,8 @@ import { openStaged, stagedItem, stageItem, staging } from './staging';
 export const QUEUE_IMPORT = 'archive-import';
 const LIMIT_MS = 30 * 60 * 1000;
 const TALLY_SECONDS = 3;
+/** A mailbox that will not have room for a copy within this long defers the item instead of waiting. */
+const DEFER_AFTER_MS = 4000;
 const KIND = 'archive.import';
 
 export const importMessage = z.discriminatedUnion('step', [
@@ -215,6 +217,10 @@ async function importItem(runId: string, item: z.infer<typeof sourceItem>, log: 
   await stageItem(sourceOf(account), item);
   const dir = await directoryFor(runId);
   const mail = toMail(item, dir);
+  const cost = importCost(
+    mail.html,
+    item.attachments.map((a) => a.size),
+  );
   const copies: CopyOutcome[] = [];
   for (const p of participants(item)) {
     const r = resolve(p, dir);
@@ -223,7 +229,17 @@ async function importItem(runId: string, item: z.infer<typeof sourceItem>, log: 
       await logUnmappedOnce(runId, p.mobile, r.failure, log);
       continue;
     }
-    copies.push(await importCopy(runId, item, mail, { mobile: p.mobile, mailbox: r.mailbox, userId: r.userId }));
+    const copy = await graph().throttling.withRoom(r.mailbox, cost, DEFER_AFTER_MS, () =>
+      importCopy(runId, item, mail, { mobile: p.mobile, mailbox: r.mailbox, userId: r.userId }),
+    );
+    if (!copy.ran) {
+      // Waiting for the mailbox's room would hold this worker idle: the item comes back then (a
+      // little early, as queues are polled), and other mailboxes go on meanwhile. Copies already
+      // made are found again by their key.
+      await send({ step: 'item', runId, item }, `${runId}|item|${item.id}|${clock.now()}`, Math.floor((copy.waitMs - 3000) / 1000));
+      return;
+    }
+    copies.push(copy.value);
   }
   await recordItem(runId, item.id, copies);
 }
@@ -250,7 +266,8 @@ async function importCopy(
     };
     if (!found) await claim();
     const messageId = found ?? (await createImported(mailbox, folder, { ...mail, importKey: key }));
-    const present = new Set(item.attachments.length ? await listAttachmentNames(mailbox, folder, messageId) : []);
+    // A copy just created has no attachments yet; one found may have some of them.
+    const present = new Set(found && item.attachments.length ? await listAttachmentNames(mailbox, folder, messageId) : []);
     const missing = item.attachments.filter((a) => !present.has(a.fileName));
     // A complete copy found is a duplicate, unless this run made it; an incomplete one (an earlier
     // run stopped by the size limit, say) is completed now.

@@ -10,7 +10,8 @@ import { config, type Config } from '../platform/config';
 import { AppError } from '../platform/errors';
 import { log as rootLog, type Logger } from '../platform/log';
 import { confidentialClient } from '../platform/auth/entra';
-import { KeyedLimiter } from './limiter';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { KeyedLimiter, WindowBudget, type Reservation, type Window } from './limiter';
 
 /**
  * The one Microsoft Graph client. The Graph JS client builds and sends requests; our middleware in
@@ -71,10 +72,9 @@ export interface RetryPolicy {
   /** First backoff step without Retry-After, in ms; doubles each retry, with full jitter. */
   baseDelayMs: number;
   maxDelayMs: number;
-  sleep?: (ms: number) => Promise<void>;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Delay before retry `attempt` (1-based): Retry-After when given, else exponential with full jitter. */
 export function retryDelayMs(attempt: number, retryAfter: string | null, policy: RetryPolicy): number {
@@ -101,15 +101,51 @@ const GLOBAL = '*';
 export class ThrottlingMiddleware implements Middleware {
   private next?: Middleware;
   readonly limiter: KeyedLimiter;
+  /** Each mailbox's requests and uploads in Outlook's windows, so requests wait for room instead of being refused. */
+  private readonly budget: WindowBudget;
+  /** Mailboxes Graph has throttled, and until when (performance.now()): none of their requests go before. */
+  private readonly paused = new Map<string, number>();
 
   constructor(
     private readonly policy: RetryPolicy,
-    limits: { total: number; perMailbox: number },
+    limits: GraphLimits,
     private readonly log: Logger,
     private readonly timeoutMs = 60_000,
   ) {
     this.limiter = new KeyedLimiter((key) => (key === GLOBAL ? limits.total : limits.perMailbox));
+    this.budget = new WindowBudget(limits.mailboxRequests ?? OUTLOOK_REQUESTS, limits.mailboxBytes ?? OUTLOOK_BYTES);
   }
+
+  /**
+   * Runs `work` once the mailbox has room in its windows for `cost` (at most that many requests and
+   * bytes of bodies), with the room set aside so that concurrent work for the mailbox does not take
+   * it; the requests `work` sends go without waiting for the windows again. When the mailbox will
+   * not have room within `maxWaitMs` (its windows are full, or Graph throttled it), `work` does not
+   * run and the answer says when to come back (booked after work sent back before it).
+   */
+  async withRoom<T>(
+    mailbox: string,
+    cost: { requests: number; bytes: number },
+    maxWaitMs: number,
+    work: () => Promise<T>,
+  ): Promise<{ ran: true; value: T } | { ran: false; waitMs: number }> {
+    const key = mailbox.toLowerCase();
+    for (;;) {
+      const wait = Math.max(0, (this.paused.get(key) ?? 0) - performance.now(), this.budget.waitMs(key, cost.bytes, cost.requests));
+      if (wait > maxWaitMs) return { ran: false, waitMs: this.budget.book(key, cost.requests, wait) };
+      if (wait > 0) {
+        await sleep(wait);
+        continue;
+      }
+      const reservation = this.budget.reserve(key, cost.requests, cost.bytes);
+      try {
+        return { ran: true, value: await this.reserved.run(reservation, work) };
+      } finally {
+        this.budget.release(reservation);
+      }
+    }
+  }
+  private readonly reserved = new AsyncLocalStorage<Reservation>();
 
   setNext(next: Middleware): void {
     this.next = next;
@@ -118,41 +154,94 @@ export class ThrottlingMiddleware implements Middleware {
   async execute(context: Context): Promise<void> {
     const url = typeof context.request === 'string' ? context.request : context.request.url;
     const method = (context.options?.method ?? 'GET').toUpperCase();
-    const safe = method === 'GET' || method === 'HEAD';
-    const mailbox = mailboxOf(url);
-    const sleep = this.policy.sleep ?? defaultSleep;
-    for (let attempt = 0; ; attempt++) {
-      const releaseMailbox = mailbox ? await this.limiter.acquire(`mailbox:${mailbox}`) : undefined;
-      const releaseAll = await this.limiter.acquire(GLOBAL);
-      let networkError: Error | undefined;
-      const signal = AbortSignal.timeout(this.timeoutMs);
-      try {
+    const body = context.options?.body;
+    const bytes = typeof body === 'string' ? Buffer.byteLength(body) : ArrayBuffer.isView(body) ? body.byteLength : 0;
+    context.response = await this.send(
+      method,
+      url,
+      mailboxOf(url),
+      async (signal) => {
         context.response = undefined;
         context.options = { ...context.options, signal };
         await this.next!.execute(context);
-        context.response = await buffered(context.response!);
+        return context.response!;
+      },
+      { bytes },
+    );
+  }
+
+  /**
+   * One request under the limits, retried as Graph's rules allow: `attempt` makes one try with the
+   * signal of its time limit. A 429 for a mailbox holds all of that mailbox's requests for its
+   * Retry-After, so they do not each spend a request on being refused. `resendable` marks a write
+   * that is safe to send again after a 5xx (an upload chunk); `shownAs` is the path logs show (a
+   * pre-authenticated URL is a credential); `bytes` the body's size, for the mailbox's upload window.
+   */
+  async send(
+    method: string,
+    url: string,
+    mailbox: string | null,
+    attempt: (signal: AbortSignal) => Promise<Response>,
+    opts: { resendable?: boolean; shownAs?: string; bytes?: number } = {},
+  ): Promise<Response> {
+    const resendAfterServerError = opts.resendable ?? (method === 'GET' || method === 'HEAD');
+    const path = opts.shownAs ?? new URL(url).pathname;
+    for (let n = 0; ; n++) {
+      const releaseMailbox = mailbox ? await this.acquireMailbox(mailbox, opts.bytes ?? 0) : undefined;
+      const releaseAll = await this.limiter.acquire(GLOBAL);
+      let response: Response | undefined;
+      let networkError: Error | undefined;
+      const signal = AbortSignal.timeout(this.timeoutMs);
+      try {
+        response = await buffered(await attempt(signal));
       } catch (e) {
         // Past the time limit the attempt is answered as Graph answers a gateway timeout.
         if (signal.aborted)
-          context.response = timeoutResponse(
-            `Microsoft Graph did not answer ${method} ${new URL(url).pathname} within ${this.timeoutMs / 1000} s.`,
-          );
+          response = timeoutResponse(`Microsoft Graph did not answer ${method} ${path} within ${this.timeoutMs / 1000} s.`);
         else networkError = e instanceof Error ? e : new Error(String(e));
       } finally {
         releaseAll();
-        releaseMailbox?.();
+        releaseMailbox?.(response?.status !== 429);
       }
-      const status = context.response?.status ?? 0;
+      const status = response?.status ?? 0;
       // A write is only re-sent when Graph says it did nothing (429); a read whenever it may help.
-      const retriable = networkError ? safe : status === 429 || (safe && (status === 503 || status === 504 || status === 502));
-      if (!retriable || attempt >= this.policy.maxRetries) {
+      const retriable = networkError
+        ? resendAfterServerError
+        : status === 429 || (resendAfterServerError && (status === 503 || status === 504 || status === 502));
+      if (!retriable || n >= this.policy.maxRetries) {
         if (networkError) throw networkError;
-        return;
+        return response!;
       }
-      const delay = retryDelayMs(attempt + 1, context.response?.headers.get('retry-after') ?? null, this.policy);
-      this.log.warn('Graph request will be retried', { method, path: new URL(url).pathname, status, attempt: attempt + 1, delayMs: delay });
-      await context.response?.body?.cancel().catch(() => undefined);
+      const delay = retryDelayMs(n + 1, response?.headers.get('retry-after') ?? null, this.policy);
+      if (mailbox && status === 429) this.paused.set(mailbox, Math.max(this.paused.get(mailbox) ?? 0, performance.now() + delay));
+      this.log.warn('Graph request will be retried', { method, path, status, attempt: n + 1, delayMs: delay });
       await sleep(delay);
+    }
+  }
+
+  /** A slot of the mailbox's concurrency, once no throttling pause holds it and its windows have room; counted in them. */
+  private async acquireMailbox(mailbox: string, bytes: number): Promise<(admitted?: boolean) => void> {
+    // Work that reserved room in this mailbox's windows (withRoom) waits only for a throttling pause.
+    const held = this.reserved.getStore();
+    const mine = held?.key === mailbox ? held : undefined;
+    const wait = () => Math.max((this.paused.get(mailbox) ?? 0) - performance.now(), mine ? 0 : this.budget.waitMs(mailbox, bytes));
+    for (;;) {
+      const before = wait();
+      if (before > 0) {
+        await sleep(before);
+        continue;
+      }
+      const release = await this.limiter.acquire(`mailbox:${mailbox}`);
+      // A pause may have begun, or the windows filled, while this request waited for its slot.
+      if (wait() <= 0) {
+        this.paused.delete(mailbox);
+        const counted = this.budget.take(mailbox, bytes, mine);
+        return (admitted = true) => {
+          counted(admitted);
+          release();
+        };
+      }
+      release();
     }
   }
 }
@@ -183,11 +272,22 @@ export function msalTokenProvider(cfg: Config): AuthenticationProvider {
   };
 }
 
+/** Outlook's limits per app and mailbox: 10,000 requests per 10 minutes, 150 MB of request bodies per 5 minutes. */
+const OUTLOOK_REQUESTS: Window = { amount: 10_000, windowMs: 600_000 };
+const OUTLOOK_BYTES: Window = { amount: 150 * 1024 * 1024, windowMs: 300_000 };
+
+export interface GraphLimits {
+  total: number;
+  perMailbox: number;
+  mailboxRequests?: Window;
+  mailboxBytes?: Window;
+}
+
 export interface GraphOptions {
   baseUrl: string;
   authProvider: AuthenticationProvider;
   retry: RetryPolicy;
-  limits: { total: number; perMailbox: number };
+  limits: GraphLimits;
   /** Time limit of one attempt, answer included. */
   timeoutMs?: number;
   log?: Logger;
@@ -291,6 +391,22 @@ export class Graph {
     }
   }
 
+  /**
+   * A request to a pre-authenticated URL Graph handed out (an upload session's): no token, under the
+   * mailbox's limits with the same retries; a chunk is safe to send again after a 5xx.
+   */
+  async preauthenticated(
+    mailbox: string,
+    url: string,
+    init: { method: 'PUT' | 'DELETE'; headers?: Record<string, string>; body?: BodyInit },
+  ): Promise<Response> {
+    return this.throttling.send(init.method, url, mailbox.toLowerCase(), (signal) => fetch(url, { ...init, signal }), {
+      resendable: true,
+      shownAs: '(upload session URL)',
+      bytes: init.body instanceof Uint8Array ? init.body.byteLength : 0,
+    });
+  }
+
   /** Every item of a collection, page by page, following @odata.nextLink verbatim. */
   async *list<T>(path: string, query?: Query): AsyncGenerator<T> {
     let page = await this.get<{ value: T[]; '@odata.nextLink'?: string }>(path, query);
@@ -320,7 +436,6 @@ export class Graph {
       ids.add(r.id.toLowerCase());
     }
     const results = new Map<string, BatchResponse>();
-    const sleep = this.opts.retry.sleep ?? defaultSleep;
     for (let i = 0; i < requests.length; i += 20) {
       let pending = requests.slice(i, i + 20);
       for (let attempt = 0; pending.length; attempt++) {
@@ -367,7 +482,12 @@ export function graph(): Graph {
       baseUrl: cfg.GRAPH_BASE_URL,
       authProvider: msalTokenProvider(cfg),
       retry: { maxRetries: cfg.GRAPH_MAX_RETRIES, baseDelayMs: 500, maxDelayMs: 60_000 },
-      limits: { total: cfg.GRAPH_MAX_CONCURRENCY, perMailbox: cfg.GRAPH_MAILBOX_CONCURRENCY },
+      limits: {
+        total: cfg.GRAPH_MAX_CONCURRENCY,
+        perMailbox: cfg.GRAPH_MAILBOX_CONCURRENCY,
+        mailboxRequests: cfg.GRAPH_MAILBOX_REQUESTS,
+        mailboxBytes: { ...cfg.GRAPH_MAILBOX_UPLOAD_MB, amount: cfg.GRAPH_MAILBOX_UPLOAD_MB.amount * 1024 * 1024 },
+      },
       timeoutMs: cfg.GRAPH_TIMEOUT_SECONDS * 1000,
     });
   }

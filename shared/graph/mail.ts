@@ -144,6 +144,18 @@ export async function listAttachmentNames(mailbox: string, folderId: string, mes
   return all.map((a) => a.name);
 }
 
+/** The most Graph requests and request-body bytes importing an item takes (found or created, then attached), for pacing. */
+export function importCost(html: string, attachmentSizes: number[]): { requests: number; bytes: number } {
+  let requests = 2;
+  let bytes = Buffer.byteLength(html) + 4096; // the message's JSON around its body
+  for (const size of attachmentSizes) {
+    const session = size >= UPLOAD_SESSION_FROM;
+    requests += session ? 1 + Math.ceil(size / UPLOAD_CHUNK) : 1;
+    bytes += (session ? size : Math.ceil(size / 3) * 4) + 1024;
+  }
+  return { requests, bytes };
+}
+
 export interface FileToAttach {
   name: string;
   contentType: string;
@@ -174,47 +186,41 @@ export async function attachFile(mailbox: string, folderId: string, messageId: s
     AttachmentItem: { attachmentType: 'file', name: file.name, size: file.size, contentType: file.contentType },
   });
   try {
-    await uploadChunks(session.uploadUrl, file);
+    await uploadChunks(mailbox, session.uploadUrl, file);
   } catch (e) {
-    await fetch(session.uploadUrl, { method: 'DELETE' }).catch(() => undefined);
+    await graph()
+      .preauthenticated(mailbox, session.uploadUrl, { method: 'DELETE' })
+      .catch(() => undefined);
     throw e;
   }
 }
 
-async function uploadChunks(url: string, file: FileToAttach): Promise<void> {
+async function uploadChunks(mailbox: string, url: string, file: FileToAttach): Promise<void> {
   let sent = 0;
   // One chunk buffer, filled from the stream and sent as it fills: memory stays at one chunk.
   const chunk = Buffer.allocUnsafe(Math.min(UPLOAD_CHUNK, file.size));
   let filled = 0;
   const put = async (length: number) => {
-    for (let attempt = 1; ; attempt++) {
-      // Pre-authenticated URL: no Authorization header.
-      const res = await fetch(url, {
-        method: 'PUT',
-        headers: { 'Content-Range': `bytes ${sent}-${sent + length - 1}/${file.size}`, 'Content-Type': 'application/octet-stream' },
-        body: new Uint8Array(chunk.buffer, chunk.byteOffset, length),
-      });
-      const text = await res.text();
-      if (res.ok) {
-        sent += length;
-        return;
-      }
+    const res = await graph().preauthenticated(mailbox, url, {
+      method: 'PUT',
+      headers: { 'Content-Range': `bytes ${sent}-${sent + length - 1}/${file.size}`, 'Content-Type': 'application/octet-stream' },
+      body: new Uint8Array(chunk.buffer, chunk.byteOffset, length),
+    });
+    const text = await res.text();
+    const answer = parse(text);
+    // A chunk re-sent after an answer was lost is refused as out of range, though it arrived: the session says so.
+    const resumed = res.status === 416 && answer.nextExpectedRanges?.[0]?.startsWith(`${sent + length}-`);
+    if (!res.ok && !resumed) {
       const retryAfter = Number(res.headers.get('retry-after') ?? 0);
-      if ((res.status === 429 || res.status >= 500) && attempt < 6) {
-        await new Promise((r) => setTimeout(r, Math.max(1, retryAfter || 2 ** attempt) * 1000));
-        continue;
-      }
-      let code = 'UploadFailed';
-      let message = text.slice(0, 200);
-      try {
-        const err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-        code = err?.code ?? code;
-        message = err?.message ?? message;
-      } catch {
-        // not JSON
-      }
-      throw new GraphApiError(res.status, code, message, undefined, retryAfter || undefined);
+      throw new GraphApiError(
+        res.status,
+        answer.error?.code ?? 'UploadFailed',
+        answer.error?.message ?? text.slice(0, 200),
+        undefined,
+        retryAfter || undefined,
+      );
     }
+    sent += length;
   };
   for await (const piece of await file.open()) {
     let p = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
@@ -231,4 +237,13 @@ async function uploadChunks(url: string, file: FileToAttach): Promise<void> {
   }
   if (filled) await put(filled);
   if (sent !== file.size) throw new GraphApiError(400, 'SizeMismatch', `The file had ${sent} bytes, not the ${file.size} announced.`);
+}
+
+/** An upload session's answer: its next ranges, or Graph's error. */
+function parse(text: string): { nextExpectedRanges?: string[]; error?: { code?: string; message?: string } } {
+  try {
+    return JSON.parse(text) as ReturnType<typeof parse>;
+  } catch {
+    return {};
+  }
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineManifest } from './manifest';
-import { anyUrl, csv, httpsUrl, int, uuid } from './settings';
+import { anyUrl, csv, httpsUrl, int, perWindow, uuid } from './settings';
 
 /** The platform's own part: storage for connector status, Graph creates, sign-in and sessions, runs; its settings and roles. */
 export const platform = defineManifest({
@@ -34,6 +34,12 @@ export const platform = defineManifest({
       .describe('Key that encrypts connector secrets stored in Table Storage (a Key Vault reference in Azure).'),
     GRAPH_MAX_CONCURRENCY: int(1, 64, 8).describe('Most Graph requests in flight at once from one instance.'),
     GRAPH_MAILBOX_CONCURRENCY: int(1, 4, 4).describe('Most Graph requests in flight at once per mailbox (Outlook allows 4).'),
+    GRAPH_MAILBOX_REQUESTS: perWindow('10000/600').describe(
+      "Graph requests per mailbox per window (Outlook's limit: 10000 per 600 s); requests wait for room instead of being throttled.",
+    ),
+    GRAPH_MAILBOX_UPLOAD_MB: perWindow('150/300').describe(
+      "Megabytes of request bodies per mailbox per window (Outlook's limit: 150 per 300 s), paced the same way.",
+    ),
     GRAPH_MAX_RETRIES: int(0, 10, 6).describe('Retries of a throttled or failed Graph request before it fails.'),
     GRAPH_TIMEOUT_SECONDS: int(1, 600, 60).describe(
       'How long one Graph request may take, answer included, before it counts as failed like a 5xx.',

@@ -23,3 +23,19 @@ export const csv = z.string().transform((s) =>
 
 /** A six-field NCRONTAB schedule (UTC), as timer triggers read it. */
 export const schedule = (example: string) => z.string().regex(/^\S+( \S+){5}$/, `a six-field NCRONTAB schedule, e.g. ${example}`);
+
+/** "<amount>/<seconds>": a budget over a sliding window of that many seconds. */
+export const perWindow = (dflt: string) =>
+  z
+    .string()
+    .default(dflt)
+    .pipe(
+      z
+        .string()
+        .regex(/^\d+\/\d+$/, `<amount>/<seconds>, e.g. ${dflt}`)
+        .transform((s) => {
+          const [amount, seconds] = s.split('/').map(Number);
+          return { amount, windowMs: seconds * 1000 };
+        })
+        .refine((b) => b.amount > 0 && b.windowMs > 0, 'an amount and a number of seconds above 0'),
+    );

@@ -5,6 +5,7 @@ import { EntityTable } from '../../shared/platform/storage/tables';
 import { openStorageAccount } from '../../shared/platform/storage/connection';
 import { demoClients } from '../../dev/sandbox/demo';
 import { stableId } from '../../dev/sandbox/seed';
+import { mailboxLimits, mailboxThrottle } from '../../dev/sandbox/graph/throttle';
 import { startEnv, type TestEnv } from '../helpers/env';
 
 /** The Graph client against the sandbox's Graph over HTTPS, with msal-node tokens from its Entra ID. */
@@ -167,6 +168,34 @@ test('without the limiter the sandbox answers MailboxConcurrency 429s (the limit
   expect(
     settled.filter((s) => s.status === 'rejected' && (s.reason as GraphApiError).code === 'ApplicationThrottled').length,
   ).toBeGreaterThan(0);
+});
+
+test("a client told a mailbox's windows paces its requests and uploads to them: nothing is refused", async () => {
+  const user = stableId('user:grady');
+  mailboxThrottle.reset(); // forget earlier tests' requests, which this client did not send
+  Object.assign(mailboxLimits, { requests: 10, requestWindowMs: 2000, uploadBytes: 200_000, uploadWindowMs: 2000 });
+  try {
+    const g = client({
+      limits: {
+        total: 8,
+        perMailbox: 4,
+        mailboxRequests: { amount: 10, windowMs: 2000 },
+        mailboxBytes: { amount: 200_000, windowMs: 2000 },
+      },
+      retry: { ...fastRetry, maxRetries: 0 },
+    });
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 30 }, () => g.get(`/users/${user}/mailFolders`)));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4000); // three windows of 10
+    // Request bodies count against the upload window: 5 of 60 kB need two windows.
+    const folder = (i: number) => ({ '@odata.type': '#microsoft.graph.mailFolder', displayName: `paced-${i}-${'x'.repeat(60_000)}` });
+    await Promise.all(Array.from({ length: 5 }, (_, i) => g.post(`/users/${user}/mailFolders`, folder(i))));
+    const use = mailboxThrottle.usage.get(user)!;
+    expect(use).toMatchObject({ requests: 35, throttled: 0 });
+    expect(use.last - use.first).toBeGreaterThanOrEqual(6000);
+  } finally {
+    mailboxThrottle.reset();
+  }
 });
 
 test('$batch: groups of 20, throttled sub-requests retried, results by id', async () => {

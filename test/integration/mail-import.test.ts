@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { attachmentBytes } from '../../dev/sandbox/providers/archive';
 import { mailSettings } from '../../dev/sandbox/graph/mail';
+import { mailboxLimits, mailboxThrottle } from '../../dev/sandbox/graph/throttle';
 import { stableId } from '../../dev/sandbox/seed';
 import { GraphApiError } from '../../shared/graph/client';
 import { attachFile, createImported, ensureMailFolder, findImported, type FileToAttach } from '../../shared/graph/mail';
@@ -131,7 +132,7 @@ test("Outlook's per-mailbox upload allowance is waited out (Retry-After); a requ
   MAILBOX = 'diego@contoso-demo.example';
   const folder = await ensureMailFolder(MAILBOX, FOLDER);
   const id = await createImported(MAILBOX, folder, item('key-throttled'));
-  Object.assign(mailSettings, { uploadBytesPerWindow: 8 * MB, uploadWindowMs: 1500 });
+  Object.assign(mailboxLimits, { uploadBytes: 8 * MB, uploadWindowMs: 1500 });
   try {
     const f = generated('throttled', 12 * MB);
     const started = Date.now();
@@ -139,7 +140,7 @@ test("Outlook's per-mailbox upload allowance is waited out (Retry-After); a requ
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000); // it waited for the window
     expect(stored('attachments').find((a) => a.messageId === id)?.sha256).toBe(f.sha256);
   } finally {
-    Object.assign(mailSettings, { uploadBytesPerWindow: 150 * MB, uploadWindowMs: 300_000 });
+    mailboxThrottle.reset();
   }
   const huge = { ...item('key-huge'), html: `<p>${'x'.repeat(5 * MB)}</p>` };
   await expect(createImported(MAILBOX, folder, huge)).rejects.toMatchObject({
@@ -147,4 +148,42 @@ test("Outlook's per-mailbox upload allowance is waited out (Retry-After); a requ
     graphMessage: expect.stringMatching(/4MB/),
   });
   expect(await findImported(MAILBOX, folder, 'key-huge')).toBeUndefined();
+});
+
+test("over a mailbox's request budget the client holds that mailbox for Retry-After: every request lands, few are refused", async () => {
+  MAILBOX = 'megan@contoso-demo.example';
+  const key = stableId('user:megan');
+  mailboxThrottle.reset();
+  Object.assign(mailboxLimits, { requests: 10, requestWindowMs: 2000 });
+  try {
+    const started = Date.now();
+    const folder = await ensureMailFolder(MAILBOX, FOLDER);
+    await Promise.all(Array.from({ length: 28 }, (_, i) => findImported(MAILBOX, folder, `key-budget-${i}`)));
+    const use = mailboxThrottle.usage.get(key)!;
+    expect(use.requests).toBe(30); // the folder's lookup and creation, and 28 lookups
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4000); // 30 requests at 10 per 2 s need three windows
+    // At most the 4 requests in flight when a window fills are refused; each of the 20 beyond the
+    // budget would be refused at least once if every request waited out its own Retry-After.
+    expect(use.throttled).toBeLessThanOrEqual(8);
+  } finally {
+    mailboxThrottle.reset();
+  }
+});
+
+test('an upload session URL is a credential: a throttled chunk is retried without the URL reaching a log line', async () => {
+  MAILBOX = 'alex@contoso-demo.example';
+  const folder = await ensureMailFolder(MAILBOX, FOLDER);
+  const id = await createImported(MAILBOX, folder, item('key-url'));
+  Object.assign(mailboxLimits, { uploadBytes: 5 * MB, uploadWindowMs: 1000 });
+  const logged: string[] = [];
+  const warn = jest.spyOn(console, 'warn').mockImplementation((line: string) => void logged.push(line));
+  try {
+    await attachFile(MAILBOX, folder, id, generated('url', 9 * MB));
+  } finally {
+    warn.mockRestore();
+    mailboxThrottle.reset();
+  }
+  const lines = logged.join('\n');
+  expect(lines).toContain('(upload session URL)');
+  expect(lines).not.toMatch(/\/upload\/outlook\//);
 });

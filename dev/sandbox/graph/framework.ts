@@ -6,6 +6,7 @@ import { GRAPH_RESOURCE, type Entra } from '../entra';
 import { sendJson, type SandboxRequest } from '../http';
 import { evaluate, ODataError, orderBy, parseFilter, select } from './odata';
 import { sandboxClock } from '../clock';
+import { mailboxThrottle } from './throttle';
 
 /**
  * Microsoft Graph v1.0 as the app meets it: bearer tokens and application permissions, OData
@@ -122,9 +123,24 @@ interface Route {
   handler: GraphHandler;
 }
 
-const MAILBOX_LIMIT = 4;
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const MAILBOX = /^\/users\/([^/]+)\//i;
+
+/** The mailbox a path counts against (/users/{id or UPN}/...), as the user's id. */
+function mailboxOf(path: string, store: TenantStore): string | undefined {
+  const segment = MAILBOX.exec(path)?.[1];
+  if (!segment) return undefined;
+  const key = decodeURIComponent(segment).toLowerCase();
+  const users = store.table('users');
+  if (users.has(key)) return key;
+  for (const u of users.values())
+    if ([u.id, u.userPrincipalName, u.mail].some((v) => typeof v === 'string' && v.toLowerCase() === key)) return String(u.id);
+  return key;
+}
+
+/** The bytes a request uploads, for Outlook's upload allowance (PATCH, POST and PUT bodies). */
+const uploadBytes = (method: string, body: unknown) =>
+  body !== undefined && (method === 'PATCH' || method === 'POST' || method === 'PUT') ? Buffer.byteLength(JSON.stringify(body)) : 0;
 
 function errorBody(code: string, message: string, requestId: string, clientRequestId?: string) {
   return {
@@ -147,7 +163,6 @@ export class GraphService {
   faults: FaultRule[] = [];
   private readonly faultCounts = new Map<FaultRule, number>();
   stats: GraphStats = GraphService.emptyStats();
-  private readonly mailboxInFlight = new Map<string, number>();
   private seed = 0x9e3779b9;
   /** Checks every request and response against the OpenAPI subset (on by default). */
   strictContract = true;
@@ -270,14 +285,8 @@ export class GraphService {
     this.stats.byRoute[routeKey] = (this.stats.byRoute[routeKey] ?? 0) + 1;
     this.stats.inFlight++;
     this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.stats.inFlight);
-    const mailbox = MAILBOX.exec(path)?.[1]?.toLowerCase();
-    if (mailbox) {
-      const n = (this.mailboxInFlight.get(mailbox) ?? 0) + 1;
-      this.mailboxInFlight.set(mailbox, n);
-      this.stats.mailboxPeak[mailbox] = Math.max(this.stats.mailboxPeak[mailbox] ?? 0, n);
-    }
     try {
-      const result = await this.executeInner(method, path, query, body, headers, mailbox);
+      const result = await this.executeInner(method, path, query, body, headers);
       this.stats.byStatus[result.status] = (this.stats.byStatus[result.status] ?? 0) + 1;
       if (this.strictContract) {
         for (const p of this.contract.checkResponse(method, path, result.status, result.body)) this.violations.push(`response: ${p}`);
@@ -285,7 +294,6 @@ export class GraphService {
       return result;
     } finally {
       this.stats.inFlight--;
-      if (mailbox) this.mailboxInFlight.set(mailbox, (this.mailboxInFlight.get(mailbox) ?? 1) - 1);
     }
   }
 
@@ -295,11 +303,33 @@ export class GraphService {
     query: URLSearchParams,
     body: unknown,
     headers: Record<string, string>,
-    mailbox?: string,
   ): Promise<GraphResult> {
     const requestId = randomUUID();
     const auth = await this.authenticate(headers);
     if ('status' in auth) return auth;
+    const store = this.stores.get(auth.tenantId);
+    if (!store) return { status: 401, body: errorBody('InvalidAuthenticationToken', 'Unknown tenant.', requestId) };
+    // A mailbox's request counts as in flight from here, through any injected latency.
+    const mailbox = mailboxOf(path, store);
+    const leave = mailbox ? mailboxThrottle.enter(mailbox) : undefined;
+    if (mailbox)
+      this.stats.mailboxPeak[mailbox] = Math.max(this.stats.mailboxPeak[mailbox] ?? 0, mailboxThrottle.usage.get(mailbox)!.peakInFlight);
+    try {
+      return await this.serve(method, path, query, body, headers, { requestId, auth, store, mailbox });
+    } finally {
+      leave?.();
+    }
+  }
+
+  private async serve(
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    body: unknown,
+    headers: Record<string, string>,
+    at: { requestId: string; auth: { tenantId: string; claims: JWTPayload }; store: TenantStore; mailbox?: string },
+  ): Promise<GraphResult> {
+    const { requestId, auth, store, mailbox } = at;
     if (this.strictContract) {
       const problems = this.contract.checkRequest(method, path, query, body);
       if (problems.length) {
@@ -324,13 +354,13 @@ export class GraphService {
     }
     const fault = this.pickFault(method, path, decodeURIComponent(query.toString()));
     if (fault?.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));
-    if (mailbox && (this.mailboxInFlight.get(mailbox) ?? 0) > MAILBOX_LIMIT) {
+    const refused = mailbox ? mailboxThrottle.admit(mailbox, uploadBytes(method, body)) : undefined;
+    if (refused)
       return {
         status: 429,
-        headers: { 'Retry-After': '1' },
-        body: errorBody('ApplicationThrottled', 'Application is over its MailboxConcurrency limit.', requestId),
+        headers: { 'Retry-After': String(refused.retryAfterSeconds) },
+        body: errorBody(refused.code, refused.message, requestId),
       };
-    }
     if (fault?.status && !fault.afterEffect) return this.faultResult(fault, requestId);
     const found = this.match(method, path);
     if (!found) {
@@ -342,8 +372,6 @@ export class GraphService {
             body: errorBody('BadRequest', `Resource not found for the segment '${path.split('/').filter(Boolean).pop()}'.`, requestId),
           };
     }
-    const store = this.stores.get(auth.tenantId);
-    if (!store) return { status: 401, body: errorBody('InvalidAuthenticationToken', 'Unknown tenant.', requestId) };
     let result: GraphResult;
     try {
       result = await found.route.handler({

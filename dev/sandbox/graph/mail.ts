@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { GraphError, type Entity, type GraphContext, type GraphService } from './framework';
 import { sandboxClock } from '../clock';
 import { sendJson, type SandboxRequest } from '../http';
+import { mailboxThrottle } from './throttle';
 
 /**
  * Mailboxes: well-known and created folders, sendMail (whose messages land in an outbox tests can
@@ -20,14 +21,11 @@ const MAIL_DEFAULTS = {
   folderExistsStatus: 409,
   /** How long an upload session's URL stays valid. */
   uploadSessionMs: 3_600_000,
-  /** Outlook's per-mailbox upload allowance: 150 MB per 5 minutes. */
-  uploadBytesPerWindow: 150 * MB,
-  uploadWindowMs: 5 * 60_000,
 };
 export const mailSettings = { ...MAIL_DEFAULTS };
 export const resetMailSettings = () => {
   sessions.clear();
-  uploads.clear();
+  mailboxThrottle.reset();
   Object.assign(mailSettings, MAIL_DEFAULTS);
 };
 
@@ -123,7 +121,6 @@ interface UploadSession {
   expires: number;
 }
 const sessions = new Map<string, UploadSession>();
-const uploads = new Map<string, { at: number; bytes: number }[]>();
 
 export function registerMail(g: GraphService): void {
   g.route('GET', '/users/{user-id}/mailFolders', (ctx) => {
@@ -390,21 +387,11 @@ export function serveUpload(req: SandboxRequest, res: ServerResponse): boolean {
       true
     );
   if (req.raw.length > 4 * MB) return (fail(413, 'RequestEntityTooLarge', 'A chunk is at most 4 MB.'), true);
-  // Outlook's per-mailbox upload allowance.
-  const mailboxKey = String(session.user.id);
-  const now = Date.now();
-  const recent = (uploads.get(mailboxKey) ?? []).filter((u) => now - u.at < mailSettings.uploadWindowMs);
-  const used = recent.reduce((n, u) => n + u.bytes, 0);
-  if (used + req.raw.length > mailSettings.uploadBytesPerWindow) {
-    const wait = Math.ceil((mailSettings.uploadWindowMs - (now - recent[0].at)) / 1000);
-    return (
-      fail(429, 'ApplicationThrottled', 'Application is over its upload limit for this mailbox.', {
-        'Retry-After': String(Math.max(1, wait)),
-      }),
-      true
-    );
-  }
-  uploads.set(mailboxKey, [...recent, { at: now, bytes: req.raw.length }]);
+  // The upload URL counts against the mailbox's limits like its Graph calls.
+  const leave = mailboxThrottle.enter(String(session.user.id));
+  const refused = mailboxThrottle.admit(String(session.user.id), req.raw.length);
+  leave();
+  if (refused) return (fail(429, refused.code, refused.message, { 'Retry-After': String(refused.retryAfterSeconds) }), true);
   session.hash.update(req.raw);
   if (session.size <= 4 * MB) session.small.push(req.raw);
   session.received += req.raw.length;
