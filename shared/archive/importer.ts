@@ -138,7 +138,10 @@ async function planReplay(runId: string, of: string, log: Logger): Promise<void>
       log.warn('A failed item was never staged; import its window again instead', { runId, itemId: id });
       continue;
     }
-    await tables.items.upsert({ partitionKey: runPartition(runId), rowKey: id, type: item.type, at: item.timestampUtc }, 'merge');
+    await tables.items.upsert(
+      { partitionKey: runPartition(runId), rowKey: id, type: item.type, at: item.timestampUtc, bytes: attachmentBytes(item) },
+      'merge',
+    );
     await send({ step: 'item', runId, item }, `${runId}|item|${id}`);
     planned++;
   }
@@ -157,7 +160,7 @@ async function planPage(m: Extract<ImportMessage, { step: 'plan' }>, log: Logger
     page.items.map((i) => ({
       kind: 'upsert' as const,
       mode: 'merge' as const,
-      entity: { partitionKey: runPartition(m.runId), rowKey: i.id, type: i.type, at: i.timestampUtc },
+      entity: { partitionKey: runPartition(m.runId), rowKey: i.id, type: i.type, at: i.timestampUtc, bytes: attachmentBytes(i) },
     })),
     4,
   );
@@ -329,11 +332,17 @@ export interface ImportCounters extends Record<string, number> {
   partiallyImported: number;
   skipped: number;
   failed: number;
+  /** Attachment bytes of the finished items, and of all the items planned: the progress in bytes. */
+  bytesDone: number;
+  bytesTotal: number;
 }
 
-/** Purview's counters from the item records; `done` how many items are finished. */
+const attachmentBytes = (item: z.infer<typeof sourceItem>) => item.attachments.reduce((n, a) => n + a.size, 0);
+
+/** Purview's counters and the bytes done from the item records; `done` how many items are finished. */
 async function counted(runId: string): Promise<{ counters: ImportCounters; done: number }> {
-  const rows = (await tables.items.list(odata`PartitionKey eq ${runPartition(runId)} and status eq ${'done'}`)).map((r) => r.entity);
+  const all = (await tables.items.list(odata`PartitionKey eq ${runPartition(runId)}`)).map((r) => r.entity);
+  const rows = all.filter((r) => r.status === 'done');
   const c: ImportCounters = {
     itemsAvailableFromSource: 0,
     itemsAvailableForImport: 0,
@@ -341,6 +350,8 @@ async function counted(runId: string): Promise<{ counters: ImportCounters; done:
     partiallyImported: 0,
     skipped: 0,
     failed: 0,
+    bytesDone: rows.reduce((n, r) => n + (r.bytes ?? 0), 0),
+    bytesTotal: all.reduce((n, r) => n + (r.bytes ?? 0), 0),
   };
   for (const r of rows) {
     c.itemsAvailableFromSource++;

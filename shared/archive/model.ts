@@ -57,6 +57,8 @@ export interface CopyOutcome {
 export interface ItemRow extends Entity {
   type?: string;
   at?: string;
+  /** The item's attachment bytes, for the progress in bytes. */
+  bytes?: number;
   status?: 'done';
   /** JSON: CopyOutcome[]. */
   copies?: string;

@@ -63,6 +63,8 @@ test('storage stopped and the worker killed mid-import, then restarted: every it
   expect(c.itemsAvailableFromSource).toBe(items.length);
   expect(c.imported + c.partiallyImported + c.skipped + c.failed).toBe(c.itemsAvailableForImport);
   expect(c.skipped).toBe(0);
+  const bytes = items.reduce((n, i) => n + i.attachments.reduce((m, a) => m + a.size, 0), 0);
+  expect(c).toMatchObject({ bytesDone: bytes, bytesTotal: bytes });
   expect(count() - before).toBe(c.imported); // one message per copy imported, none twice
   const keys = mailboxes().flatMap((box, i) =>
     [...box.values()]

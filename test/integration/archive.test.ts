@@ -289,6 +289,8 @@ describe('the import', () => {
     expect(c.failed).toBe(outsiderCopies + 2);
     expect(c.imported).toBe(copies - c.failed);
     expect(run.progress).toEqual({ done: inWindow().length, total: inWindow().length });
+    const bytes = inWindow().reduce((n, i) => n + i.attachments.reduce((m, a) => m + a.size, 0), 0);
+    expect(c).toMatchObject({ bytesDone: bytes, bytesTotal: bytes });
 
     const adele = folderItems('adele');
     expect(adele.length).toBeGreaterThan(0);
@@ -467,6 +469,43 @@ test('Graph answering 504 after committing a tenth of the creates leaves no dupl
         .map((k) => `${i}|${k}`),
     );
     expect(new Set(keys).size).toBe(keys.length);
+  } finally {
+    env.sandbox.graph.setFaults([]);
+  }
+});
+
+test('a running import shows its progress in items and in attachment bytes, done of planned', async () => {
+  await call('PUT', 'admin/archive/account', { providerUrl: providerUrl(), apiKey: ARCHIVE_ACCOUNT.apiKey });
+  await call('POST', 'admin/archive/account/test');
+  const day = '2026-08-20';
+  const items = env.sandbox.archive.seedDay(day, { count: 24 });
+  const bytes = items.reduce((n, i) => n + i.attachments.reduce((m, a) => m + a.size, 0), 0);
+  // Slow creates, so the run is seen midway.
+  env.sandbox.graph.setFaults([{ method: 'POST', path: '/mailFolders/[^/]+/messages$', latencyMs: 1500 }]);
+  try {
+    const asked = await call('POST', 'admin/archive/import', { from: `${day}T00:00:00Z`, to: `${day}T23:59:59Z` });
+    const midway = await eventually(
+      async () => {
+        const r = await getRun(asked.body.runId as string);
+        return r.counters.bytesTotal ? r : undefined;
+      },
+      60_000,
+      'a tally',
+    );
+    expect(midway.state).toBe('running');
+    expect(midway.progress.total).toBe(items.length);
+    expect(midway.counters.bytesTotal).toBe(bytes);
+    expect(midway.counters.bytesDone).toBeLessThan(bytes);
+    const run = await eventually(
+      async () => {
+        const r = await getRun(asked.body.runId as string);
+        return r.state === 'running' || r.state === 'queued' ? undefined : r;
+      },
+      90_000,
+      'import to end',
+    );
+    expect(run.progress).toEqual({ done: items.length, total: items.length });
+    expect(run.counters).toMatchObject({ bytesDone: bytes, bytesTotal: bytes });
   } finally {
     env.sandbox.graph.setFaults([]);
   }

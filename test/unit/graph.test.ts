@@ -1,7 +1,7 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Graph, GraphApiError, mailboxOf, retryDelayMs } from '../../shared/graph/client';
-import { KeyedLimiter } from '../../shared/graph/limiter';
+import { KeyedLimiter, WindowBudget } from '../../shared/graph/limiter';
 import { evaluate, parseFilter } from '../../dev/sandbox/graph/odata';
 
 const policy = { maxRetries: 6, baseDelayMs: 100, maxDelayMs: 10_000 };
@@ -46,6 +46,24 @@ test('the keyed limiter admits at most the limit per key and hands slots over in
   expect(limiter.peak.get('b')).toBe(1);
   expect(order.filter((o) => o !== 'x')).toEqual(['1', '2', '3', '4']);
   expect(limiter.inFlight('a')).toBe(0);
+});
+
+test("window budgets: room by count and by bytes in sliding windows; reservations hold room; a refused request gives its room back; returning work is booked at the windows' rate", () => {
+  const b = new WindowBudget({ amount: 3, windowMs: 1000 }, { amount: 100, windowMs: 1000 });
+  const t = performance.now();
+  const answered = [b.take('m', 40), b.take('m', 40)];
+  expect(b.waitMs('m', 0, 1, t)).toBe(0);
+  expect(b.waitMs('m', 30, 1, t)).toBeGreaterThan(900); // 80 + 30 bytes is over 100 until the first ages out
+  expect(b.waitMs('m', 0, 2, t)).toBeGreaterThan(900); // 2 sent + 2 is over 3
+  expect(b.waitMs('other', 30, 3, t)).toBe(0);
+  const held = b.reserve('m', 1, 0);
+  expect(b.waitMs('m', 0, 1, t)).toBeGreaterThan(900); // 2 sent + 1 held
+  b.release(held);
+  expect(b.waitMs('m', 0, 1, t)).toBe(0);
+  answered[1](false); // refused by the service: not counted
+  expect(b.waitMs('m', 30, 2, t)).toBe(0); // 1 request and 40 bytes left in the window
+  expect(b.book('m', 3, 500, t)).toBe(500);
+  expect(b.book('m', 3, 500, t)).toBe(1500); // after the first: 3 requests take a whole window
 });
 
 describe('the sandbox $filter', () => {

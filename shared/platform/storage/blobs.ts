@@ -43,7 +43,7 @@ export class BlobStore {
     const options = { blobHTTPHeaders: { blobContentType: contentType }, conditions: { ifNoneMatch: '*' }, metadata };
     try {
       if (Buffer.isBuffer(body)) await blob.uploadData(body, options);
-      else await blob.uploadStream(body as NodeJS.ReadableStream & import('stream').Readable, 4 * 1024 * 1024, 2, options);
+      else await blob.uploadStream(body as NodeJS.ReadableStream & import('stream').Readable, 1024 * 1024, 2, options);
       return true;
     } catch (e) {
       if (e instanceof RestError && (e.statusCode === 409 || e.statusCode === 412)) return false;
