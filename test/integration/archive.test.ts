@@ -432,6 +432,17 @@ test('the provider down for a night: that run fails and leaves the checkpoint; t
   expect((await tables.checkpoint.get('checkpoint', 'provider'))!.entity.completedTo).toBe(new Date(at(d3)).toISOString());
 });
 
+/** The run, once it has ended. */
+const ended = (runId: string) =>
+  eventually(
+    async () => {
+      const r = await getRun(runId);
+      return r.state === 'running' || r.state === 'queued' ? undefined : r;
+    },
+    90_000,
+    'import to end',
+  );
+
 test('Graph answering 504 after committing a tenth of the creates leaves no duplicate: each retried copy is found by its key and counted once', async () => {
   await call('PUT', 'admin/archive/account', { providerUrl: providerUrl(), apiKey: ARCHIVE_ACCOUNT.apiKey });
   await call('POST', 'admin/archive/account/test');
@@ -442,14 +453,7 @@ test('Graph answering 504 after committing a tenth of the creates leaves no dupl
   env.sandbox.graph.setFaults([{ method: 'POST', path: '/mailFolders/[^/]+/messages$', status: 504, rate: 0.1, afterEffect: true }], 7);
   try {
     const asked = await call('POST', 'admin/archive/import', { from: `${day}T00:00:00Z`, to: `${day}T23:59:59Z` });
-    const run = await eventually(
-      async () => {
-        const r = await getRun(asked.body.runId as string);
-        return r.state === 'running' || r.state === 'queued' ? undefined : r;
-      },
-      90_000,
-      'import to end',
-    );
+    const run = await ended(asked.body.runId as string);
     expect(env.sandbox.graph.stats.faultsInjected).toBeGreaterThan(0);
     const c = run.counters;
     expect(run.state).toBe('succeeded');
@@ -496,14 +500,7 @@ test('a running import shows its progress in items and in attachment bytes, done
     expect(midway.progress.total).toBe(items.length);
     expect(midway.counters.bytesTotal).toBe(bytes);
     expect(midway.counters.bytesDone).toBeLessThan(bytes);
-    const run = await eventually(
-      async () => {
-        const r = await getRun(asked.body.runId as string);
-        return r.state === 'running' || r.state === 'queued' ? undefined : r;
-      },
-      90_000,
-      'import to end',
-    );
+    const run = await ended(asked.body.runId as string);
     expect(run.progress).toEqual({ done: items.length, total: items.length });
     expect(run.counters).toMatchObject({ bytesDone: bytes, bytesTotal: bytes });
   } finally {
