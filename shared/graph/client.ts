@@ -221,10 +221,12 @@ export class ThrottlingMiddleware implements Middleware {
 
   /** A slot of the mailbox's concurrency, once no throttling pause holds it and its windows have room; counted in them. */
   private async acquireMailbox(mailbox: string, bytes: number): Promise<(admitted?: boolean) => void> {
-    // Work that reserved room in this mailbox's windows (withRoom) waits only for a throttling pause.
+    // Work that reserved room in this mailbox's windows (withRoom) waits only for a throttling pause,
+    // until it has used up what it reserved.
     const held = this.reserved.getStore();
     const mine = held?.key === mailbox ? held : undefined;
-    const wait = () => Math.max((this.paused.get(mailbox) ?? 0) - performance.now(), mine ? 0 : this.budget.waitMs(mailbox, bytes));
+    const wait = () =>
+      Math.max((this.paused.get(mailbox) ?? 0) - performance.now(), mine?.requests ? 0 : this.budget.waitMs(mailbox, bytes));
     for (;;) {
       const before = wait();
       if (before > 0) {
