@@ -312,8 +312,7 @@ export class GraphService {
     // A mailbox's request counts as in flight from here, through any injected latency.
     const mailbox = mailboxOf(path, store);
     const leave = mailbox ? mailboxThrottle.enter(mailbox) : undefined;
-    if (mailbox)
-      this.stats.mailboxPeak[mailbox] = Math.max(this.stats.mailboxPeak[mailbox] ?? 0, mailboxThrottle.usage.get(mailbox)!.peakInFlight);
+    if (mailbox) this.stats.mailboxPeak[mailbox] = Math.max(this.stats.mailboxPeak[mailbox] ?? 0, mailboxThrottle.inFlightOf(mailbox));
     try {
       return await this.serve(method, path, query, body, headers, { requestId, auth, store, mailbox });
     } finally {

@@ -61,6 +61,11 @@ export class MailboxThrottle {
     };
   }
 
+  /** Requests of the mailbox in flight now. */
+  inFlightOf(key: string): number {
+    return this.inFlight.get(key) ?? 0;
+  }
+
   /** Admits (and counts) a request in flight carrying `bytes` of upload, or says why not and when to come back. */
   admit(key: string, bytes: number, now = Date.now()): Refusal | undefined {
     const u = this.use(key);
