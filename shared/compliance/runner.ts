@@ -90,6 +90,16 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
     row = { ...row, ...fields, updatedAt: clock.iso() };
     etag = await tables.devices.update(row, etag);
   };
+  // An effect an interrupted worker began may not show yet: look again later, under a new message that takes over the claim.
+  const lookAgainLater = async (waitMs: number, message: string): Promise<RunOutcome> => {
+    const next = await queues.send(QUEUE_ACTIONS, 'action', m, {
+      key: `${instanceTag(m)}|recheck`,
+      delaySeconds: Math.ceil(waitMs / 1000),
+    });
+    await save({ claimedBy: next.messageId });
+    d.log.info(message, { ...m, waitMs });
+    return 'deferred';
+  };
   const finish = async (status: LedgerRow['status'], fields: Partial<LedgerRow> = {}): Promise<RunOutcome> => {
     await save({ status, claimedBy: undefined, claimedUntil: 0, finishedAt: clock.iso(), ...fields });
     d.log.info('Compliance action finished', { ...m, status, reason: row.reason, error: row.error });
@@ -118,14 +128,9 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         const tag = instanceTag(m);
         if (retake && row.effectStartedAt) {
           if (await findSentMail(sender, tag)) return await finish('done', { reason: 'sent before an interruption (found in Sent Items)' });
-          // Exchange may not have filed the copy yet: look again later, under a new message that takes over the claim.
+          // Exchange may not have filed the copy yet.
           const waitMs = config().COMPLIANCE_SENT_ITEMS_WAIT_SECONDS * 1000 - (clock.now() - (row.effectStartedMs ?? 0));
-          if (waitMs > 0) {
-            const next = await queues.send(QUEUE_ACTIONS, 'action', m, { key: `${tag}|recheck`, delaySeconds: Math.ceil(waitMs / 1000) });
-            await save({ claimedBy: next.messageId });
-            d.log.info('Interrupted send not in Sent Items yet; looking again later', { ...m, waitMs });
-            return 'deferred';
-          }
+          if (waitMs > 0) return await lookAgainLater(waitMs, 'Interrupted send not in Sent Items yet; looking again later');
         }
         const mail = await prepareMail(template, device, state.policyName, m.episode);
         if (!mail.to)
@@ -143,7 +148,14 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         // Intune lists each device action in deviceActionResults: one newer than the baseline is ours.
         const { sent, latest } = deviceActionSent(action.type, device.deviceActionResults, row);
         if (retake && sent) return await finish('done', { reason: `${action.type} sent before an interruption (found on the device)` });
-        await save({ effectStartedAt: clock.iso(), actionBaseline: latest ?? '' });
+        if (retake && row.effectStartedAt) {
+          // The interrupted request may still be on its way (Intune lists it once it lands): look
+          // again once it can no longer be in flight, the time limit of a Graph request.
+          const waitMs = config().GRAPH_TIMEOUT_SECONDS * 1000 - (clock.now() - (row.effectStartedMs ?? 0));
+          if (waitMs > 0)
+            return await lookAgainLater(waitMs, `Interrupted ${action.type} not listed on the device yet; looking again later`);
+        }
+        await save({ effectStartedAt: clock.iso(), effectStartedMs: clock.now(), actionBaseline: latest ?? '' });
         await graph().post(`/deviceManagement/managedDevices/${encodeURIComponent(m.deviceId)}/${action.type}`);
         return await finish('done', { reason: `${action.type} sent` });
       }
