@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   AuthenticationHandler,
   Client,
@@ -10,7 +11,6 @@ import { config, type Config } from '../platform/config';
 import { AppError } from '../platform/errors';
 import { log as rootLog, type Logger } from '../platform/log';
 import { confidentialClient } from '../platform/auth/entra';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { KeyedLimiter, WindowBudget, type Reservation, type Window } from './limiter';
 
 /**
@@ -105,6 +105,8 @@ export class ThrottlingMiddleware implements Middleware {
   private readonly budget: WindowBudget;
   /** Mailboxes Graph has throttled, and until when (performance.now()): none of their requests go before. */
   private readonly paused = new Map<string, number>();
+  /** The room reserved by the work a request belongs to (withRoom). */
+  private readonly reserved = new AsyncLocalStorage<Reservation>();
 
   constructor(
     private readonly policy: RetryPolicy,
@@ -145,7 +147,6 @@ export class ThrottlingMiddleware implements Middleware {
       }
     }
   }
-  private readonly reserved = new AsyncLocalStorage<Reservation>();
 
   setNext(next: Middleware): void {
     this.next = next;

@@ -58,6 +58,8 @@ export class WindowBudget {
   private readonly uploaded = new Map<string, { at: number; bytes: number }[]>();
   /** Room set aside for work about to run (its requests and bytes not sent yet), per key. */
   private readonly held = new Map<string, Set<Reservation>>();
+  /** When the next work sent back may return, per key (book). */
+  private readonly booked = new Map<string, number>();
 
   constructor(
     private readonly requests: Window,
@@ -108,7 +110,6 @@ export class WindowBudget {
     if (this.booked.size > 10_000) for (const [k, t] of this.booked) if (t < now) this.booked.delete(k);
     return at - now;
   }
-  private readonly booked = new Map<string, number>();
 
   /** Sets room aside for `requests` with `bytes` of bodies; requests sent under the reservation use it up. */
   reserve(key: string, requests: number, bytes: number): Reservation {
