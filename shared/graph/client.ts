@@ -1,4 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import {
   AuthenticationHandler,
   Client,
@@ -134,7 +136,7 @@ export class ThrottlingMiddleware implements Middleware {
     const key = mailbox.toLowerCase();
     for (;;) {
       const wait = Math.max(0, (this.paused.get(key) ?? 0) - performance.now(), this.budget.waitMs(key, cost.bytes, cost.requests));
-      if (wait > maxWaitMs) return { ran: false, waitMs: this.budget.book(key, cost.requests, wait) };
+      if (wait > maxWaitMs) return { ran: false, waitMs: this.budget.book(key, cost.requests, cost.bytes, wait) };
       if (wait > 0) {
         await sleep(wait);
         continue;
@@ -192,6 +194,7 @@ export class ThrottlingMiddleware implements Middleware {
       const releaseAll = await this.limiter.acquire(GLOBAL);
       let response: Response | undefined;
       let networkError: Error | undefined;
+      const sentAt = performance.now();
       const signal = AbortSignal.timeout(this.timeoutMs);
       try {
         response = await buffered(await attempt(signal));
@@ -202,7 +205,7 @@ export class ThrottlingMiddleware implements Middleware {
         else networkError = e instanceof Error ? e : new Error(String(e));
       } finally {
         releaseAll();
-        releaseMailbox?.(response?.status !== 429);
+        releaseMailbox?.(response?.status !== 429, sentAt);
       }
       const status = response?.status ?? 0;
       // A write is only re-sent when Graph says it did nothing (429); a read whenever it may help.
@@ -221,7 +224,7 @@ export class ThrottlingMiddleware implements Middleware {
   }
 
   /** A slot of the mailbox's concurrency, once no throttling pause holds it and its windows have room; counted in them. */
-  private async acquireMailbox(mailbox: string, bytes: number): Promise<(admitted?: boolean) => void> {
+  private async acquireMailbox(mailbox: string, bytes: number): Promise<(admitted: boolean, sentAt: number) => void> {
     // Work that reserved room in this mailbox's windows (withRoom) waits only for a throttling pause,
     // until it has used up what it reserved.
     const held = this.reserved.getStore();
@@ -239,14 +242,42 @@ export class ThrottlingMiddleware implements Middleware {
       if (wait() <= 0) {
         this.paused.delete(mailbox);
         const counted = this.budget.take(mailbox, bytes, mine);
-        return (admitted = true) => {
-          counted(admitted);
+        return (admitted, sentAt) => {
+          counted(admitted, sentAt);
           release();
         };
       }
       release();
     }
   }
+}
+
+/**
+ * A request whose body goes out from the caller's buffer as it is: fetch copies a body before
+ * sending it, which for upload chunks would double the memory they hold.
+ */
+function sendAsIs(
+  url: string,
+  init: { method: string; headers?: Record<string, string>; body?: Uint8Array },
+  signal: AbortSignal,
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const headers = { ...init.headers, 'content-length': String(init.body?.byteLength ?? 0) };
+    const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(target, { method: init.method, headers, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        const answer = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) for (const one of [v ?? []].flat()) answer.append(k, one);
+        resolve(new Response(status === 204 || status === 205 ? null : Buffer.concat(chunks), { status, headers: answer }));
+      });
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }
 
 /** The response with its body read, so the time limit covers the whole answer. */
@@ -401,12 +432,12 @@ export class Graph {
   async preauthenticated(
     mailbox: string,
     url: string,
-    init: { method: 'PUT' | 'DELETE'; headers?: Record<string, string>; body?: BodyInit },
+    init: { method: 'PUT' | 'DELETE'; headers?: Record<string, string>; body?: Uint8Array },
   ): Promise<Response> {
-    return this.throttling.send(init.method, url, mailbox.toLowerCase(), (signal) => fetch(url, { ...init, signal }), {
+    return this.throttling.send(init.method, url, mailbox.toLowerCase(), (signal) => sendAsIs(url, init, signal), {
       resendable: true,
       shownAs: '(upload session URL)',
-      bytes: init.body instanceof Uint8Array ? init.body.byteLength : 0,
+      bytes: init.body?.byteLength ?? 0,
     });
   }
 

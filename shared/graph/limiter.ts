@@ -50,16 +50,16 @@ export interface Window {
 /**
  * Sliding-window budgets per key, as Outlook counts them per mailbox: at most `requests.amount`
  * requests and `bytes.amount` bytes of request bodies in any window. A request counts from when it
- * is sent; once answered it counts from then instead (the service counted it somewhere between), or
- * not at all if the service refused it.
+ * is sent (the service counts it when it arrives, within the margin), or not at all if the service
+ * refused it.
  */
 export class WindowBudget {
   private readonly sent = new Map<string, number[]>();
   private readonly uploaded = new Map<string, { at: number; bytes: number }[]>();
   /** Room set aside for work about to run (its requests and bytes not sent yet), per key. */
   private readonly held = new Map<string, Set<Reservation>>();
-  /** When the next work sent back may return, per key (book). */
-  private readonly booked = new Map<string, number>();
+  /** When work sent back will return, and what it will send, per key (book). */
+  private readonly booked = new Map<string, Booked[]>();
 
   constructor(
     private readonly requests: Window,
@@ -101,13 +101,38 @@ export class WindowBudget {
 
   /**
    * For work that will not wait `waitMs` now and comes back later: when to come back (ms from now),
-   * spaced after the work booked before it at the windows' rate, so that returning work arrives as
-   * room frees up instead of all at once.
+   * the first moment its requests and bytes fit the windows with everything sent, held and booked
+   * before it counted as sent at their times; later work is booked no earlier than earlier work.
+   * Returning work so fills each window as it frees up, as the service would admit it.
    */
-  book(key: string, requests: number, waitMs: number, now = performance.now()): number {
-    const at = Math.max(now + waitMs, this.booked.get(key) ?? 0);
-    this.booked.set(key, at + (requests * this.requests.windowMs) / this.requests.amount);
-    if (this.booked.size > 10_000) for (const [k, t] of this.booked) if (t < now) this.booked.delete(k);
+  book(key: string, requests: number, bytes: number, waitMs: number, now = performance.now()): number {
+    const plans = (this.booked.get(key) ?? []).filter((p) => p.at > now);
+    const held = [...(this.held.get(key) ?? [])].map((r) => ({ at: now, requests: r.requests, bytes: r.bytes }));
+    const events = [
+      ...(this.sent.get(key) ?? []).map((at) => ({ at, requests: 1, bytes: 0 })),
+      ...(this.uploaded.get(key) ?? []).map((u) => ({ at: u.at, requests: 0, bytes: u.bytes })),
+      ...held,
+      ...plans,
+    ].sort((a, b) => b.at - a.at);
+    let at = Math.max(now + waitMs, plans.at(-1)?.at ?? 0);
+    for (const [window, need, of] of [
+      [this.requests, requests, (e: Booked) => e.requests],
+      [this.bytes, bytes, (e: Booked) => e.bytes],
+    ] as const) {
+      if (!need) continue;
+      // Newest first: once the events newer than one leave no room, that one must have aged out.
+      let used = 0;
+      for (const e of events) {
+        used += of(e);
+        if (used + need > window.amount) {
+          at = Math.max(at, e.at + window.windowMs + MARGIN_MS);
+          break;
+        }
+      }
+    }
+    plans.push({ at, requests, bytes });
+    this.booked.set(key, plans);
+    if (this.booked.size > 10_000) for (const [k, p] of this.booked) if (!p.some((b) => b.at > now)) this.booked.delete(k);
     return at - now;
   }
 
@@ -128,37 +153,38 @@ export class WindowBudget {
   }
 
   /**
-   * Counts a request with `bytes` of body sent now (out of `reservation`, if it was reserved); call
-   * the result with whether the service took it, once answered.
+   * Counts a request with `bytes` of body about to be sent (out of `reservation`, if it was
+   * reserved); call the result once answered, with whether the service took it and when the request
+   * went out.
    */
-  take(key: string, bytes: number, reservation?: Reservation): (admitted: boolean) => void {
+  take(key: string, bytes: number, reservation?: Reservation): (admitted: boolean, sentAt?: number) => void {
     if (reservation) {
       reservation.requests = Math.max(0, reservation.requests - 1);
       reservation.bytes = Math.max(0, reservation.bytes - bytes);
     }
-    const sentAt = performance.now();
+    const takenAt = performance.now();
     let times = this.sent.get(key);
     if (!times) this.sent.set(key, (times = []));
-    times.push(sentAt);
-    const upload = { at: sentAt, bytes };
+    times.push(takenAt);
+    const upload = { at: takenAt, bytes };
     if (bytes) {
       let ups = this.uploaded.get(key);
       if (!ups) this.uploaded.set(key, (ups = []));
       ups.push(upload);
     }
-    return (admitted) => {
+    return (admitted, sentAt = takenAt) => {
       const list = this.sent.get(key);
-      const i = list?.lastIndexOf(sentAt) ?? -1;
+      const i = list?.lastIndexOf(takenAt) ?? -1;
       if (list && i >= 0) {
         list.splice(i, 1);
-        if (admitted) insertSorted(list, performance.now());
+        if (admitted) insertSorted(list, sentAt);
       }
       const ups = this.uploaded.get(key);
       const j = ups?.indexOf(upload) ?? -1;
       if (ups && j >= 0) {
         ups.splice(j, 1);
         if (admitted) {
-          upload.at = performance.now();
+          upload.at = sentAt;
           ups.splice(
             sortedIndex(ups, upload.at, (u) => u.at),
             0,
@@ -170,14 +196,20 @@ export class WindowBudget {
   }
 }
 
+interface Booked {
+  at: number;
+  requests: number;
+  bytes: number;
+}
+
 export interface Reservation {
   readonly key: string;
   requests: number;
   bytes: number;
 }
 
-/** Timer granularity between this process and the service's clock. */
-const MARGIN_MS = 50;
+/** The way from this process to the service, and timer granularity: a request arrives within this after it is sent. */
+const MARGIN_MS = 250;
 
 function sortedIndex<T>(list: T[], value: number, of: (t: T) => number): number {
   let i = list.length;
