@@ -125,7 +125,7 @@ export class ThrottlingMiddleware implements Middleware {
    * bytes of bodies), with the room set aside so that concurrent work for the mailbox does not take
    * it; the requests `work` sends go without waiting for the windows again. When the mailbox will
    * not have room within `maxWaitMs` (its windows are full, or Graph throttled it), `work` does not
-   * run and the answer says when to come back (booked after work sent back before it).
+   * run and the answer says when to come back (booked into its windows, counting the work sent back before it).
    */
   async withRoom<T>(
     mailbox: string,
