@@ -122,8 +122,9 @@ export async function runImportStep(m: ImportMessage, delivery: Delivery): Promi
     else if (m.step === 'item') await importItem(m.runId, m.item, delivery.log);
     else await tally(m.runId, delivery.log);
   } catch (e) {
-    // A plan page given up on fails the run (the checkpoint stays); an item given up on is recorded as failed.
-    if (delivery.finalDelivery && m.step === 'plan') await endRun(m.runId, { error: (e as Error).message });
+    // A plan page or a tally given up on fails the run (the checkpoint stays; nothing would end it
+    // otherwise); an item given up on is recorded as failed.
+    if (delivery.finalDelivery && m.step !== 'item') await endRun(m.runId, { error: (e as Error).message });
     if (delivery.finalDelivery && m.step === 'item') await recordItem(m.runId, m.item.id, [], (e as Error).message);
     throw e;
   }

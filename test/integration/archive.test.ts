@@ -478,6 +478,18 @@ test('Graph answering 504 after committing a tenth of the creates leaves no dupl
   }
 });
 
+test('a tally that keeps failing (here on a record it cannot read) ends the run as failed instead of leaving it running', async () => {
+  await call('PUT', 'admin/archive/account', { providerUrl: providerUrl(), apiKey: ARCHIVE_ACCOUNT.apiKey });
+  expect((await call('POST', 'admin/archive/account/test')).body.connection.state).toBe('connected');
+  const day = '2026-09-10';
+  env.sandbox.archive.seedDay(day, { count: 3 });
+  const { id } = await requestImport('test', { from: `${day}T00:00:00.000Z`, to: `${day}T23:59:59.000Z` });
+  await tables.items.upsert({ partitionKey: `run|${id}`, rowKey: 'unreadable', status: 'done', copies: '{not json' }, 'merge');
+  const run = await ended(id);
+  expect(run.state).toBe('failed');
+  expect(run.error).toMatch(/JSON/);
+});
+
 test('a running import shows its progress in items and in attachment bytes, done of planned', async () => {
   await call('PUT', 'admin/archive/account', { providerUrl: providerUrl(), apiKey: ARCHIVE_ACCOUNT.apiKey });
   await call('POST', 'admin/archive/account/test');
