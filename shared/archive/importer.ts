@@ -156,22 +156,30 @@ async function planReplay(runId: string, of: string, log: Logger): Promise<void>
 
 /** One page of the window: a record and a message per item, then the next page, or the tally. */
 async function planPage(m: Extract<ImportMessage, { step: 'plan' }>, log: Logger): Promise<void> {
-  const account = (await tables.account.get(...ACCOUNT_KEY))!.entity;
+  const [account, dir] = await Promise.all([tables.account.get(...ACCOUNT_KEY), directoryFor(m.runId)]);
   const window = m.window!;
-  const page = await sourceOf(account).listItems(window, m.cursor);
-  // Merged: a record an item step already finished keeps its outcome.
-  await tables.items.writeMany(
-    page.items.map((i) => ({
-      kind: 'upsert' as const,
-      mode: 'merge' as const,
-      entity: { partitionKey: runPartition(m.runId), rowKey: i.id, type: i.type, at: i.timestampUtc, bytes: attachmentBytes(i) },
-    })),
-    4,
-  );
-  // Sent side by side: the first items of every mailbox start together instead of one after another.
-  await forEachLimit(page.items, 16, async (item) => {
-    await send({ step: 'item', runId: m.runId, item }, `${m.runId}|item|${item.id}`);
-  });
+  const page = await sourceOf(account!.entity).listItems(window, m.cursor);
+  await Promise.all([
+    // Merged: a record an item step already finished keeps its outcome.
+    tables.items.writeMany(
+      page.items.map((i) => ({
+        kind: 'upsert' as const,
+        mode: 'merge' as const,
+        entity: { partitionKey: runPartition(m.runId), rowKey: i.id, type: i.type, at: i.timestampUtc, bytes: attachmentBytes(i) },
+      })),
+      4,
+    ),
+    // Each item is sent for when its mailboxes will have room for it, counting the items planned
+    // before it, so that it does not come only to be sent back; sent side by side.
+    forEachLimit(page.items, 16, async (item) => {
+      const { cost } = prepare(item, dir);
+      const waitMs = Math.max(
+        0,
+        ...mailboxesOf(item, dir).map((mailbox) => graph().throttling.book(mailbox, bookingId(m.runId, item), cost)),
+      );
+      await send({ step: 'item', runId: m.runId, item }, `${m.runId}|item|${item.id}`, comeBackAfter(waitMs));
+    }),
+  ]);
   if (page.nextCursor) {
     await send({ ...m, cursor: page.nextCursor }, `${m.runId}|plan|${page.nextCursor}`);
     return;
@@ -219,18 +227,39 @@ const folderOf = (mailbox: string) => {
   return f;
 };
 
-/** Stages one item, then imports one copy into each mapped participant's mailbox. */
-async function importItem(runId: string, item: z.infer<typeof sourceItem>, log: Logger): Promise<void> {
-  const done = (await tables.items.get(runPartition(runId), item.id))?.entity;
-  if (done?.status === 'done') return;
-  const account = (await tables.account.get(...ACCOUNT_KEY))!.entity;
-  await stageItem(sourceOf(account), item);
-  const dir = await directoryFor(runId);
+/** An item as mail, and what importing one copy of it sends to a mailbox at most. */
+function prepare(item: z.infer<typeof sourceItem>, dir: Directory) {
   const mail = toMail(item, dir);
   const cost = importCost(
     mail.html,
     item.attachments.map((a) => a.size),
   );
+  return { mail, cost };
+}
+
+/** The mailboxes an item's copies go to. */
+const mailboxesOf = (item: z.infer<typeof sourceItem>, dir: Directory) =>
+  participants(item).flatMap((p) => {
+    const r = resolve(p, dir);
+    return 'failure' in r ? [] : [r.mailbox];
+  });
+
+/** An item's booking in its mailboxes' windows (the Graph client's throttling). */
+const bookingId = (runId: string, item: z.infer<typeof sourceItem>) => `${runId}|${item.id}`;
+
+/**
+ * A queue delay (whole seconds) for work with room in `waitMs`: a second or two early, as the delay
+ * is in whole seconds and the queue is polled up to a second apart; the work waits out the rest.
+ */
+const comeBackAfter = (waitMs: number) => Math.max(0, Math.floor(waitMs / 1000) - 1);
+
+/** Stages one item, then imports one copy into each mapped participant's mailbox. */
+async function importItem(runId: string, item: z.infer<typeof sourceItem>, log: Logger): Promise<void> {
+  const done = (await tables.items.get(runPartition(runId), item.id))?.entity;
+  if (done?.status === 'done') return;
+  await stageItem(async () => sourceOf((await tables.account.get(...ACCOUNT_KEY))!.entity), item);
+  const dir = await directoryFor(runId);
+  const { mail, cost } = prepare(item, dir);
   const copies: CopyOutcome[] = [];
   for (const p of participants(item)) {
     const r = resolve(p, dir);
@@ -239,14 +268,13 @@ async function importItem(runId: string, item: z.infer<typeof sourceItem>, log: 
       await logUnmappedOnce(runId, p.mobile, r.failure, log);
       continue;
     }
-    const copy = await graph().throttling.withRoom(r.mailbox, cost, DEFER_AFTER_MS, () =>
+    const copy = await graph().throttling.withRoom(r.mailbox, bookingId(runId, item), cost, DEFER_AFTER_MS, () =>
       importCopy(runId, item, mail, { mobile: p.mobile, mailbox: r.mailbox, userId: r.userId }),
     );
     if (!copy.ran) {
-      // Waiting for the mailbox's room would hold this worker idle: the item comes back then (one
-      // to two seconds early, as a queue's delay is in whole seconds and it is polled a second
-      // apart), and other mailboxes go on meanwhile. Copies already made are found again by their key.
-      await send({ step: 'item', runId, item }, `${runId}|item|${item.id}|${clock.now()}`, Math.floor(copy.waitMs / 1000) - 1);
+      // Waiting for the mailbox's room would hold this worker idle: the item comes back then, and
+      // other mailboxes go on meanwhile. Copies already made are found again by their key.
+      await send({ step: 'item', runId, item }, `${runId}|item|${item.id}|${clock.now()}`, comeBackAfter(copy.waitMs));
       return;
     }
     copies.push(copy.value);

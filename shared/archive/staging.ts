@@ -23,7 +23,8 @@ export interface Staged {
   reused: number;
 }
 
-export async function stageItem(source: ArchiveSource, item: SourceItem): Promise<Staged> {
+/** Stages `item`; `source` is opened only for an attachment not staged yet. */
+export async function stageItem(source: () => Promise<ArchiveSource>, item: SourceItem): Promise<Staged> {
   const out: Staged = { copiedBytes: 0, reused: 0 };
   for (const a of item.attachments) {
     const name = attachmentBlob(item.id, a.id);
@@ -42,7 +43,7 @@ export async function stageItem(source: ArchiveSource, item: SourceItem): Promis
         done(null, chunk);
       },
     });
-    const body = await source.openAttachment(item.id, a.id);
+    const body = await (await source()).openAttachment(item.id, a.id);
     body.on('error', (e) => counting.destroy(e));
     await staging.putOnce(name, body.pipe(counting), a.contentType, { sha256: a.sha256 });
     const digest = hash.digest('hex');

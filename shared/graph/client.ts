@@ -121,27 +121,42 @@ export class ThrottlingMiddleware implements Middleware {
   }
 
   /**
-   * Runs `work` once the mailbox has room in its windows for `cost` (at most that many requests and
-   * bytes of bodies), with the room set aside so that concurrent work for the mailbox does not take
-   * it; the requests `work` sends go without waiting for the windows again. When the mailbox will
-   * not have room within `maxWaitMs` (its windows are full, or Graph throttled it), `work` does not
-   * run and the answer says when to come back (booked into its windows, counting the work sent back before it).
+   * Books work `id` of `cost` into the mailbox's windows (WindowBudget.book), for work that will come
+   * back rather than wait: how long (ms) from now until it has room, counting the work booked before it.
+   */
+  book(mailbox: string, id: string, cost: Cost): number {
+    const key = mailbox.toLowerCase();
+    const wait = Math.max(0, (this.paused.get(key) ?? 0) - performance.now(), this.budget.waitMs(key, cost.bytes, cost.requests));
+    return this.budget.book(key, id, cost.requests, cost.bytes, wait);
+  }
+
+  /**
+   * Runs work `id` once the mailbox has room in its windows for `cost` (at most that many requests
+   * and bytes of bodies), with the room set aside so that concurrent work for the mailbox does not
+   * take it (and its booking, if any, ended). It starts when its first request fits; each later one
+   * waits for its own room, so its requests keep their spacing from one window to the next instead
+   * of all waiting for the room of the last. When the mailbox will not have room for all of them
+   * within `maxWaitMs` (its windows are full, or Graph throttled it), `work` does not run and the
+   * answer says when to come back (book).
    */
   async withRoom<T>(
     mailbox: string,
-    cost: { requests: number; bytes: number },
+    id: string,
+    cost: Cost,
     maxWaitMs: number,
     work: () => Promise<T>,
   ): Promise<{ ran: true; value: T } | { ran: false; waitMs: number }> {
     const key = mailbox.toLowerCase();
     for (;;) {
-      const wait = Math.max(0, (this.paused.get(key) ?? 0) - performance.now(), this.budget.waitMs(key, cost.bytes, cost.requests));
-      if (wait > maxWaitMs) return { ran: false, waitMs: this.budget.book(key, cost.requests, cost.bytes, wait) };
+      const pause = Math.max(0, (this.paused.get(key) ?? 0) - performance.now());
+      if (Math.max(pause, this.budget.waitMs(key, cost.bytes, cost.requests)) > maxWaitMs)
+        return { ran: false, waitMs: this.book(key, id, cost) };
+      const wait = Math.max(pause, this.budget.waitMs(key, 0, 1));
       if (wait > 0) {
         await sleep(wait);
         continue;
       }
-      const reservation = this.budget.reserve(key, cost.requests, cost.bytes);
+      const reservation = this.budget.reserve(key, cost.requests, cost.bytes, id);
       try {
         return { ran: true, value: await this.reserved.run(reservation, work) };
       } finally {
@@ -225,12 +240,12 @@ export class ThrottlingMiddleware implements Middleware {
 
   /** A slot of the mailbox's concurrency, once no throttling pause holds it and its windows have room; counted in them. */
   private async acquireMailbox(mailbox: string, bytes: number): Promise<(admitted: boolean, sentAt: number) => void> {
-    // Work that reserved room in this mailbox's windows (withRoom) waits only for a throttling pause,
-    // until it has used up what it reserved.
+    // A request of work that reserved room in this mailbox's windows (withRoom) counts the others'
+    // reservations, not its own.
     const held = this.reserved.getStore();
     const mine = held?.key === mailbox ? held : undefined;
     const wait = () =>
-      Math.max((this.paused.get(mailbox) ?? 0) - performance.now(), mine?.requests ? 0 : this.budget.waitMs(mailbox, bytes));
+      Math.max((this.paused.get(mailbox) ?? 0) - performance.now(), this.budget.waitMs(mailbox, bytes, 1, performance.now(), mine));
     for (;;) {
       const before = wait();
       if (before > 0) {
@@ -309,6 +324,12 @@ export function msalTokenProvider(cfg: Config): AuthenticationProvider {
 /** Outlook's limits per app and mailbox: 10,000 requests per 10 minutes, 150 MB of request bodies per 5 minutes. */
 const OUTLOOK_REQUESTS: Window = { amount: 10_000, windowMs: 600_000 };
 const OUTLOOK_BYTES: Window = { amount: 150 * 1024 * 1024, windowMs: 300_000 };
+
+/** What a piece of work sends to one mailbox, at most: requests, and bytes of request bodies. */
+export interface Cost {
+  requests: number;
+  bytes: number;
+}
 
 export interface GraphLimits {
   total: number;

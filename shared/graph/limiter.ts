@@ -58,7 +58,7 @@ export class WindowBudget {
   private readonly uploaded = new Map<string, { at: number; bytes: number }[]>();
   /** Room set aside for work about to run (its requests and bytes not sent yet), per key. */
   private readonly held = new Map<string, Set<Reservation>>();
-  /** When work sent back will return, and what it will send, per key (book). */
+  /** Work booked to come (book), oldest first, per key: counted at its moment until it starts or that moment has aged out. */
   private readonly booked = new Map<string, Booked[]>();
 
   constructor(
@@ -66,25 +66,31 @@ export class WindowBudget {
     private readonly bytes: Window,
   ) {}
 
-  /** How long (ms) before `count` requests with `bytes` of bodies fit the key's windows; 0 when they fit now. */
-  waitMs(key: string, bytes: number, count = 1, now = performance.now()): number {
+  /**
+   * How long (ms) before `count` requests with `bytes` of bodies fit the key's windows; 0 when they
+   * fit now. A request of work that reserved room (`own`) counts the others' reservations, not its own.
+   */
+  waitMs(key: string, bytes: number, count = 1, now = performance.now(), own?: Reservation): number {
     const { amount, windowMs } = this.requests;
     const times = this.sent.get(key) ?? [];
     while (times.length && now - times[0] >= windowMs + MARGIN_MS) times.shift();
     let heldRequests = 0;
     let heldBytes = 0;
-    for (const r of this.held.get(key) ?? []) {
-      heldRequests += r.requests;
-      heldBytes += r.bytes;
-    }
+    for (const r of this.held.get(key) ?? [])
+      if (r !== own) {
+        heldRequests += r.requests;
+        heldBytes += r.bytes;
+      }
     const over = times.length + heldRequests + Math.min(count, amount) - amount;
-    let wait = over > 0 ? times[over - 1] + windowMs + MARGIN_MS - now : 0;
+    // Past what was sent, the room is held by work not sent yet: it frees a window after that is sent, at the soonest.
+    let wait = over <= 0 ? 0 : over <= times.length ? times[over - 1] + windowMs + MARGIN_MS - now : windowMs + MARGIN_MS;
     const ups = this.uploaded.get(key) ?? [];
     while (ups.length && now - ups[0].at >= this.bytes.windowMs + MARGIN_MS) ups.shift();
     let used = ups.reduce((n, u) => n + u.bytes, 0) + heldBytes;
-    if (bytes && ups.length && used + bytes > this.bytes.amount) {
-      // Room once enough of the window's bodies have aged out (a body larger than the window waits for all of them).
-      let at = ups[ups.length - 1].at;
+    if (bytes && used > 0 && used + bytes > this.bytes.amount) {
+      // Room once enough of the window's bodies have aged out; bodies held by work not sent yet age out
+      // a window after they go, at the soonest; a body larger than the window waits for all of them.
+      let at = heldBytes ? now : ups[ups.length - 1].at;
       for (const u of ups) {
         used -= u.bytes;
         if (used + bytes <= this.bytes.amount) {
@@ -100,51 +106,95 @@ export class WindowBudget {
   }
 
   /**
-   * For work that will not wait `waitMs` now and comes back later: when to come back (ms from now),
-   * the first moment its requests and bytes fit the windows with everything sent, held and booked
-   * before it counted as sent at their times; later work is booked no earlier than earlier work.
-   * Returning work so fills each window as it frees up, as the service would admit it.
+   * Books work `id` that will not start within `waitMs` from now: the first moment (ms from now) its
+   * requests and bytes fit the windows, with what was sent, what is held and the work booked before
+   * it counted at their moments; later work is booked no earlier than earlier work. Work so booked
+   * fills each window as it frees up, as the service would admit it. Booking `id` again replaces its
+   * booking; starting it (withRoom) ends it.
    */
-  book(key: string, requests: number, bytes: number, waitMs: number, now = performance.now()): number {
-    const plans = (this.booked.get(key) ?? []).filter((p) => p.at > now);
-    const held = [...(this.held.get(key) ?? [])].map((r) => ({ at: now, requests: r.requests, bytes: r.bytes }));
-    const events = [
-      ...(this.sent.get(key) ?? []).map((at) => ({ at, requests: 1, bytes: 0 })),
-      ...(this.uploaded.get(key) ?? []).map((u) => ({ at: u.at, requests: 0, bytes: u.bytes })),
-      ...held,
-      ...plans,
-    ].sort((a, b) => b.at - a.at);
+  book(key: string, id: string, requests: number, bytes: number, waitMs: number, now = performance.now()): number {
+    const horizon = Math.max(this.requests.windowMs, this.bytes.windowMs) + MARGIN_MS;
+    const plans = (this.booked.get(key) ?? []).filter((p) => p.id !== id && now - p.at < horizon);
+    let heldRequests = 0;
+    let heldBytes = 0;
+    for (const r of this.held.get(key) ?? []) {
+      heldRequests += r.requests;
+      heldBytes += r.bytes;
+    }
+    const sent = this.sent.get(key) ?? [];
+    const ups = this.uploaded.get(key) ?? [];
     let at = Math.max(now + waitMs, plans.at(-1)?.at ?? 0);
-    for (const [window, need, of] of [
-      [this.requests, requests, (e: Booked) => e.requests],
-      [this.bytes, bytes, (e: Booked) => e.bytes],
-    ] as const) {
-      if (!need) continue;
-      // Newest first: once the events newer than one leave no room, that one must have aged out.
+    /**
+     * Walks the events newest first (the booked, the held at `now`, the sent; each list oldest
+     * first): once the events newer than one leave no room for `need`, that one must have aged out.
+     */
+    const fit = (
+      window: Window,
+      need: number,
+      booked: (p: Booked) => number,
+      held: number,
+      past: number,
+      pastAt: (j: number) => number,
+      pastN: (j: number) => number,
+    ) => {
+      if (!need) return;
       let used = 0;
-      for (const e of events) {
-        used += of(e);
+      let i = plans.length - 1;
+      let j = past - 1;
+      let heldLeft = held > 0;
+      for (;;) {
+        const next = Math.max(i >= 0 ? plans[i].at : -Infinity, heldLeft ? now : -Infinity, j >= 0 ? pastAt(j) : -Infinity);
+        if (next === -Infinity) return;
+        let e: number;
+        if (i >= 0 && plans[i].at === next) e = booked(plans[i--]);
+        else if (heldLeft && next === now) {
+          e = held;
+          heldLeft = false;
+        } else e = pastN(j--);
+        used += e;
         if (used + need > window.amount) {
-          at = Math.max(at, e.at + window.windowMs + MARGIN_MS);
-          break;
+          at = Math.max(at, next + window.windowMs + MARGIN_MS);
+          return;
         }
       }
-    }
-    plans.push({ at, requests, bytes });
+    };
+    fit(
+      this.requests,
+      requests,
+      (p) => p.requests,
+      heldRequests,
+      sent.length,
+      (j) => sent[j],
+      () => 1,
+    );
+    fit(
+      this.bytes,
+      bytes,
+      (p) => p.bytes,
+      heldBytes,
+      ups.length,
+      (j) => ups[j].at,
+      (j) => ups[j].bytes,
+    );
+    plans.push({ id, at, requests, bytes });
     this.booked.set(key, plans);
-    if (this.booked.size > 10_000) for (const [k, p] of this.booked) if (!p.some((b) => b.at > now)) this.booked.delete(k);
+    if (this.booked.size > 10_000) for (const [k, p] of this.booked) if (!p.some((b) => now - b.at < horizon)) this.booked.delete(k);
     return at - now;
   }
 
-  /** Sets room aside for `requests` with `bytes` of bodies; requests sent under the reservation use it up. */
-  reserve(key: string, requests: number, bytes: number): Reservation {
+  /** Sets room aside for `requests` with `bytes` of bodies (ending work `id`'s booking); requests sent under the reservation use it up. */
+  reserve(key: string, requests: number, bytes: number, id?: string): Reservation {
+    if (id) {
+      const plans = this.booked.get(key);
+      const i = plans?.findIndex((p) => p.id === id) ?? -1;
+      if (i >= 0) plans!.splice(i, 1);
+    }
     const r = { key, requests, bytes };
     let set = this.held.get(key);
     if (!set) this.held.set(key, (set = new Set()));
     set.add(r);
     return r;
   }
-
   /** Gives back what a reservation did not use. */
   release(r: Reservation): void {
     const set = this.held.get(r.key);
@@ -197,6 +247,7 @@ export class WindowBudget {
 }
 
 interface Booked {
+  id: string;
   at: number;
   requests: number;
   bytes: number;

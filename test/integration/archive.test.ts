@@ -208,7 +208,11 @@ test('the provider contract: a window read page by page with a cursor, attachmen
 });
 
 test('staging copies each attachment once, checked against its SHA-256 on the way (the 100 MB recording included); bad bytes leave nothing staged', async () => {
-  const source = httpSource({ providerUrl: providerUrl(), auth: { kind: 'apiKey', apiKey: ARCHIVE_ACCOUNT.apiKey } });
+  let opened = 0;
+  const source = () => {
+    opened++;
+    return Promise.resolve(httpSource({ providerUrl: providerUrl(), auth: { kind: 'apiKey', apiKey: ARCHIVE_ACCOUNT.apiKey } }));
+  };
   const voice = env.sandbox.archive.items.find((i) => i.id.endsWith('-large-voice'))!;
   const item = sourceItem.parse(voice);
   const before = env.sandbox.archive.stats.attachmentBytes;
@@ -218,9 +222,10 @@ test('staging copies each attachment once, checked against its SHA-256 on the wa
   expect(h.digest('hex')).toBe(item.attachments[0].sha256);
   expect(await stagedItem(item.id)).toEqual(item);
 
-  // Staged again (a redelivered message, a re-run): nothing is copied twice.
+  // Staged again (a redelivered message, a re-run): nothing is copied twice, and the provider not even asked.
   expect(await stageItem(source, item)).toEqual({ copiedBytes: 0, reused: 1 });
   expect(env.sandbox.archive.stats.attachmentBytes - before).toBe(100 * 1024 * 1024);
+  expect(opened).toBe(1);
 
   // The provider describes bytes other than those it sends: the stage fails and leaves nothing.
   const mms = sourceItem.parse(env.sandbox.archive.items.find((i) => i.type === 'MMS' && !i.id.includes('large'))!);

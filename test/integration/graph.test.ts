@@ -198,6 +198,37 @@ test("a client told a mailbox's windows paces its requests and uploads to them: 
   }
 });
 
+test('work that sets room aside in a mailbox (withRoom) waits for it, requests spaced to the windows; work that would wait too long is booked to come back instead', async () => {
+  const user = stableId('user:grady');
+  mailboxThrottle.reset();
+  Object.assign(mailboxLimits, { requests: 6, requestWindowMs: 1000 });
+  try {
+    const g = client({
+      limits: { total: 8, perMailbox: 4, mailboxRequests: { amount: 6, windowMs: 1000 } },
+      retry: { ...fastRetry, maxRetries: 0 }, // a refusal fails the test
+    });
+    const cost = { requests: 3, bytes: 0 };
+    const three = async () => {
+      for (let i = 0; i < 3; i++) await g.get(`/users/${user}/mailFolders`);
+    };
+    // Five pieces of work of three requests at once: two fit a window; the others wait for room (none goes over).
+    const started = Date.now();
+    const done = await Promise.all(Array.from({ length: 5 }, (_, i) => g.throttling.withRoom(user, `w${i}`, cost, 10_000, three)));
+    expect(done.every((d) => d.ran)).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000); // 15 requests of 6 a window: three windows
+    expect(mailboxThrottle.usage.get(user)).toMatchObject({ requests: 15, throttled: 0 });
+    // The window full: work that will not wait is booked for when there is room; work booked after it
+    // needing the whole window, once that booking has aged out too (a window and the margin later).
+    const later = await g.throttling.withRoom(user, 'x', cost, 0, three);
+    const after = await g.throttling.withRoom(user, 'y', { requests: 6, bytes: 0 }, 0, three);
+    if (later.ran || after.ran) throw new Error('work ran although the window was full');
+    expect(later.waitMs).toBeGreaterThan(0);
+    expect(after.waitMs - later.waitMs).toBeGreaterThan(1200);
+  } finally {
+    mailboxThrottle.reset();
+  }
+});
+
 test('$batch: groups of 20, throttled sub-requests retried, results by id', async () => {
   const users = [...env.sandbox.store.table('users').keys()];
   env.sandbox.graph.setFaults([{ path: '^/users/', rate: 0.4, status: 429, retryAfter: 0 }], 7);

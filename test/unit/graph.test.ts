@@ -63,13 +63,40 @@ test('window budgets: room by count and by bytes in sliding windows; reservation
   answered[1](false); // refused by the service: not counted
   expect(b.waitMs('m', 30, 2, t)).toBe(0); // 1 request and 40 bytes left in the window
   // 1 request sent: 3 more fit once it has aged out, and 3 after those once they have.
-  const first = b.book('m', 3, 0, 500, t);
+  const first = b.book('m', 'a', 3, 0, 500, t);
   expect(first).toBeGreaterThan(1000);
-  expect(b.book('m', 3, 0, 500, t) - first).toBeCloseTo(1250, 6); // a window (1000) and the margin for the way to the service (250)
-  // Nothing sent: three single requests return together, the fourth a window later; a body waits for room too.
-  expect([1, 2, 3, 4].map(() => Math.round(b.book('n', 1, 0, 500, t)))).toEqual([500, 500, 500, 1750]);
-  expect(Math.round(b.book('o', 1, 60, 100, t))).toBe(100);
-  expect(Math.round(b.book('o', 1, 60, 100, t))).toBe(1350);
+  expect(b.book('m', 'b', 3, 0, 500, t) - first).toBeCloseTo(1250, 6); // a window (1000) and the margin for the way to the service (250)
+  // Nothing sent: three single requests come together, the fourth a window later; a body waits for room too.
+  expect(['a', 'b', 'c', 'd'].map((id) => Math.round(b.book('n', id, 1, 0, 0, t)))).toEqual([0, 0, 0, 1250]);
+  expect(Math.round(b.book('o', 'a', 1, 60, 100, t))).toBe(100);
+  expect(Math.round(b.book('o', 'b', 1, 60, 100, t))).toBe(1350);
+  // Booked work counts at its moment until it starts: started, its room is what it holds.
+  b.release(b.reserve('n', 1, 0, 'a'));
+  expect(Math.round(b.book('n', 'e', 1, 0, 0, t))).toBe(1250); // b, c and d still booked
+  expect(Math.round(b.book('n', 'd', 1, 0, 0, t))).toBe(1250); // booking d again replaces its booking
+});
+
+test('window budgets: room held by work not sent yet (requests and bodies) counts for a window from now; a request of that work counts the others, not its own', () => {
+  const b = new WindowBudget({ amount: 4, windowMs: 1000 }, { amount: 100, windowMs: 1000 });
+  const t = performance.now();
+  const one = b.reserve('m', 3, 0);
+  b.reserve('m', 1, 0);
+  // Nothing sent and all four held: more waits at least a window, as the held requests are still to go.
+  expect(b.waitMs('m', 0, 1, t)).toBeGreaterThanOrEqual(1250);
+  expect(b.waitMs('m', 0, 1, t, one)).toBe(0); // a request of the three-request work goes
+  b.take('m', 0, one);
+  b.take('m', 0, one);
+  b.take('m', 0, one);
+  expect(one.requests).toBe(0);
+  expect(b.waitMs('m', 0, 1, performance.now(), one)).toBeGreaterThan(900); // its fourth would be over: 3 sent + 1 held
+  // Bodies the same way: held ones count from when they go; one larger than the window goes once nothing else is in it.
+  const c = new WindowBudget({ amount: 10, windowMs: 1000 }, { amount: 100, windowMs: 1000 });
+  expect(c.waitMs('m', 150, 1, t)).toBe(0);
+  const body = c.reserve('m', 1, 80);
+  expect(c.waitMs('m', 30, 1, t)).toBeGreaterThanOrEqual(1250);
+  expect(c.waitMs('m', 20, 1, t)).toBe(0);
+  c.release(body);
+  expect(c.waitMs('m', 150, 1, t)).toBe(0);
 });
 
 describe('the sandbox $filter', () => {
