@@ -135,6 +135,7 @@ async function planReplay(runId: string, of: string, log: Logger): Promise<void>
   const earlier = await getRun(of);
   await setOutcome(runId, { ...(earlier.outcome as object), backfill: true, replayOf: of });
   const ids = [...new Set((await failures(of)).map((f) => f.itemId))];
+  const dir = await directoryFor(runId);
   let planned = 0;
   for (const id of ids) {
     const item = await stagedItem(id);
@@ -146,7 +147,7 @@ async function planReplay(runId: string, of: string, log: Logger): Promise<void>
       { partitionKey: runPartition(runId), rowKey: id, type: item.type, at: item.timestampUtc, bytes: attachmentBytes(item) },
       'merge',
     );
-    await send({ step: 'item', runId, item }, `${runId}|item|${id}`);
+    await queueItem(runId, item, dir);
     planned++;
   }
   await setTotal(runId, planned, { ends: false });
@@ -159,8 +160,9 @@ async function planPage(m: Extract<ImportMessage, { step: 'plan' }>, log: Logger
   const [account, dir] = await Promise.all([tables.account.get(...ACCOUNT_KEY), directoryFor(m.runId)]);
   const window = m.window!;
   const page = await sourceOf(account!.entity).listItems(window, m.cursor);
+  // The records and the item messages side by side: a record is merged, so one an item step already
+  // finished keeps its outcome.
   await Promise.all([
-    // Merged: a record an item step already finished keeps its outcome.
     tables.items.writeMany(
       page.items.map((i) => ({
         kind: 'upsert' as const,
@@ -169,16 +171,7 @@ async function planPage(m: Extract<ImportMessage, { step: 'plan' }>, log: Logger
       })),
       4,
     ),
-    // Each item is sent for when its mailboxes will have room for it, counting the items planned
-    // before it, so that it does not come only to be sent back; sent side by side.
-    forEachLimit(page.items, 16, async (item) => {
-      const { cost } = prepare(item, dir);
-      const waitMs = Math.max(
-        0,
-        ...mailboxesOf(item, dir).map((mailbox) => graph().throttling.book(mailbox, bookingId(m.runId, item), cost)),
-      );
-      await send({ step: 'item', runId: m.runId, item }, `${m.runId}|item|${item.id}`, comeBackAfter(waitMs));
-    }),
+    forEachLimit(page.items, 16, (item) => queueItem(m.runId, item, dir)),
   ]);
   if (page.nextCursor) {
     await send({ ...m, cursor: page.nextCursor }, `${m.runId}|plan|${page.nextCursor}`);
@@ -252,6 +245,16 @@ const bookingId = (runId: string, item: z.infer<typeof sourceItem>) => `${runId}
  * is in whole seconds and the queue is polled up to a second apart; the work waits out the rest.
  */
 const comeBackAfter = (waitMs: number) => Math.max(0, Math.floor(waitMs / 1000) - 1);
+
+/**
+ * Queues an item for when its mailboxes will have room for it (booked into their windows, counting
+ * the items queued before it), so that it does not come only to be sent back.
+ */
+async function queueItem(runId: string, item: z.infer<typeof sourceItem>, dir: Directory): Promise<void> {
+  const { cost } = prepare(item, dir);
+  const waitMs = Math.max(0, ...mailboxesOf(item, dir).map((mailbox) => graph().throttling.book(mailbox, bookingId(runId, item), cost)));
+  await send({ step: 'item', runId, item }, `${runId}|item|${item.id}`, comeBackAfter(waitMs));
+}
 
 /** Stages one item, then imports one copy into each mapped participant's mailbox. */
 async function importItem(runId: string, item: z.infer<typeof sourceItem>, log: Logger): Promise<void> {
