@@ -195,6 +195,7 @@ export class WindowBudget {
     set.add(r);
     return r;
   }
+
   /** Gives back what a reservation did not use. */
   release(r: Reservation): void {
     const set = this.held.get(r.key);
