@@ -170,7 +170,8 @@ export async function planPolicy(
     const gone = managed !== undefined && !managed.has(s.deviceId);
     if (gone) result.removed++;
     else result.resolved++;
-    result.cancelled += await closeEpisode(s, now, gone ? 'noLongerManaged' : 'compliant');
+    const cancelled = await closeEpisode(s, now, gone ? 'noLongerManaged' : 'compliant');
+    result.cancelled += cancelled; // added after the await: the pool's other closings add to it meanwhile
   });
   return result;
 }
@@ -221,12 +222,13 @@ export async function cancelRemovedActions(policyId: string, keep: ScheduledActi
   const ids = new Set(keep.map((a) => a.id));
   let cancelled = 0;
   await forEachLimit(shardPartitions(policyId), CONCURRENCY, async (pk) => {
-    cancelled += await cancelPending(
+    const n = await cancelPending(
       odata`PartitionKey eq ${pk} and RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'pending'}`,
       (l) => !ids.has(l.action),
       'removed from the policy schedule',
       now,
     );
+    cancelled += n; // added after the await: the other shards add to it meanwhile
   });
   return cancelled;
 }
@@ -292,7 +294,8 @@ export async function scan(runId: string, log: Logger): Promise<Record<string, P
     );
     let resent = 0;
     await forEachLimit(shardPartitions(policy.id), CONCURRENCY, async (pk) => {
-      resent += await sweepLost(pk, Date.parse(now));
+      const n = await sweepLost(pk, Date.parse(now));
+      resent += n; // added after the await: the other shards add to it meanwhile
     });
     results[policy.id].resent = resent;
     // This scan saw every device it left noncompliant: their lastSeenAt is this time (ledger.ts).
