@@ -14,7 +14,7 @@ export const compliance = defineConnector({
       'When compliance detection runs: devices newly noncompliant or compliant again, due actions dispatched (NCRONTAB, UTC).',
     ),
     COMPLIANCE_SENT_ITEMS_WAIT_SECONDS: int(0, 3600, 120).describe(
-      "After an interrupted send, how long to keep looking in the sender's Sent Items (Exchange files the copy asynchronously) before sending again.",
+      "After an interrupted send, how long after it landed to keep looking in the sender's Sent Items (Exchange files the copy asynchronously) before sending again.",
     ),
     COMPLIANCE_MAIL_SENDER: z
       .email('a mailbox address of the tenant, e.g. it-compliance@contoso.com')

@@ -125,6 +125,8 @@ export interface LedgerRow extends Claimable {
   effectStartedAt?: string;
   /** The same moment in real time (ms): how long Exchange has had to file a sent mail. */
   effectStartedMs?: number;
+  /** When Graph answered the effect with an error (ms): it had landed, if at all, by then. */
+  effectAnsweredMs?: number;
   /** remoteLock and retire: the newest such result on the device before ours (to recognise ours). */
   actionBaseline?: string;
   /** email: who it went to. */

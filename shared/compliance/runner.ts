@@ -128,8 +128,10 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         const tag = instanceTag(m);
         if (retake && row.effectStartedAt) {
           if (await findSentMail(sender, tag)) return await finish('done', { reason: 'sent before an interruption (found in Sent Items)' });
-          // Exchange may not have filed the copy yet.
-          const waitMs = config().COMPLIANCE_SENT_ITEMS_WAIT_SECONDS * 1000 - (clock.now() - (row.effectStartedMs ?? 0));
+          // Exchange may not have filed the copy yet, and the interrupted send may not even have landed:
+          // unless Graph answered it, it may be on its way until the time limit of a Graph request.
+          const landedBy = row.effectAnsweredMs ?? (row.effectStartedMs ?? 0) + config().GRAPH_TIMEOUT_SECONDS * 1000;
+          const waitMs = landedBy + config().COMPLIANCE_SENT_ITEMS_WAIT_SECONDS * 1000 - clock.now();
           if (waitMs > 0) return await lookAgainLater(waitMs, 'Interrupted send not in Sent Items yet; looking again later');
         }
         const mail = await prepareMail(template, device, state.policyName, m.episode);
@@ -138,8 +140,13 @@ export async function runAction(m: ActionMessage, d: Delivery): Promise<RunOutco
         const cc = (await groupMailboxes((action.additionalRecipientGroupIds as string[] | undefined) ?? [])).filter(
           (a) => a !== mail.to!.toLowerCase(),
         );
-        await save({ effectStartedAt: clock.iso(), effectStartedMs: clock.now() });
-        await mail.send([mail.to], cc, tag);
+        await save({ effectStartedAt: clock.iso(), effectStartedMs: clock.now(), effectAnsweredMs: undefined });
+        try {
+          await mail.send([mail.to], cc, tag);
+        } catch (e) {
+          if (e instanceof GraphApiError) await save({ effectAnsweredMs: clock.now() });
+          throw e;
+        }
         return await finish('done', { sentTo: [mail.to, ...cc].join(', '), reason: `sent in ${mail.locale}` });
       }
 
