@@ -23,9 +23,10 @@ export interface Staged {
   reused: number;
 }
 
-/** Stages `item`; `source` is opened only for an attachment not staged yet. */
+/** Stages `item`; `source` is opened only for an attachment not staged yet, and once. */
 export async function stageItem(source: () => Promise<ArchiveSource>, item: SourceItem): Promise<Staged> {
   const out: Staged = { copiedBytes: 0, reused: 0 };
+  let opened: Promise<ArchiveSource> | undefined;
   for (const a of item.attachments) {
     const name = attachmentBlob(item.id, a.id);
     const there = await staging.properties(name);
@@ -43,7 +44,7 @@ export async function stageItem(source: () => Promise<ArchiveSource>, item: Sour
         done(null, chunk);
       },
     });
-    const body = await (await source()).openAttachment(item.id, a.id);
+    const body = await (await (opened ??= source())).openAttachment(item.id, a.id);
     body.on('error', (e) => counting.destroy(e));
     await staging.putOnce(name, body.pipe(counting), a.contentType, { sha256: a.sha256 });
     const digest = hash.digest('hex');
