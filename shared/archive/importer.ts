@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import { reportConnectorStatus } from '../connectors';
 import { graph, GraphApiError } from '../graph/client';
-import { attachFile, createImported, ensureMailFolder, findImported, importCost, listAttachmentNames } from '../graph/mail';
+import { attachFile, createImported, ensureMailFolder, findImported, importCost, listAttachmentNames, sentWithItem } from '../graph/mail';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import { AppError, conflict } from '../platform/errors';
@@ -28,8 +29,10 @@ import { openStaged, stagedItem, stageItem, staging } from './staging';
 export const QUEUE_IMPORT = 'archive-import';
 const LIMIT_MS = 30 * 60 * 1000;
 const TALLY_SECONDS = 3;
-/** With this few items left, the tally looks every second, so that the run ends soon after its last item. */
+/** With this few items left, the tally watches them for a while (reading each every NEAR_END_POLL_MS), then looks again every second. */
 const NEAR_END_ITEMS = 20;
+const NEAR_END_WAIT_MS = 10_000;
+const NEAR_END_POLL_MS = 200;
 /** A mailbox that will not have room for a copy within this long defers the item instead of waiting. */
 const DEFER_AFTER_MS = 4000;
 const KIND = 'archive.import';
@@ -305,36 +308,43 @@ async function importCopy(
       if (!ours) await tables.copies.upsert({ ...mine, at: clock.iso() });
       ours = true;
     };
-    if (!found) await claim();
-    const messageId = found ?? (await createImported(mailbox, folder, { ...mail, importKey: key }));
-    // A copy just created has no attachments yet; one found may have some of them.
-    const present = new Set(found && item.attachments.length ? await listAttachmentNames(mailbox, folder, messageId) : []);
-    const missing = item.attachments.filter((a) => !present.has(a.fileName));
-    // A complete copy found is a duplicate, unless this run made it; an incomplete one (an earlier
-    // run stopped by the size limit, say) is completed now.
+    const file = (a: (typeof item.attachments)[number]) => ({
+      name: a.fileName,
+      contentType: a.contentType,
+      size: a.size,
+      open: async () => (await openStaged(item.id, a.id)) as AsyncIterable<Buffer>,
+    });
+    let messageId = found;
+    let missing = item.attachments;
+    if (!messageId) {
+      // Created with the attachments that fit its request; the others are attached after.
+      await claim();
+      const withItem = new Set(
+        sentWithItem(
+          mail.html,
+          item.attachments.map((a) => a.size),
+        ),
+      );
+      missing = item.attachments.filter((_, i) => !withItem.has(i));
+      messageId = await createImported(mailbox, folder, {
+        ...mail,
+        importKey: key,
+        files: [...withItem].map((i) => file(item.attachments[i])),
+      });
+    } else if (item.attachments.length) {
+      // A copy found may have some of its attachments: an earlier run stopped by the size limit, say.
+      const present = new Set(await listAttachmentNames(mailbox, folder, messageId));
+      missing = item.attachments.filter((a) => !present.has(a.fileName));
+    }
+    // A complete copy found is a duplicate, unless this run made it; an incomplete one is completed now.
     if (!missing.length)
       return ours ? { ...base, outcome: 'imported', reason: null } : { ...base, outcome: 'skipped', reason: 'duplicate: imported before' };
     await claim();
-    for (const a of missing) {
-      try {
-        await attachFile(mailbox, folder, messageId, {
-          name: a.fileName,
-          contentType: a.contentType,
-          size: a.size,
-          open: async () => (await openStaged(item.id, a.id)) as AsyncIterable<Buffer>,
-        });
-      } catch (e) {
-        if (e instanceof GraphApiError && e.code === 'ErrorMessageSizeExceeded')
-          return {
-            ...base,
-            outcome: 'failed',
-            reason: 'item size exceeded: raise the mailbox maximum receive size, then replay the import',
-          };
-        throw e;
-      }
-    }
+    for (const a of missing) await attachFile(mailbox, folder, messageId, file(a));
     return { ...base, outcome: 'imported', reason: null };
   } catch (e) {
+    if (e instanceof GraphApiError && e.code === 'ErrorMessageSizeExceeded')
+      return { ...base, outcome: 'failed', reason: 'item size exceeded: raise the mailbox maximum receive size, then replay the import' };
     if (e instanceof GraphApiError && !e.transient) return { ...base, outcome: 'failed', reason: `${e.code}: ${e.graphMessage}` };
     throw e; // throttling, outages: the queue delivers the item again
   }
@@ -377,8 +387,8 @@ export interface ImportCounters extends Record<string, number> {
 
 const attachmentBytes = (item: z.infer<typeof sourceItem>) => item.attachments.reduce((n, a) => n + a.size, 0);
 
-/** Purview's counters and the bytes done from the item records; `done` how many items are finished. */
-async function counted(runId: string): Promise<{ counters: ImportCounters; done: number }> {
+/** Purview's counters and the bytes done from the item records; `done` how many items are finished, `pending` the others. */
+async function counted(runId: string): Promise<{ counters: ImportCounters; done: number; pending: string[] }> {
   const all = (await tables.items.list(odata`PartitionKey eq ${runPartition(runId)}`)).map((r) => r.entity);
   const rows = all.filter((r) => r.status === 'done');
   const c: ImportCounters = {
@@ -407,15 +417,34 @@ async function counted(runId: string): Promise<{ counters: ImportCounters; done:
       else c.failed++;
     }
   }
-  return { counters: c, done: rows.length };
+  return { counters: c, done: rows.length, pending: all.filter((r) => r.status !== 'done').map((r) => r.rowKey) };
+}
+
+/** Whether the items `pending` are all done within `ms`, each read a few times a second until it is. */
+async function doneWithin(runId: string, pending: string[], ms: number): Promise<boolean> {
+  const until = performance.now() + ms;
+  let left = pending;
+  for (;;) {
+    const rows = await Promise.all(left.map((id) => tables.items.get(runPartition(runId), id)));
+    left = left.filter((_, i) => rows[i]?.entity.status !== 'done');
+    if (!left.length) return true;
+    if (performance.now() >= until) return false;
+    await sleep(NEAR_END_POLL_MS);
+  }
 }
 
 /** Counts; ends the run once every item is done, moving the checkpoint; otherwise looks again shortly. */
 async function tally(runId: string, log: Logger): Promise<void> {
   const run = await getRun(runId);
-  const { counters, done } = await counted(runId);
-  await setProgress(runId, done, counters);
   const total = run.progress.total;
+  const { pending, ...first } = await counted(runId);
+  let { counters, done } = first;
+  await setProgress(runId, done, counters);
+  // The last few items are watched here, so that the run ends as they finish rather than at the next tally.
+  if (total !== null && done < total && pending.length <= NEAR_END_ITEMS && (await doneWithin(runId, pending, NEAR_END_WAIT_MS))) {
+    ({ counters, done } = await counted(runId));
+    await setProgress(runId, done, counters);
+  }
   if (total === null || done < total) {
     const soon = total !== null && total - done <= NEAR_END_ITEMS;
     await send({ step: 'tally', runId }, `${runId}|tally|${clock.now()}`, soon ? 1 : TALLY_SECONDS);

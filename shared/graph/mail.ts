@@ -100,6 +100,8 @@ export interface ImportItem {
   /** When the event happened (UTC): the item's sent and received time. */
   at: string;
   importKey: string;
+  /** Attachments sent in the request that creates the item (those sentWithItem picks). */
+  files?: FileToAttach[];
 }
 
 /** The copy imported with `key` in the folder, if there is one. */
@@ -131,6 +133,16 @@ export async function createImported(mailbox: string, folderId: string, item: Im
       [SUBMIT_TIME, item.at],
       [DELIVERY_TIME, item.at],
     ].map(([id, value]) => ({ '@odata.type': '#microsoft.graph.singleValueLegacyExtendedProperty', id, value })),
+    ...(item.files?.length && {
+      attachments: await Promise.all(
+        item.files.map(async (f) => ({
+          '@odata.type': '#microsoft.graph.fileAttachment',
+          name: f.name,
+          contentType: f.contentType,
+          contentBytes: (await readAll(f)).toString('base64'),
+        })),
+      ),
+    }),
   });
   return created.id;
 }
@@ -144,15 +156,45 @@ export async function listAttachmentNames(mailbox: string, folderId: string, mes
   return all.map((a) => a.name);
 }
 
-/** The most Graph requests and request-body bytes importing an item takes (found or created, then attached), for pacing. */
+/** Graph's cap on a request body, and room for the JSON around a message's body and around each attachment. */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+const MESSAGE_JSON_BYTES = 4096;
+const ATTACHMENT_JSON_BYTES = 1024;
+const base64Bytes = (size: number) => Math.ceil(size / 3) * 4;
+
+/**
+ * The attachments (by index) sent in the request that creates the item, as Graph allows: those
+ * under 3 MB, in order, while the request stays under its 4 MB cap. The others are attached after
+ * (attachFile): one request less per small attachment, and the item is whole when it first appears.
+ */
+export function sentWithItem(html: string, attachmentSizes: number[]): number[] {
+  let body = Buffer.byteLength(JSON.stringify(html)) + MESSAGE_JSON_BYTES;
+  const chosen: number[] = [];
+  attachmentSizes.forEach((size, i) => {
+    const more = base64Bytes(size) + ATTACHMENT_JSON_BYTES;
+    if (size < UPLOAD_SESSION_FROM && body + more <= MAX_REQUEST_BYTES) {
+      chosen.push(i);
+      body += more;
+    }
+  });
+  return chosen;
+}
+
+/**
+ * The Graph requests and request-body bytes importing a new copy of an item takes (looked for,
+ * created with the attachments sentWithItem picks, the others attached), for pacing. Completing a
+ * copy found without all its attachments takes a request more per attachment; those wait for their
+ * own room.
+ */
 export function importCost(html: string, attachmentSizes: number[]): { requests: number; bytes: number } {
+  const withItem = new Set(sentWithItem(html, attachmentSizes));
   let requests = 2;
-  let bytes = Buffer.byteLength(html) + 4096; // the message's JSON around its body
-  for (const size of attachmentSizes) {
+  let bytes = Buffer.byteLength(JSON.stringify(html)) + MESSAGE_JSON_BYTES;
+  attachmentSizes.forEach((size, i) => {
     const session = size >= UPLOAD_SESSION_FROM;
-    requests += session ? 1 + Math.ceil(size / UPLOAD_CHUNK) : 1;
-    bytes += (session ? size : Math.ceil(size / 3) * 4) + 1024;
-  }
+    if (!withItem.has(i)) requests += session ? 1 + Math.ceil(size / UPLOAD_CHUNK) : 1;
+    bytes += (session ? size : base64Bytes(size)) + ATTACHMENT_JSON_BYTES;
+  });
   return { requests, bytes };
 }
 
@@ -172,13 +214,11 @@ export interface FileToAttach {
 export async function attachFile(mailbox: string, folderId: string, messageId: string, file: FileToAttach): Promise<void> {
   const at = `${user(mailbox)}/mailFolders/${encodeURIComponent(folderId)}/messages/${encodeURIComponent(messageId)}/attachments`;
   if (file.size < UPLOAD_SESSION_FROM) {
-    const pieces: Buffer[] = [];
-    for await (const p of await file.open()) pieces.push(Buffer.from(p));
     await graph().post(at, {
       '@odata.type': '#microsoft.graph.fileAttachment',
       name: file.name,
       contentType: file.contentType,
-      contentBytes: Buffer.concat(pieces).toString('base64'),
+      contentBytes: (await readAll(file)).toString('base64'),
     });
     return;
   }
@@ -193,6 +233,13 @@ export async function attachFile(mailbox: string, folderId: string, messageId: s
       .catch(() => undefined);
     throw e;
   }
+}
+
+/** A small file's bytes (under 3 MB: it goes in one request, base64). */
+async function readAll(file: FileToAttach): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  for await (const p of await file.open()) pieces.push(Buffer.from(p));
+  return Buffer.concat(pieces);
 }
 
 async function uploadChunks(mailbox: string, url: string, file: FileToAttach): Promise<void> {

@@ -4,7 +4,15 @@ import { mailSettings } from '../../dev/sandbox/graph/mail';
 import { mailboxLimits, mailboxThrottle } from '../../dev/sandbox/graph/throttle';
 import { stableId } from '../../dev/sandbox/seed';
 import { GraphApiError } from '../../shared/graph/client';
-import { attachFile, createImported, ensureMailFolder, findImported, type FileToAttach } from '../../shared/graph/mail';
+import {
+  attachFile,
+  createImported,
+  ensureMailFolder,
+  findImported,
+  importCost,
+  sentWithItem,
+  type FileToAttach,
+} from '../../shared/graph/mail';
 import { startEnv, type TestEnv } from '../helpers/env';
 
 /**
@@ -109,6 +117,36 @@ test('attachments arrive intact: under 3 MB inline, larger through an upload ses
   } finally {
     mailSettings.maxItemBytes = 35 * MB;
   }
+});
+
+test('attachments under 3 MB go in the request creating the item while it stays under 4 MB; the rest are attached after', async () => {
+  MAILBOX = 'adele@contoso-demo.example';
+  const folder = await ensureMailFolder(MAILBOX, FOLDER);
+  const files = [generated('with-1', 2.5 * MB, 'a.jpg'), generated('with-2', 700_000, 'b.jpg'), generated('with-3', 300_000, 'c.jpg')];
+  // 2.5 MB and 300 kB fit one request in base64 (3.9 MB with the message); 700 kB more would pass 4 MB.
+  const chosen = sentWithItem(
+    item('x').html,
+    files.map((f) => f.size),
+  );
+  expect(chosen).toEqual([0, 2]);
+  expect(
+    importCost(
+      item('x').html,
+      files.map((f) => f.size),
+    ).requests,
+  ).toBe(3); // looked for, created, one attached
+  expect(sentWithItem(item('x').html, [3 * MB, 100])).toEqual([1]); // from 3 MB a file goes through an upload session
+  env.sandbox.graph.resetStats();
+  const id = await createImported(MAILBOX, folder, { ...item('key-with'), files: chosen.map((i) => files[i]) });
+  await attachFile(MAILBOX, folder, id, files[1]);
+  const got = stored('attachments').filter((a) => a.messageId === id);
+  expect(got.map((a) => [a.name, a.size, a.sha256]).sort()).toEqual(files.map((f) => [f.name, f.size, f.sha256]).sort());
+  expect(stored('messages').find((x) => x.id === id)!.hasAttachments).toBe(true);
+  expect(env.sandbox.graph.stats.requests).toBe(2);
+  // A bad attachment in the create is refused, and nothing is created.
+  const bad = { ...item('key-bad'), files: [{ ...files[2], name: '' }] };
+  await expect(createImported(MAILBOX, folder, bad)).rejects.toMatchObject({ graphStatus: 400 });
+  expect(await findImported(MAILBOX, folder, 'key-bad')).toBeUndefined();
 });
 
 test("an item larger than the mailbox accepts fails with Exchange's code; raising the limit lets it in", async () => {

@@ -108,6 +108,14 @@ function checkSize(ctx: GraphContext, user: Entity, m: Entity, adding: number): 
     throw new GraphError(400, 'ErrorMessageSizeExceeded', 'The message exceeds the maximum supported size.');
 }
 
+/** A file attachment sent whole (base64 in `contentBytes`), with the item or on its own. */
+function fileAttachment(a: Entity): { name: string; contentType: string; bytes: Buffer } {
+  if (a['@odata.type'] !== '#microsoft.graph.fileAttachment' || typeof a.contentBytes !== 'string' || typeof a.name !== 'string' || !a.name)
+    throw new GraphError(400, 'ErrorInvalidRequest', 'Send a #microsoft.graph.fileAttachment with name and contentBytes.');
+  const contentType = typeof a.contentType === 'string' ? a.contentType : 'application/octet-stream';
+  return { name: a.name, contentType, bytes: Buffer.from(a.contentBytes, 'base64') };
+}
+
 interface UploadSession {
   tenantStore: GraphContext['store'];
   user: Entity;
@@ -207,9 +215,9 @@ export function registerMail(g: GraphService): void {
     const flags = prop(FLAGS) === undefined ? MSGFLAG_UNSENT : Number(prop(FLAGS));
     const now = sandboxClock.iso();
     const received = prop(DELIVERED) ?? now;
-    const { attachments: inline, ...fields } = b;
-    if (Array.isArray(inline) && inline.length)
-      throw new GraphError(400, 'ErrorInvalidRequest', 'The sandbox takes attachments through the attachments endpoints.');
+    // Attachments may come with the item, in the same request (user-post-messages.md); here file attachments.
+    const { attachments: withItem, ...fields } = b;
+    const files = (Array.isArray(withItem) ? withItem : []).map((a: Entity) => fileAttachment(a));
     const message: Entity = {
       '@odata.type': '#microsoft.graph.message',
       ...fields,
@@ -224,8 +232,15 @@ export function registerMail(g: GraphService): void {
       hasAttachments: false,
       singleValueExtendedProperties: props,
     };
-    checkSize(ctx, user, message, 0);
+    checkSize(
+      ctx,
+      user,
+      message,
+      files.reduce((n, f) => n + f.bytes.length, 0),
+    );
     messages(ctx, user).set(message.id, message);
+    for (const f of files)
+      attach(ctx.store, user, message, f.name, f.contentType, f.bytes.length, createHash('sha256').update(f.bytes), [f.bytes]);
     return { status: 201, body: shown(ctx, message) };
   });
 
@@ -233,23 +248,11 @@ export function registerMail(g: GraphService): void {
     g.route('POST', `${prefix}/{message-id}/attachments`, (ctx) => {
       const user = mailbox(ctx);
       const message = messageOf(ctx, user);
-      const b = (ctx.body ?? {}) as { '@odata.type'?: string; name?: string; contentType?: string; contentBytes?: string };
-      if (b['@odata.type'] !== '#microsoft.graph.fileAttachment' || typeof b.contentBytes !== 'string' || !b.name)
-        throw new GraphError(400, 'ErrorInvalidRequest', 'Send a #microsoft.graph.fileAttachment with name and contentBytes.');
-      const bytes = Buffer.from(b.contentBytes, 'base64');
-      checkSize(ctx, user, message, bytes.length);
+      const f = fileAttachment((ctx.body ?? {}) as Entity);
+      checkSize(ctx, user, message, f.bytes.length);
       return {
         status: 201,
-        body: attach(
-          ctx.store,
-          user,
-          message,
-          b.name,
-          b.contentType ?? 'application/octet-stream',
-          bytes.length,
-          createHash('sha256').update(bytes),
-          [bytes],
-        ),
+        body: attach(ctx.store, user, message, f.name, f.contentType, f.bytes.length, createHash('sha256').update(f.bytes), [f.bytes]),
       };
     });
 

@@ -163,21 +163,34 @@ export function parseFilter(text: string): Node {
 }
 
 export function getPath(entity: Record<string, unknown>, path: string): unknown {
-  let v: unknown = entity;
-  for (const part of path.split('/')) {
+  return walk(entity, path.split('/'));
+}
+
+/** The value `parts` lead to from `v`, property names matched without regard to case. */
+function walk(v: unknown, parts: string[]): unknown {
+  for (const part of parts) {
     if (v === null || typeof v !== 'object') return undefined;
     const obj = v as Record<string, unknown>;
-    const key = Object.keys(obj).find((k) => k.toLowerCase() === part.toLowerCase());
+    const key = Object.hasOwn(obj, part) ? part : Object.keys(obj).find((k) => k.toLowerCase() === part.toLowerCase());
     v = key === undefined ? undefined : obj[key];
   }
   return v;
 }
 
-function evalOperand(o: Operand, e: Record<string, unknown>): unknown {
-  if ('lambda' in o) return evaluate(o.lambda, e);
-  if ('path' in o) return getPath(e, o.path);
+/** Lambda variables in scope (`ep` in `any(ep: ep/id eq ...)`), each bound to the item it ranges over. */
+type Scope = Record<string, unknown>;
+
+/** A path's value: from a lambda variable when it starts with one, else from the entity. */
+function valueAt(e: Record<string, unknown>, path: string, scope: Scope): unknown {
+  const [head, ...rest] = path.split('/');
+  return Object.hasOwn(scope, head) ? walk(scope[head], rest) : getPath(e, path);
+}
+
+function evalOperand(o: Operand, e: Record<string, unknown>, scope: Scope): unknown {
+  if ('lambda' in o) return evaluate(o.lambda, e, scope);
+  if ('path' in o) return valueAt(e, o.path, scope);
   if ('value' in o) return o.value;
-  const args = o.args.map((a) => evalOperand(a, e));
+  const args = o.args.map((a) => evalOperand(a, e, scope));
   const s = (x: unknown) =>
     typeof x === 'string' ? x.toLowerCase() : x === null || x === undefined ? null : JSON.stringify(x).toLowerCase();
   switch (o.fn) {
@@ -206,34 +219,36 @@ function compare(a: unknown, b: unknown): number | undefined {
     if (Number.isNaN(t)) return undefined;
     return t - (b as { datetime: number }).datetime;
   }
-  if (typeof a === 'string' && typeof b === 'string')
-    return a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0;
+  if (typeof a === 'string' && typeof b === 'string') {
+    const [x, y] = [a.toLowerCase(), b.toLowerCase()];
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
   if ((a === null || a === undefined) && b === null) return 0;
   return undefined;
 }
 
-export function evaluate(node: Node, e: Record<string, unknown>): boolean {
+export function evaluate(node: Node, e: Record<string, unknown>, scope: Scope = {}): boolean {
   switch (node.kind) {
     case 'and':
-      return evaluate(node.left, e) && evaluate(node.right, e);
+      return evaluate(node.left, e, scope) && evaluate(node.right, e, scope);
     case 'or':
-      return evaluate(node.left, e) || evaluate(node.right, e);
+      return evaluate(node.left, e, scope) || evaluate(node.right, e, scope);
     case 'not':
-      return !evaluate(node.operand, e);
+      return !evaluate(node.operand, e, scope);
     case 'in':
-      return node.values.some((v) => compare(getPath(e, node.path), v) === 0);
+      return node.values.some((v) => compare(valueAt(e, node.path, scope), v) === 0);
     case 'fn':
-      return Boolean(evalOperand({ fn: node.name, args: node.args }, e));
+      return Boolean(evalOperand({ fn: node.name, args: node.args }, e, scope));
     case 'lambda': {
-      const items = getPath(e, node.path);
+      const items = valueAt(e, node.path, scope);
       const list = Array.isArray(items) ? items : [];
-      const test = (item: unknown) => evaluate(node.body, { ...e, [node.variable]: item });
+      const test = (item: unknown) => evaluate(node.body, e, { ...scope, [node.variable]: item });
       return node.quantifier === 'any' ? list.some(test) : list.every(test);
     }
     case 'cmp': {
-      const c = compare(evalOperand(node.left, e), evalOperand(node.right, e));
+      const c = compare(evalOperand(node.left, e, scope), evalOperand(node.right, e, scope));
       switch (node.op) {
         case 'eq':
           return c === 0;
