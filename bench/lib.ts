@@ -24,6 +24,8 @@ export async function startWorld(): Promise<World> {
     AzureWebJobsStorage: azurite.connectionString,
     ENTRA_AUTHORITY_HOST: sandbox.origin,
     GRAPH_BASE_URL: sandbox.origin,
+    TEAMVIEWER_API_URL: `${sandbox.origin}/teamviewer/api/v1`,
+    TEAMVIEWER_AUTHORIZE_URL: `${sandbox.origin}/teamviewer/oauth2/authorize`,
     NODE_EXTRA_CA_CERTS: sandbox.certPath,
   };
   return { azurite, sandbox, settings, stop: async () => void (await Promise.all([azurite.stop(), sandbox.stop()])) };

@@ -103,7 +103,22 @@ httpFunction('oauthStart', {
   handler: ({ url }) => page(() => redeemLink(url.searchParams.get('ticket'))),
 });
 
-/** The one redirect URI registered with Entra ID; each flow is told apart by its state. */
+/** A redirect flow's callback: the state says which flow it completes. */
+const callback: Parameters<typeof httpFunction>[1]['handler'] = ({ url, headers, log }) =>
+  page(async () => {
+    const outcome = await completeFlow(url.searchParams, headers.get('cookie'), log);
+    if ('redirect' in outcome)
+      return { status: 302, headers: { Location: outcome.redirect, 'Set-Cookie': outcome.cookie, 'Cache-Control': 'no-store' } };
+    return htmlPage(
+      outcome.ok ? 200 : 400,
+      outcome.title,
+      outcome.message,
+      outcome.clearCookie ? { 'Set-Cookie': outcome.clearCookie } : {},
+    );
+  });
+const refused = html('Repeated or oversized parameters, or a missing, unknown, expired, replayed or foreign state: nothing changed.');
+
+/** One redirect URI per authorization server: this one is registered with Entra ID. */
 httpFunction('entraCallback', {
   method: 'GET',
   route: 'oauth/entra/callback',
@@ -111,22 +126,20 @@ httpFunction('entraCallback', {
   doc: {
     summary: 'Entra ID redirect target for sign-in (code, state) and admin consent (admin_consent, tenant, state or error)',
     tags,
-    responses: {
-      200: html('Outcome page.'),
-      302: { description: 'Signed in: to the page sign-in started from.' },
-      400: html('Repeated or oversized parameters, or a missing, unknown, expired, replayed or foreign state: nothing changed.'),
-    },
+    responses: { 200: html('Outcome page.'), 302: { description: 'Signed in: to the page sign-in started from.' }, 400: refused },
   },
-  handler: ({ url, headers, log }) =>
-    page(async () => {
-      const outcome = await completeFlow(url.searchParams, headers.get('cookie'), log);
-      if ('redirect' in outcome)
-        return { status: 302, headers: { Location: outcome.redirect, 'Set-Cookie': outcome.cookie, 'Cache-Control': 'no-store' } };
-      return htmlPage(
-        outcome.ok ? 200 : 400,
-        outcome.title,
-        outcome.message,
-        outcome.clearCookie ? { 'Set-Cookie': outcome.clearCookie } : {},
-      );
-    }),
+  handler: callback,
+});
+
+/** Registered as the redirect URI of the TeamViewer app. */
+httpFunction('teamViewerCallback', {
+  method: 'GET',
+  route: 'oauth/teamviewer/callback',
+  auth: 'anonymous',
+  doc: {
+    summary: 'TeamViewer redirect target when an admin connects it (code, state or error)',
+    tags,
+    responses: { 200: html('Outcome page.'), 400: refused },
+  },
+  handler: callback,
 });

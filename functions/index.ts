@@ -13,3 +13,4 @@ import './tem';
 import './vpp';
 import './compliance';
 import './archive';
+import './remote-assistance';

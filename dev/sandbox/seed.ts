@@ -34,6 +34,11 @@ const DEVICES = [
   ['megan-mac', 'megan', 'macOS', '14.5', 'company', null, 'noncompliant', 'jamf', 'MacBook Pro'],
   ['megan-ipad', 'megan', 'iOS', '17.5', 'company', '+447700900108', 'noncompliant', 'jamf', 'iPad Pro'],
   ['lee-windows-tablet', 'lee', 'Windows', '10.0.19045.4651', 'company', '+447700900107', 'compliant', 'mdm', 'Surface Pro 9'],
+  // The kinds TeamViewer's remote assistance does not support.
+  ['isaiah-hololens', 'isaiah', 'Windows', '10.0.20348.2582', 'company', null, 'compliant', 'mdm', 'HoloLens 2'],
+  ['lee-surface-hub', 'lee', 'Windows', '10.0.19045.4651', 'company', null, 'compliant', 'mdm', 'Surface Hub 2S'],
+  ['johanna-laptop', 'johanna', 'Windows 10 S', '10.0.19045.4651', 'company', null, 'compliant', 'mdm', 'Surface Laptop SE'],
+  ['grady-scanner', 'grady', 'Android', '13', 'company', null, 'compliant', 'googleCloudDevicePolicyController', 'Zebra TC52'],
 ] as const;
 
 export function seedTenant(store: TenantStore): void {
@@ -129,7 +134,15 @@ export function putDevice(store: TenantStore, d: DeviceSpec): Entity {
     subscriberCarrier: d.phone ? 'O2 - UK' : null,
     model: d.model,
     manufacturer:
-      d.os === 'iOS' || d.os === 'macOS' ? 'Apple' : d.os === 'Windows' ? 'Microsoft' : d.model.startsWith('Pixel') ? 'Google' : 'Samsung',
+      d.os === 'iOS' || d.os === 'macOS'
+        ? 'Apple'
+        : d.os.startsWith('Windows')
+          ? 'Microsoft'
+          : d.model.startsWith('Pixel')
+            ? 'Google'
+            : d.model.startsWith('Zebra')
+              ? 'Zebra Technologies'
+              : 'Samsung',
     serialNumber: createHash('md5').update(d.key).digest('hex').slice(0, 12).toUpperCase(),
     imei: d.phone ? `35${createHash('md5').update(`imei:${d.key}`).digest('hex').replace(/\D/g, '').padEnd(13, '7').slice(0, 13)}` : null,
     isSupervised: d.owner === 'company' && d.os === 'iOS',

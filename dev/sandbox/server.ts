@@ -13,6 +13,7 @@ import { registerVpp, seedVpp } from './graph/vpp';
 import { readRequest, sendJson, type SandboxRequest } from './http';
 import { ArchiveProvider } from './providers/archive';
 import { temProvider } from './providers/tem';
+import { TeamViewerProvider } from './providers/teamviewer';
 import { controlApi } from './control';
 import { seedTenant } from './seed';
 import { ensureCertificate } from './tls';
@@ -43,6 +44,8 @@ export interface Sandbox {
   store: TenantStore;
   /** The TeleMessage-style archive provider. */
   archive: ArchiveProvider;
+  /** TeamViewer's OAuth and Web API. */
+  teamviewer: TeamViewerProvider;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -67,6 +70,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   // The archive provider, seeded with a realistic day (a 15 MB MMS and a 100 MB voice recording among them).
   let archive = new ArchiveProvider();
+  let teamviewer = new TeamViewerProvider(origin);
   const reset = () => {
     stores.clear();
     const demo = new TenantStore();
@@ -84,6 +88,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     sandboxClock.set(0);
     archive = new ArchiveProvider();
     archive.seedDay(new Date(sandboxClock.now() - 86_400_000).toISOString().slice(0, 10), { large: true });
+    teamviewer = new TeamViewerProvider(origin);
   };
   reset();
 
@@ -107,6 +112,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     get archive() {
       return archive;
     },
+    get teamviewer() {
+      return teamviewer;
+    },
     reset,
     stop: () => Promise.resolve(),
   } as Sandbox;
@@ -116,6 +124,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     (r, res) => Promise.resolve(serveUpload(r, res)),
     // Through `archive` as it is now: a reset replaces it.
     (r, res) => (r.path.startsWith('/_sandbox/') ? Promise.resolve(archive.control(r, res)) : archive.handle(r, res)),
+    (r, res) => (r.path.startsWith('/_sandbox/') ? Promise.resolve(teamviewer.control(r, res)) : teamviewer.handle(r, res)),
   ];
 
   const control = controlApi(sandbox, handlers);

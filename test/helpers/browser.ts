@@ -28,6 +28,27 @@ export class Browser {
     return res;
   }
 
+  /**
+   * Signs `user` in to the app at `api` through the sandbox's sign-in page (at `sandbox`), as a
+   * browser would; answers the app's last redirect.
+   */
+  async signIn(api: string, sandbox: string, user: string, returnTo = '/api/auth/me'): Promise<Response> {
+    const { res: toEntra, url: authorize } = await this.follow(`${api}/auth/signin?returnTo=${encodeURIComponent(returnTo)}`, (u) =>
+      u.startsWith(sandbox),
+    );
+    expect(toEntra.status).toBe(302);
+    const page = await this.fetch(authorize);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain(user);
+    const chosen = await this.fetch(authorize, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user }).toString(),
+    });
+    expect(chosen.status).toBe(302);
+    return this.fetch(chosen.headers.get('location')!, { site: 'cross-site' });
+  }
+
   /** Follows redirects (GET) from `url`, stopping at the first answer that is not one or whose URL `stop` matches. */
   async follow(url: string, stop: (url: string) => boolean = () => false): Promise<{ res: Response; url: string }> {
     let current = url;

@@ -39,6 +39,8 @@ export async function startEnv(
     AzureWebJobsStorage: azurite.connectionString,
     ENTRA_AUTHORITY_HOST: sandbox.origin,
     GRAPH_BASE_URL: sandbox.origin,
+    TEAMVIEWER_API_URL: `${sandbox.origin}/teamviewer/api/v1`,
+    TEAMVIEWER_AUTHORIZE_URL: `${sandbox.origin}/teamviewer/oauth2/authorize`,
     // Tests call the new-token sync themselves; its timer would start syncs mid-test at a quarter hour.
     VPP_NEW_TOKENS_SCHEDULE: '0 0 0 1 1 *',
     ...opts.settings,
@@ -96,10 +98,10 @@ export async function eventually<T>(
 }
 
 /** Calls the admin API as the demo admin with every role; JSON in, JSON out. */
-export function adminCaller(env: TestEnv, api: string) {
+export function adminCaller(env: TestEnv, api: string, client = 'admin-all-roles') {
   let token: string | undefined;
   return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    token ??= await env.token('admin-all-roles');
+    token ??= await env.token(client);
     const raw = Buffer.isBuffer(body);
     const res = await fetch(`${api}/${path}`, {
       method,

@@ -32,23 +32,7 @@ const upn = (local: string) => `${local}@contoso-demo.example`;
 const bearer = async (client: string) => ({ Authorization: `Bearer ${await env.token(client)}` });
 const provider = async (id: string) => (await tem.call('GET', `admin/tem/providers/${id}`)).body;
 
-/** Signs `user` in through the sandbox's sign-in page, as a browser would; answers the app's last redirect. */
-async function signIn(b: Browser, user: string, returnTo = '/api/auth/me'): Promise<Response> {
-  const { res: toEntra, url: authorize } = await b.follow(`${api}/auth/signin?returnTo=${encodeURIComponent(returnTo)}`, (u) =>
-    u.startsWith(env.sandbox.origin),
-  );
-  expect(toEntra.status).toBe(302);
-  const page = await b.fetch(authorize);
-  expect(page.status).toBe(200);
-  expect(await page.text()).toContain(user);
-  const chosen = await b.fetch(authorize, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ user }).toString(),
-  });
-  expect(chosen.status).toBe(302);
-  return b.fetch(chosen.headers.get('location')!, { site: 'cross-site' });
-}
+const signIn = (b: Browser, user: string, returnTo?: string) => b.signIn(api, env.sandbox.origin, user, returnTo);
 
 /** Starts a TEM consent in `b`'s session and walks it to the callback URL, without opening it. */
 async function consentCallback(b: Browser, providerId: string): Promise<string> {

@@ -136,7 +136,7 @@ test('GET /_sandbox/demo over plain http gives the tenant, the app and usable ad
   };
   expect(demo.tenantId).toBe(DEMO.tenantId);
   expect(demo.adminClients.map((c) => c.name)).toEqual(
-    expect.arrayContaining(['admin-all-roles', 'admin-no-role', 'admin-connectors-read', 'admin-remoteassistance-manage']),
+    expect.arrayContaining(['admin-all-roles', 'admin-no-role', 'admin-connectors-read', 'admin-remoteassistance-update']),
   );
   const none = demo.adminClients.find((c) => c.name === 'admin-no-role')!;
   expect(none.roles).toEqual([]);

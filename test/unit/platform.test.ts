@@ -152,7 +152,7 @@ describe('HTTP input', () => {
     const p = (roles: string[]) => ({ tenantId: 't', roles, via: 'bearer' as const });
     expect(() => authorize(p(['Connectors.ReadWrite']), 'Connectors.Read')).not.toThrow();
     expect(() => authorize(p(['Connectors.Read']), 'Connectors.ReadWrite')).toThrow(expect.objectContaining({ status: 403 }));
-    expect(() => authorize(p(['RemoteAssistance.Manage']), 'RemoteAssistance.Request')).toThrow(expect.objectContaining({ status: 403 }));
+    expect(() => authorize(p(['RemoteAssistance.Update']), 'RemoteAssistance.Request')).toThrow(expect.objectContaining({ status: 403 }));
   });
 
   test('route templates become OpenAPI paths', () => {

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { graph, GraphApiError } from '../graph/client';
+import { sendMail } from '../graph/mail';
+import type { Principal } from '../platform/auth/admin';
+import { clock } from '../platform/clock';
+import { config } from '../platform/config';
+import { AppError, notFound } from '../platform/errors';
+import type { Logger } from '../platform/log';
+import { newestFirst } from '../platform/storage/tables';
+import { startedBy } from '../platform/runs';
+import { tables, type SessionRow } from './model';
+import { teamViewerApi } from './teamviewer';
+
+/**
+ * Remote-assistance sessions: for the user of a supported managed device, a TeamViewer session with
+ * the user as end customer; the supporter link goes to the requesting admin and the invitation (the
+ * end-customer link) to the user by email, as Intune's Company Portal notification is not ours to
+ * send. Every request is recorded, refused ones too: who, which device, when, the session code, what
+ * came of it.
+ */
+
+interface Device {
+  id: string;
+  deviceName?: string;
+  operatingSystem?: string;
+  osVersion?: string;
+  model?: string;
+  managementAgent?: string;
+  managedDeviceOwnerType?: string;
+  userId?: string | null;
+}
+
+/**
+ * Whether TeamViewer's Intune connector supports the device, read from what Intune reports in
+ * Graph v1.0 (which has no edition or Android management-mode field): Android device administrator
+ * and Android Enterprise personally-owned work profile (managed by the Company Portal), iOS/iPadOS,
+ * macOS and Windows are; Android Enterprise corporate-owned devices (managed by Android Device Policy),
+ * HoloLens, Surface Hub and Windows 10 S are not.
+ */
+export function supportOf(d: Device): { supported: true; platform: string } | { supported: false; platform: string; reason: string } {
+  const os = (d.operatingSystem ?? '').toLowerCase();
+  const model = (d.model ?? '').toLowerCase();
+  const no = (platform: string, reason: string) => ({ supported: false as const, platform, reason });
+  if (os === 'android') {
+    if (d.managementAgent === 'googleCloudDevicePolicyController')
+      return no(
+        'Android Enterprise corporate-owned',
+        'TeamViewer does not support Android Enterprise corporate-owned devices (dedicated, fully managed or corporate-owned work profile).',
+      );
+    return {
+      supported: true,
+      platform: d.managedDeviceOwnerType === 'personal' ? 'Android (personally owned)' : 'Android device administrator',
+    };
+  }
+  if (os === 'ios' || os === 'ipados') return { supported: true, platform: 'iOS/iPadOS' };
+  if (os === 'macos') return { supported: true, platform: 'macOS' };
+  if (os.startsWith('windows')) {
+    if (/holographic/.test(os) || /hololens/.test(model))
+      return no('Windows Holographic (HoloLens)', 'TeamViewer does not support Windows Holographic (HoloLens).');
+    if (/windows team/.test(os) || /surface hub/.test(model))
+      return no('Windows Team (Surface Hub)', 'TeamViewer does not support Windows Team (Surface Hub).');
+    if (/\b10 s\b|\bs mode\b/.test(os)) return no('Windows 10 S', 'TeamViewer does not support Windows 10 S.');
+    return { supported: true, platform: 'Windows' };
+  }
+  return no(d.operatingSystem || 'unknown', `TeamViewer remote assistance is not available for ${d.operatingSystem || 'this platform'}.`);
+}
+
+export const sessionSchema = z.object({
+  id: z.string(),
+  requestedBy: z.string(),
+  requestedByName: z.string().nullable(),
+  requestedAt: z.string(),
+  deviceId: z.string(),
+  deviceName: z.string().nullable(),
+  platform: z.string().nullable(),
+  userId: z.string().nullable(),
+  userName: z.string().nullable(),
+  outcome: z.enum(['open', 'closed', 'refused', 'failed']),
+  reason: z.string().nullable(),
+  code: z.string().nullable().describe("TeamViewer's session code (s12-345-678)."),
+  supporterLink: z.string().nullable().describe('Opens the session for the supporter.'),
+  validUntil: z.string().nullable(),
+  invitation: z.enum(['sent', 'failed', 'notConfigured']).nullable().describe("The email inviting the device's user."),
+  closedAt: z.string().nullable(),
+  closedBy: z.string().nullable(),
+  connections: z
+    .array(
+      z.object({
+        id: z.string(),
+        supporter: z.string().nullable(),
+        start: z.string(),
+        end: z.string().nullable(),
+        minutes: z.number().nullable(),
+      }),
+    )
+    .describe("TeamViewer's connections to the session, from the report sync."),
+});
+export type SessionView = z.infer<typeof sessionSchema>;
+
+const PARTITION = 'session';
+const view = (r: SessionRow): SessionView => ({
+  id: r.rowKey,
+  requestedBy: r.requestedBy,
+  requestedByName: r.requestedByName ?? null,
+  requestedAt: r.requestedAt,
+  deviceId: r.deviceId,
+  deviceName: r.deviceName ?? null,
+  platform: r.platform ?? null,
+  userId: r.userId ?? null,
+  userName: r.userName ?? null,
+  outcome: r.outcome,
+  reason: r.reason ?? null,
+  code: r.code ?? null,
+  supporterLink: r.supporterLink ?? null,
+  validUntil: r.validUntil ?? null,
+  invitation: r.invitation ?? null,
+  closedAt: r.closedAt ?? null,
+  closedBy: r.closedBy ?? null,
+  connections: r.connections ? (JSON.parse(r.connections) as SessionView['connections']) : [],
+});
+
+interface TvSession {
+  code: string;
+  state: string;
+  supporter_link?: string;
+  end_customer_link?: string;
+  valid_until?: string;
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * Requests a session for the user of `deviceId`. An unsupported device, or one without a user, is
+ * refused (422, recorded) before anything is created in TeamViewer.
+ */
+export async function requestSession(deviceId: string, principal: Principal, log: Logger): Promise<SessionView> {
+  const now = clock.now();
+  const row: SessionRow = {
+    partitionKey: PARTITION,
+    rowKey: `${newestFirst(now)}-${randomBytes(4).toString('hex')}`,
+    requestedBy: startedBy(principal),
+    requestedByName: principal.name,
+    requestedAt: new Date(now).toISOString(),
+    deviceId,
+    outcome: 'failed',
+  };
+  const refuse = async (status: number, reason: string): Promise<never> => {
+    await tables.sessions.insert({ ...row, outcome: 'refused', reason });
+    throw new AppError(status, status === 404 ? 'Not Found' : 'Unprocessable Content', reason, { sessionId: row.rowKey });
+  };
+  let device: Device;
+  try {
+    device = await graph().get<Device>(`/deviceManagement/managedDevices/${encodeURIComponent(deviceId)}`, {
+      $select: 'id,deviceName,operatingSystem,osVersion,model,managementAgent,managedDeviceOwnerType,userId',
+    });
+  } catch (e) {
+    if (e instanceof GraphApiError && e.graphStatus === 404) return refuse(404, `Intune has no managed device ${deviceId}.`);
+    throw e;
+  }
+  const support = supportOf(device);
+  Object.assign(row, { deviceName: device.deviceName, platform: support.platform });
+  if (!support.supported) return refuse(422, support.reason);
+  if (!device.userId)
+    return refuse(422, `${device.deviceName ?? 'The device'} has no user to assist (a userless enrollment); use the TeamViewer portal.`);
+  const user = await graph().get<{ id: string; displayName?: string; mail?: string | null; userPrincipalName?: string }>(
+    `/users/${encodeURIComponent(device.userId)}`,
+    { $select: 'id,displayName,mail,userPrincipalName' },
+  );
+  const email = user.mail ?? user.userPrincipalName ?? '';
+  Object.assign(row, { userId: user.id, userName: user.displayName ?? email });
+  const requester = principal.name ?? row.requestedBy;
+  const session = await teamViewerApi<TvSession>('POST', '/sessions', {
+    log,
+    body: {
+      groupname: config().TEAMVIEWER_GROUP_NAME,
+      description:
+        `Intune remote assistance for ${device.deviceName ?? device.id} (${support.platform} ${device.osVersion ?? ''}`.trimEnd() +
+        `), requested by ${requester}.`,
+      end_customer: { name: (user.displayName ?? email).slice(0, 100), email: email.slice(0, 254) },
+      custom_api: row.rowKey,
+    },
+  }).catch(async (e: unknown) => {
+    await tables.sessions.insert({ ...row, outcome: 'failed', reason: (e as Error).message });
+    throw e;
+  });
+  Object.assign(row, { outcome: 'open', code: session.code, supporterLink: session.supporter_link, validUntil: session.valid_until });
+  row.invitation = await invite(email, user.displayName ?? email, device, session, requester, log);
+  await tables.sessions.insert(row);
+  log.info('Remote-assistance session requested', { sessionId: row.rowKey, deviceId, code: session.code, invitation: row.invitation });
+  return view(row);
+}
+
+/** Emails the user the end-customer link; without REMOTE_ASSISTANCE_MAIL_SENDER the admin shares it. */
+async function invite(
+  email: string,
+  name: string,
+  d: Device,
+  s: TvSession,
+  requester: string,
+  log: Logger,
+): Promise<SessionRow['invitation']> {
+  const sender = config().REMOTE_ASSISTANCE_MAIL_SENDER;
+  if (!sender || !email || !s.end_customer_link) return 'notConfigured';
+  try {
+    await sendMail(
+      sender,
+      [email],
+      'Remote assistance: your IT support would like to help',
+      `<p>Hello ${esc(name)},</p><p>${esc(requester)} from IT support has started a remote-assistance session for your device ${esc(
+        d.deviceName ?? '',
+      )}. To let them help, open this link on the device and accept the request:</p><p><a href="${esc(s.end_customer_link)}">${esc(
+        s.end_customer_link,
+      )}</a></p><p>Session code: ${esc(s.code)}. The link works until ${esc(s.valid_until ?? 'the session is closed')}.</p>`,
+    );
+    return 'sent';
+  } catch (e) {
+    log.warn('Remote-assistance invitation email failed', { error: e });
+    return 'failed';
+  }
+}
+
+export interface SessionFilter {
+  deviceId?: string;
+  userId?: string;
+  requestedBy?: string;
+  outcome?: SessionRow['outcome'];
+}
+
+export async function listSessions(f: SessionFilter): Promise<SessionView[]> {
+  const rows = await tables.sessions.list(`PartitionKey eq '${PARTITION}'`);
+  return rows
+    .map((r) => r.entity)
+    .filter((r) => (!f.deviceId || r.deviceId === f.deviceId) && (!f.userId || r.userId === f.userId))
+    .filter((r) => (!f.requestedBy || r.requestedBy === f.requestedBy) && (!f.outcome || r.outcome === f.outcome))
+    .map(view);
+}
+
+async function row(id: string): Promise<SessionRow> {
+  const got = await tables.sessions.get(PARTITION, id);
+  if (!got) throw notFound(`No remote-assistance session ${id}.`);
+  return got.entity;
+}
+
+export const getSession = async (id: string) => view(await row(id));
+
+/** Closes the session in TeamViewer, then records who closed it; closing a closed one changes nothing. */
+export async function closeSession(id: string, principal: Principal, log: Logger): Promise<SessionView> {
+  const r = await row(id);
+  if (r.outcome !== 'open' || !r.code) return view(r);
+  await teamViewerApi('PUT', `/sessions/${encodeURIComponent(r.code)}`, { body: { state: 'closed' }, log });
+  const closed = await tables.sessions.modify(PARTITION, id, (x) =>
+    x && x.outcome === 'open' ? { ...x, outcome: 'closed', closedAt: clock.iso(), closedBy: startedBy(principal) } : x,
+  );
+  log.info('Remote-assistance session closed', { sessionId: id, code: r.code });
+  return view(closed!);
+}

@@ -1,0 +1,184 @@
+import { resolve } from 'node:path';
+import { TableServiceClient, TableClient } from '@azure/data-tables';
+import { stableId } from '../../dev/sandbox/seed';
+import { Browser } from '../helpers/browser';
+import { adminCaller, ROOT, startEnv, type TestEnv } from '../helpers/env';
+
+/**
+ * Remote assistance through TeamViewer, against the sandbox's TeamViewer and Graph and the app in
+ * the local host over real sockets: connecting in the browser, sessions for supported devices, the
+ * two permissions, the single-flight refresh of TeamViewer's one-time refresh tokens, and no token
+ * at rest or in a log line.
+ */
+jest.setTimeout(120_000);
+
+let env: TestEnv;
+let api: string;
+beforeAll(async () => {
+  env = await startEnv({ entry: 'dist/functions/index.js', hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json') });
+  api = `${env.host!.url}/api`;
+});
+afterAll(async () => {
+  await env?.stop();
+  expect(env.sandbox.graph.violations).toEqual([]);
+});
+
+const upn = (local: string) => `${local}@contoso-demo.example`;
+const device = (key: string) => stableId(`managed:${key}`);
+const tv = () => env.sandbox.teamviewer;
+
+const call = (client: string, method: string, path: string, body?: unknown) => adminCaller(env, api, client)(method, path, body);
+const admin = (method: string, path: string, body?: unknown) => call('admin-all-roles', method, path, body);
+
+/** Signs megan (every role) in, accepts the terms and connects TeamViewer through the browser, as an admin would. */
+async function connect(): Promise<Browser> {
+  const b = new Browser();
+  await b.signIn(api, env.sandbox.origin, upn('megan'));
+  const terms = await b.fetch(`${api}/admin/remote-assistance/terms`, {
+    method: 'POST',
+    site: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ accept: true }),
+  });
+  expect(terms.status).toBe(200);
+  const start = await b.fetch(`${api}/remote-assistance/connect`, { site: 'same-origin' });
+  expect(start.status).toBe(302);
+  expect(start.headers.get('location')).toContain('/teamviewer/oauth2/authorize?');
+  const signedIn = await b.fetch(start.headers.get('location')!);
+  expect(signedIn.status).toBe(302);
+  const done = await b.fetch(signedIn.headers.get('location')!, { site: 'cross-site' });
+  expect(await done.text()).toContain('TeamViewer is connected as Contoso Support');
+  expect(done.status).toBe(200);
+  return b;
+}
+
+test('an admin connects TeamViewer in the browser; a session for the demo Android device opens there with its user as end customer, the user is invited, closing it closes it there', async () => {
+  // Before the terms are accepted there is nothing to connect.
+  const early = await admin('GET', 'remote-assistance/connect');
+  expect(early.status).toBe(409);
+  expect(early.body.detail).toMatch(/licence terms/);
+  await connect();
+  const connection = await admin('GET', 'admin/remote-assistance/connection');
+  expect(connection.body).toMatchObject({
+    state: 'connected',
+    termsAcceptedBy: expect.stringMatching(/^admin:/),
+    account: { name: 'Contoso Support', email: 'support@contoso-demo.example' },
+  });
+  expect((await admin('POST', 'admin/remote-assistance/connection/check')).status).toBe(200);
+
+  const asked = await admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('diego-android') });
+  expect(asked.status).toBe(201);
+  const s = asked.body;
+  expect(s).toMatchObject({
+    outcome: 'open',
+    code: expect.stringMatching(/^s\d{2}-\d{3}-\d{3}$/),
+    supporterLink: expect.stringContaining('role=supporter'),
+    deviceName: 'diego-android',
+    platform: 'Android device administrator',
+    userName: 'Diego Siciliani',
+    invitation: 'sent',
+    requestedBy: expect.stringMatching(/^admin:/),
+  });
+  const there = tv().sessions.get(s.code)!;
+  expect(there).toMatchObject({ state: 'open', end_customer: { name: 'Diego Siciliani', email: upn('diego') }, custom_api: s.id });
+  expect(there.description).toMatch(/diego-android .*Android device administrator 14.*requested by/);
+  const invitation = [...env.sandbox.store.table('outbox').values()].find((m) => JSON.stringify(m.toRecipients).includes(upn('diego')));
+  expect(JSON.stringify(invitation?.body)).toContain(there.end_customer_link);
+
+  const closed = await admin('POST', `admin/remote-assistance/sessions/${s.id}/close`);
+  expect(closed.body).toMatchObject({ outcome: 'closed', closedBy: expect.stringMatching(/^admin:/) });
+  expect(tv().sessions.get(s.code)!.state).toBe('closed');
+  const listed = await admin('GET', `admin/remote-assistance/sessions?deviceId=${device('diego-android')}`);
+  expect(listed.body.value.map((x: { id: string }) => x.id)).toContain(s.id);
+  expect((await admin('GET', `admin/remote-assistance/sessions/${s.id}`)).body.outcome).toBe('closed');
+});
+
+test('each unsupported kind of device is refused with 422 naming why, recorded, and nothing is created in TeamViewer', async () => {
+  const before = tv().sessions.size;
+  for (const [key, why] of [
+    ['isaiah-hololens', /Windows Holographic \(HoloLens\)/],
+    ['lee-surface-hub', /Windows Team \(Surface Hub\)/],
+    ['johanna-laptop', /Windows 10 S/],
+    ['grady-scanner', /Android Enterprise corporate-owned/],
+  ] as const) {
+    const refused = await admin('POST', 'admin/remote-assistance/sessions', { deviceId: device(key) });
+    expect(refused.status).toBe(422);
+    expect(refused.body.detail).toMatch(why);
+    const audit = await admin('GET', `admin/remote-assistance/sessions?deviceId=${device(key)}`);
+    expect(audit.body.value[0]).toMatchObject({ outcome: 'refused', deviceName: key, code: null });
+  }
+  expect((await admin('POST', 'admin/remote-assistance/sessions', { deviceId: 'no-such-device' })).status).toBe(404);
+  expect(tv().sessions.size).toBe(before);
+});
+
+test('without RemoteAssistance.Request no session is requested or read; without RemoteAssistance.Update no terms, connect, check or disconnect', async () => {
+  const onlyUpdate = 'admin-remoteassistance-update';
+  const onlyRequest = 'admin-remoteassistance-request';
+  const before = tv().sessions.size;
+  for (const client of [onlyUpdate, 'admin-no-role']) {
+    expect((await call(client, 'POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') })).status).toBe(403);
+    expect((await call(client, 'GET', 'admin/remote-assistance/sessions')).status).toBe(403);
+  }
+  for (const client of [onlyRequest, 'admin-no-role']) {
+    expect((await call(client, 'POST', 'admin/remote-assistance/terms', { accept: true })).status).toBe(403);
+    expect((await call(client, 'GET', 'remote-assistance/connect')).status).toBe(403);
+    expect((await call(client, 'POST', 'admin/remote-assistance/connection/check')).status).toBe(403);
+    expect((await call(client, 'DELETE', 'admin/remote-assistance/connection')).status).toBe(403);
+  }
+  // A signed-in user holding only Request cannot start the connect flow in the browser either.
+  const b = new Browser();
+  await b.signIn(api, env.sandbox.origin, upn('remoteassistance-request'));
+  expect((await b.fetch(`${api}/remote-assistance/connect`, { site: 'same-origin' })).status).toBe(403);
+  expect(tv().sessions.size).toBe(before);
+  // Each role does what it grants.
+  expect((await call(onlyRequest, 'POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') })).status).toBe(201);
+  expect((await call(onlyUpdate, 'GET', 'admin/remote-assistance/connection')).body.state).toBe('connected');
+});
+
+test('20 concurrent session requests across an access-token expiry: one refresh, none fails, no refresh token used twice; a revoked token turns the connection to needs re-authorization with an alert', async () => {
+  const stats = { ...tv().stats };
+  tv().expireAccessTokens();
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      admin('POST', 'admin/remote-assistance/sessions', {
+        deviceId: device(['adele-iphone', 'lee-laptop', 'megan-mac', 'diego-android'][i % 4]),
+      }),
+    ),
+  );
+  expect(answers.map((a) => a.status)).toEqual(Array(20).fill(201));
+  expect(tv().stats.refreshes - stats.refreshes).toBe(1);
+  expect(tv().stats.refreshReused).toBe(0);
+
+  tv().revokeAll();
+  const refused = await admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') });
+  expect(refused.status).toBe(409);
+  expect(refused.body.detail).toMatch(/needs re-authorization/);
+  const connection = (await admin('GET', 'admin/remote-assistance/connection')).body;
+  expect(connection).toMatchObject({ state: 'needsReauthorization', detail: expect.stringMatching(/refused to refresh/) });
+  expect(connection.alerts[0].message).toMatch(/Connect TeamViewer again/);
+  const status = (await admin('GET', 'admin/connectors')).body;
+  expect(JSON.stringify(status)).toMatch(/needs re-authorization/);
+  expect(tv().stats.refreshReused).toBe(0);
+
+  // Connecting again restores it; disconnecting forgets the tokens.
+  await connect();
+  expect((await admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') })).status).toBe(201);
+  expect((await admin('DELETE', 'admin/remote-assistance/connection')).body.state).toBe('disconnected');
+  expect((await admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') })).status).toBe(409);
+  await connect();
+});
+
+test('no TeamViewer token or code appears in any table row or log line', async () => {
+  const secrets = [...tv().access.keys(), ...tv().refresh.keys(), ...tv().codes.keys()];
+  expect(secrets.length).toBeGreaterThan(6);
+  const service = TableServiceClient.fromConnectionString(env.settings.AzureWebJobsStorage, { allowInsecureConnection: true });
+  const rows: string[] = [];
+  for await (const t of service.listTables()) {
+    const client = TableClient.fromConnectionString(env.settings.AzureWebJobsStorage, t.name!, { allowInsecureConnection: true });
+    for await (const e of client.listEntities()) rows.push(JSON.stringify(e));
+  }
+  expect(rows.some((r) => r.includes('needsReauthorization') || r.includes('"connected"'))).toBe(true);
+  const haystack = [...rows, ...env.logs].join('\n');
+  expect(env.logs.length).toBeGreaterThan(0);
+  for (const s of secrets) expect(haystack.includes(s)).toBe(false);
+});
