@@ -43,7 +43,7 @@ export async function adminToken(world: World): Promise<string> {
   return issued.access_token;
 }
 
-/** Runs a node script in its own process and resolves once `ready` is fetchable. */
+/** Runs a node script in its own process on a free port (its PUBLIC_BASE_URL) and resolves once `ready` is fetchable. */
 export async function startProcess(
   args: string[],
   env: Record<string, string>,
@@ -52,7 +52,7 @@ export async function startProcess(
   const port = await freePort();
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port) },
+    env: { ...process.env, ...env, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}` },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; ; i++) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { httpFunction } from '../shared/platform/app';
+import { httpFunction, timerFunction } from '../shared/platform/app';
 import { startFlow, startLink } from '../shared/platform/auth/oauth';
 import { startedBy } from '../shared/platform/runs';
 import {
@@ -10,7 +10,8 @@ import {
   disconnect,
   getConnection,
 } from '../shared/remote-assistance/connection';
-import { closeSession, getSession, listSessions, requestSession, sessionSchema } from '../shared/remote-assistance/sessions';
+import { syncReports } from '../shared/remote-assistance/reports';
+import { closeSession, getSession, listSessions, requestSession, sessionSchema, sessionsCsv } from '../shared/remote-assistance/sessions';
 
 /** Remote assistance through TeamViewer: the connection (Update) and sessions (Request). */
 const tags = ['remote-assistance'];
@@ -113,16 +114,18 @@ httpFunction('remoteAssistanceRequest', {
   handler: async ({ body, principal, log }) => ({ status: 201, body: await requestSession(body.deviceId, principal!, log) }),
 });
 
+const filter = z.object({
+  deviceId: z.string().max(64).optional(),
+  userId: z.string().max(64).optional(),
+  requestedBy: z.string().max(128).optional().describe('admin:<object id>, as the sessions show it.'),
+  outcome: z.enum(['requesting', 'open', 'closed', 'refused', 'failed']).optional(),
+});
+
 httpFunction('remoteAssistanceSessions', {
   method: 'GET',
   route: 'admin/remote-assistance/sessions',
   auth: request,
-  query: z.object({
-    deviceId: z.string().max(64).optional(),
-    userId: z.string().max(64).optional(),
-    requestedBy: z.string().max(128).optional().describe('admin:<object id>, as the sessions show it.'),
-    outcome: z.enum(['open', 'closed', 'refused', 'failed']).optional(),
-  }),
+  query: filter,
   doc: {
     summary: 'The session requests, newest first: who, which device and user, when, the session code and what came of it',
     tags,
@@ -155,4 +158,45 @@ httpFunction('remoteAssistanceClose', {
     responses: { 200: { description: 'Closed.', schema: sessionSchema }, 404: { description: 'No such session.' } },
   },
   handler: async ({ params, principal, log }) => ({ status: 200, body: await closeSession(params.id, principal!, log) }),
+});
+
+httpFunction('remoteAssistanceSessionsCsv', {
+  method: 'GET',
+  route: 'admin/remote-assistance/sessions.csv',
+  auth: request,
+  query: filter,
+  doc: {
+    summary: 'The session audit as a CSV file: who, which device and user, when, the session code, the outcome and its connections',
+    tags,
+    responses: { 200: { description: 'One line per request, newest first.', schema: z.string(), contentType: 'text/csv' } },
+  },
+  handler: async ({ query }) => ({
+    status: 200,
+    headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': 'attachment; filename="remote-assistance-sessions.csv"' },
+    body: await sessionsCsv(query),
+  }),
+});
+
+const syncOutcome = z.object({
+  sessions: z.number().describe('Session records of the last 3 days looked at.'),
+  connections: z.number().describe('Connection reports joined to them.'),
+  settled: z.number().describe('Requests cut short, settled from TeamViewer.'),
+  closed: z.number().describe('Sessions TeamViewer closed.'),
+});
+
+httpFunction('remoteAssistanceSync', {
+  method: 'POST',
+  route: 'admin/remote-assistance/sync',
+  auth: request,
+  doc: {
+    summary: "Join TeamViewer's connection reports to the sessions now (the timer does it on REMOTE_ASSISTANCE_REPORT_SCHEDULE)",
+    tags,
+    responses: { 200: { description: 'What the sync did.', schema: syncOutcome } },
+  },
+  handler: async ({ log }) => ({ status: 200, body: await syncReports(log) }),
+});
+
+timerFunction('remoteAssistanceReports', {
+  schedule: '%REMOTE_ASSISTANCE_REPORT_SCHEDULE%',
+  handler: async ({ log }) => void (await syncReports(log)),
 });

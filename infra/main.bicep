@@ -42,6 +42,9 @@ param vppDiscoverSchedule string = '0 */15 * * * *'
 @description('When the nightly archive import runs (six-field NCRONTAB, UTC); daily at 01:00 by default.')
 param archiveImportSchedule string = '0 0 1 * * *'
 
+@description('When the TeamViewer connection reports are joined to the remote-assistance sessions (six-field NCRONTAB, UTC); hourly at :15 by default.')
+param remoteAssistanceReportSchedule string = '0 15 * * * *'
+
 @description('When compliance detection runs (six-field NCRONTAB, UTC).')
 param complianceScanSchedule string = '0 */15 * * * *'
 
@@ -138,6 +141,7 @@ var appSettings = {
   VPP_SYNC_SCHEDULE: vppSyncSchedule
   VPP_NEW_TOKENS_SCHEDULE: vppDiscoverSchedule
   ARCHIVE_IMPORT_SCHEDULE: archiveImportSchedule
+  REMOTE_ASSISTANCE_REPORT_SCHEDULE: remoteAssistanceReportSchedule
   COMPLIANCE_SCAN_SCHEDULE: complianceScanSchedule
   TEM_RECONCILE_SCHEDULE: temReconcileSchedule
   COMPLIANCE_MAIL_SENDER: complianceMailSender

@@ -7,6 +7,7 @@ import { attachFile, createImported, ensureMailFolder, findImported, importCost,
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import { AppError, conflict } from '../platform/errors';
+import { csvFile } from '../platform/http';
 import type { Logger } from '../platform/log';
 import { forEachLimit } from '../platform/pool';
 import { endRun, getRun, inQueuedRun, queueRun, RUN_WAIT_SECONDS, setOutcome, setProgress, setTotal } from '../platform/runs';
@@ -488,9 +489,8 @@ export async function failures(runId: string): Promise<Failure[]> {
 
 /** The failed copies of a run as CSV, with the columns of Purview's admin log. */
 export async function failuresCsv(runId: string): Promise<string> {
-  const cell = (v: string | null) => `"${(v ?? '').replace(/"/g, '""')}"`;
-  const rows = (await failures(runId)).map((r) => [r.itemId, r.sourceUser, r.mailbox, r.reason].map(cell).join(','));
-  return `${['Item id,Source User ID,M365 User ID,Failure Reason', ...rows].join('\r\n')}\r\n`;
+  const rows = (await failures(runId)).map((r) => [r.itemId, r.sourceUser, r.mailbox, r.reason]);
+  return csvFile(['Item id', 'Source User ID', 'M365 User ID', 'Failure Reason'], rows);
 }
 
 /**

@@ -104,3 +104,17 @@ export function htmlPage(status: number, title: string, message: string, headers
     body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><h1>${esc(title)}</h1><p>${esc(message)}</p></body></html>`,
   };
 }
+
+/**
+ * A CSV file (RFC 4180: CRLF line ends, a cell quoted when it holds a quote, comma or line break)
+ * for admins to open in a spreadsheet. A cell a spreadsheet would read as a formula (=, +, -, @
+ * first) is prefixed with a quote.
+ */
+export function csvFile(header: readonly string[], rows: readonly (readonly (string | number | null | undefined)[])[]): string {
+  const cell = (v: string | number | null | undefined) => {
+    const s = v === null || v === undefined ? '' : String(v);
+    const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+    return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+  };
+  return `${[header.map(cell).join(','), ...rows.map((r) => r.map(cell).join(','))].join('\r\n')}\r\n`;
+}

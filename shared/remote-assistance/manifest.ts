@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineConnector } from '../platform/manifest';
-import { httpsUrl, perWindow } from '../platform/settings';
+import { httpsUrl, perWindow, schedule } from '../platform/settings';
 
 /**
  * Remote assistance through TeamViewer: the connection (licence terms, OAuth with TeamViewer, tokens
@@ -15,6 +15,9 @@ export const remoteAssistance = defineConnector({
   queues: [],
   containers: [],
   settings: {
+    REMOTE_ASSISTANCE_REPORT_SCHEDULE: schedule('"0 15 * * * *" for hourly at :15').describe(
+      "When TeamViewer's connection reports are joined to the sessions (NCRONTAB, UTC).",
+    ),
     TEAMVIEWER_API_URL: httpsUrl
       .default('https://webapi.teamviewer.com/api/v1')
       .describe("TeamViewer's Web API base URL (token endpoint, sessions, reports)."),
@@ -60,8 +63,7 @@ export const remoteAssistance = defineConnector({
     },
   ],
   graphPermissions: {
-    'DeviceManagementManagedDevices.Read.All': 'read the device a session is requested for, and its user',
-    'User.Read.All': "read the device user's name and mail address for the session and the invitation",
+    'DeviceManagementManagedDevices.Read.All': "read the device a session is requested for, with its user's name and mail address",
     'Mail.Send': 'email the device user the invitation to the session',
   },
 });

@@ -27,7 +27,8 @@ export interface ConnectionRow extends Claimable {
 
 export const CONNECTION_KEY = ['connection', 'teamviewer'] as const;
 
-export type SessionOutcome = 'open' | 'closed' | 'refused' | 'failed';
+/** `requesting` until TeamViewer answered: a crash then leaves it for the report sync to settle. */
+export type SessionOutcome = 'requesting' | 'open' | 'closed' | 'refused' | 'failed';
 
 /** One request for a session (partition `session`, row key newest first): who, which device, when, what came of it. */
 export interface SessionRow extends Entity {

@@ -6,6 +6,7 @@ import type { Principal } from '../platform/auth/admin';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import { AppError, notFound } from '../platform/errors';
+import { csvFile } from '../platform/http';
 import type { Logger } from '../platform/log';
 import { newestFirst } from '../platform/storage/tables';
 import { startedBy } from '../platform/runs';
@@ -29,6 +30,9 @@ interface Device {
   managementAgent?: string;
   managedDeviceOwnerType?: string;
   userId?: string | null;
+  userDisplayName?: string | null;
+  userPrincipalName?: string | null;
+  emailAddress?: string | null;
 }
 
 /**
@@ -76,7 +80,9 @@ export const sessionSchema = z.object({
   platform: z.string().nullable(),
   userId: z.string().nullable(),
   userName: z.string().nullable(),
-  outcome: z.enum(['open', 'closed', 'refused', 'failed']),
+  outcome: z
+    .enum(['requesting', 'open', 'closed', 'refused', 'failed'])
+    .describe('requesting until TeamViewer answers (a request cut short is settled by the report sync).'),
   reason: z.string().nullable(),
   code: z.string().nullable().describe("TeamViewer's session code (s12-345-678)."),
   supporterLink: z.string().nullable().describe('Opens the session for the supporter.'),
@@ -152,7 +158,8 @@ export async function requestSession(deviceId: string, principal: Principal, log
   let device: Device;
   try {
     device = await graph().get<Device>(`/deviceManagement/managedDevices/${encodeURIComponent(deviceId)}`, {
-      $select: 'id,deviceName,operatingSystem,osVersion,model,managementAgent,managedDeviceOwnerType,userId',
+      $select:
+        'id,deviceName,operatingSystem,osVersion,model,managementAgent,managedDeviceOwnerType,userId,userDisplayName,userPrincipalName,emailAddress',
     });
   } catch (e) {
     if (e instanceof GraphApiError && e.graphStatus === 404) return refuse(404, `Intune has no managed device ${deviceId}.`);
@@ -163,30 +170,34 @@ export async function requestSession(deviceId: string, principal: Principal, log
   if (!support.supported) return refuse(422, support.reason);
   if (!device.userId)
     return refuse(422, `${device.deviceName ?? 'The device'} has no user to assist (a userless enrollment); use the TeamViewer portal.`);
-  const user = await graph().get<{ id: string; displayName?: string; mail?: string | null; userPrincipalName?: string }>(
-    `/users/${encodeURIComponent(device.userId)}`,
-    { $select: 'id,displayName,mail,userPrincipalName' },
-  );
-  const email = user.mail ?? user.userPrincipalName ?? '';
-  Object.assign(row, { userId: user.id, userName: user.displayName ?? email });
+  // Intune reports the device's user with the device: name, sign-in name and mail address.
+  const email = device.emailAddress || device.userPrincipalName || '';
+  const name = device.userDisplayName || email;
+  Object.assign(row, { userId: device.userId, userName: name });
   const requester = principal.name ?? row.requestedBy;
-  const session = await teamViewerApi<TvSession>('POST', '/sessions', {
-    log,
-    body: {
-      groupname: config().TEAMVIEWER_GROUP_NAME,
-      description:
-        `Intune remote assistance for ${device.deviceName ?? device.id} (${support.platform} ${device.osVersion ?? ''}`.trimEnd() +
-        `), requested by ${requester}.`,
-      end_customer: { name: (user.displayName ?? email).slice(0, 100), email: email.slice(0, 254) },
-      custom_api: row.rowKey,
-    },
-  }).catch(async (e: unknown) => {
-    await tables.sessions.insert({ ...row, outcome: 'failed', reason: (e as Error).message });
+  // Recorded before TeamViewer is asked: the session carries the record's id (custom_api), so a
+  // request cut short between the two is found and settled by the report sync.
+  await tables.sessions.insert({ ...row, outcome: 'requesting' });
+  let session: TvSession;
+  try {
+    session = await teamViewerApi<TvSession>('POST', '/sessions', {
+      log,
+      body: {
+        groupname: config().TEAMVIEWER_GROUP_NAME,
+        description:
+          `Intune remote assistance for ${device.deviceName ?? device.id} (${support.platform} ${device.osVersion ?? ''}`.trimEnd() +
+          `), requested by ${requester}.`,
+        end_customer: { name: name.slice(0, 100), email: email.slice(0, 254) },
+        custom_api: row.rowKey,
+      },
+    });
+  } catch (e) {
+    await tables.sessions.upsert({ ...row, outcome: 'failed', reason: (e as Error).message });
     throw e;
-  });
+  }
   Object.assign(row, { outcome: 'open', code: session.code, supporterLink: session.supporter_link, validUntil: session.valid_until });
-  row.invitation = await invite(email, user.displayName ?? email, device, session, requester, log);
-  await tables.sessions.insert(row);
+  row.invitation = await invite(email, name, device, session, requester, log);
+  await tables.sessions.upsert(row);
   log.info('Remote-assistance session requested', { sessionId: row.rowKey, deviceId, code: session.code, invitation: row.invitation });
   return view(row);
 }
@@ -254,4 +265,49 @@ export async function closeSession(id: string, principal: Principal, log: Logger
   );
   log.info('Remote-assistance session closed', { sessionId: id, code: r.code });
   return view(closed!);
+}
+
+/** The audit as CSV: one line per request, with its connections summed up. */
+export async function sessionsCsv(f: SessionFilter): Promise<string> {
+  const rows = (await listSessions(f)).map((s) => [
+    s.requestedAt,
+    s.requestedBy,
+    s.requestedByName,
+    s.deviceId,
+    s.deviceName,
+    s.platform,
+    s.userName,
+    s.outcome,
+    s.reason,
+    s.code,
+    s.invitation,
+    s.closedAt,
+    s.closedBy,
+    s.connections.length,
+    s.connections[0]?.start,
+    [...new Set(s.connections.map((c) => c.supporter).filter(Boolean))].join('; '),
+    s.connections.reduce((n, c) => n + (c.minutes ?? 0), 0),
+  ]);
+  return csvFile(
+    [
+      'Requested at',
+      'Requested by',
+      'Requester name',
+      'Device id',
+      'Device',
+      'Platform',
+      'User',
+      'Outcome',
+      'Reason',
+      'Session code',
+      'Invitation',
+      'Closed at',
+      'Closed by',
+      'Connections',
+      'First connection',
+      'Supporters',
+      'Minutes connected',
+    ],
+    rows,
+  );
 }

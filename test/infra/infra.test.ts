@@ -81,6 +81,7 @@ test('it sets every setting the app requires, identity-based storage, and secret
     'ENTRA_CLIENT_SECRET',
     'ENTRA_TENANT_ID',
     'PUBLIC_BASE_URL',
+    'REMOTE_ASSISTANCE_REPORT_SCHEDULE',
     'SECRETS_KEY',
     'TEM_RECONCILE_SCHEDULE',
     'VPP_NEW_TOKENS_SCHEDULE',
@@ -220,6 +221,7 @@ test('every %SETTING% a trigger binding names is a required setting, set by Bice
   expect(named).toEqual([
     'ARCHIVE_IMPORT_SCHEDULE',
     'COMPLIANCE_SCAN_SCHEDULE',
+    'REMOTE_ASSISTANCE_REPORT_SCHEDULE',
     'TEM_RECONCILE_SCHEDULE',
     'VPP_NEW_TOKENS_SCHEDULE',
     'VPP_SYNC_SCHEDULE',

@@ -499,7 +499,8 @@ test('a running import shows its progress in items and in attachment bytes, done
   await call('PUT', 'admin/archive/account', { providerUrl: providerUrl(), apiKey: ARCHIVE_ACCOUNT.apiKey });
   await call('POST', 'admin/archive/account/test');
   const day = '2026-08-20';
-  const items = env.sandbox.archive.seedDay(day, { count: 24 });
+  // More items than the tally watches to the end in one go (20), so that a tally records the run midway.
+  const items = env.sandbox.archive.seedDay(day, { count: 36 });
   const bytes = items.reduce((n, i) => n + i.attachments.reduce((m, a) => m + a.size, 0), 0);
   // Slow creates, so the run is seen midway.
   env.sandbox.graph.setFaults([{ method: 'POST', path: '/mailFolders/[^/]+/messages$', latencyMs: 1500 }]);

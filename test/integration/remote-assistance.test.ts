@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
-import { TableServiceClient, TableClient } from '@azure/data-tables';
+import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { stableId } from '../../dev/sandbox/seed';
+import { accessToken } from '../../shared/remote-assistance/connection';
 import { Browser } from '../helpers/browser';
 import { adminCaller, ROOT, startEnv, type TestEnv } from '../helpers/env';
 
@@ -85,6 +86,23 @@ test('an admin connects TeamViewer in the browser; a session for the demo Androi
   const invitation = [...env.sandbox.store.table('outbox').values()].find((m) => JSON.stringify(m.toRecipients).includes(upn('diego')));
   expect(JSON.stringify(invitation?.body)).toContain(there.end_customer_link);
 
+  // The supporter connects; the report sync joins the connection to the session.
+  const connected = tv().connect(s.code, 'Lee Gu', 12);
+  const synced = await admin('POST', 'admin/remote-assistance/sync');
+  expect(synced.body).toMatchObject({ connections: 1 });
+  expect((await admin('GET', `admin/remote-assistance/sessions/${s.id}`)).body.connections).toEqual([
+    { id: connected.id, supporter: 'Lee Gu', start: connected.start_date, end: connected.end_date, minutes: 12 },
+  ]);
+  await admin('POST', 'admin/remote-assistance/sync'); // again: nothing twice
+  expect((await admin('GET', `admin/remote-assistance/sessions/${s.id}`)).body.connections).toHaveLength(1);
+  const csv = await fetch(`${api}/admin/remote-assistance/sessions.csv?deviceId=${device('diego-android')}`, {
+    headers: { Authorization: `Bearer ${await env.token('admin-all-roles')}` },
+  });
+  expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+  const lines = (await csv.text()).trim().split('\r\n');
+  expect(lines[0]).toMatch(/^Requested at,Requested by,.*,Session code,.*,Supporters,Minutes connected$/);
+  expect(lines.find((l) => l.includes(s.code))).toMatch(/,Lee Gu,12$/);
+
   const closed = await admin('POST', `admin/remote-assistance/sessions/${s.id}/close`);
   expect(closed.body).toMatchObject({ outcome: 'closed', closedBy: expect.stringMatching(/^admin:/) });
   expect(tv().sessions.get(s.code)!.state).toBe('closed');
@@ -135,6 +153,45 @@ test('without RemoteAssistance.Request no session is requested or read; without 
   expect((await call(onlyUpdate, 'GET', 'admin/remote-assistance/connection')).body.state).toBe('connected');
 });
 
+test("TeamViewer's rate limit and failures reach the admin as 503 with Retry-After, recorded; a request cut short is settled by the report sync", async () => {
+  tv().fault({ method: 'POST', path: '^/sessions$', status: 403, error: 'rate_limit_reached' });
+  const limited = await admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') });
+  expect(limited.status).toBe(503);
+  expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+  expect(limited.body.detail).toMatch(/rate_limit_reached/);
+  tv().fault({ method: 'POST', path: '^/sessions$', status: 500, error: 'internal_error' });
+  expect((await admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') })).status).toBe(503);
+  const failed = (await admin('GET', `admin/remote-assistance/sessions?deviceId=${device('adele-iphone')}&outcome=failed`)).body.value;
+  expect(failed.map((f: { reason: string }) => f.reason)).toEqual([
+    expect.stringMatching(/internal_error/),
+    expect.stringMatching(/rate_limit_reached/),
+  ]);
+
+  // Two requests cut short by a crash: one after TeamViewer created its session, one before.
+  const table = TableClient.fromConnectionString(env.settings.AzureWebJobsStorage, 'rasessions', { allowInsecureConnection: true });
+  const at = Date.now() - 5 * 60_000;
+  const key = (n: number) => `${String(9_999_999_999_999 - at).padStart(13, '0')}-0000000${n}`;
+  const base = {
+    partitionKey: 'session',
+    requestedBy: 'admin:x',
+    requestedAt: new Date(at).toISOString(),
+    deviceId: device('adele-iphone'),
+    outcome: 'requesting',
+  };
+  await table.createEntity({ ...base, rowKey: key(1) });
+  await table.createEntity({ ...base, rowKey: key(2) });
+  const token = [...tv().access].find(([, t]) => !t.revoked && t.expires > Date.now())![0];
+  const created = await fetch(`${env.sandbox.origin}/teamviewer/api/v1/sessions`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ groupname: 'Intune remote assistance', custom_api: key(1), end_customer: { name: 'Adele Vance' } }),
+  }).then((r) => r.json() as Promise<{ code: string }>);
+  const synced = await admin('POST', 'admin/remote-assistance/sync');
+  expect(synced.body.settled).toBe(2);
+  expect((await admin('GET', `admin/remote-assistance/sessions/${key(1)}`)).body).toMatchObject({ outcome: 'open', code: created.code });
+  expect((await admin('GET', `admin/remote-assistance/sessions/${key(2)}`)).body).toMatchObject({ outcome: 'failed', code: null });
+});
+
 test('20 concurrent session requests across an access-token expiry: one refresh, none fails, no refresh token used twice; a revoked token turns the connection to needs re-authorization with an alert', async () => {
   const stats = { ...tv().stats };
   tv().expireAccessTokens();
@@ -166,6 +223,22 @@ test('20 concurrent session requests across an access-token expiry: one refresh,
   expect((await admin('DELETE', 'admin/remote-assistance/connection')).body.state).toBe('disconnected');
   expect((await admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') })).status).toBe(409);
   await connect();
+});
+
+test('two instances that both find the token refused refresh it once between them', async () => {
+  const stats = { ...tv().stats };
+  const current = await accessToken();
+  tv().expireAccessTokens();
+  // This test process is a second instance beside the host: ten of its calls and ten of the host's race for the refresh.
+  const [mine, theirs] = await Promise.all([
+    Promise.all(Array.from({ length: 10 }, () => accessToken(current))),
+    Promise.all(Array.from({ length: 10 }, () => admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('lee-laptop') }))),
+  ]);
+  expect(new Set(mine).size).toBe(1);
+  expect(mine[0]).not.toBe(current);
+  expect(theirs.map((a) => a.status)).toEqual(Array(10).fill(201));
+  expect(tv().stats.refreshes - stats.refreshes).toBe(1);
+  expect(tv().stats.refreshReused).toBe(0);
 });
 
 test('no TeamViewer token or code appears in any table row or log line', async () => {
