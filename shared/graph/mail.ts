@@ -156,8 +156,11 @@ export async function listAttachmentNames(mailbox: string, folderId: string, mes
   return all.map((a) => a.name);
 }
 
-/** Graph's cap on a request body, and room for the JSON around a message's body and around each attachment. */
-const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/**
+ * Graph's cap on a request body ("4 MB", taken as the smaller reading, 4,000,000 bytes), and room
+ * for the JSON around a message's body and around each attachment.
+ */
+const MAX_REQUEST_BYTES = 4_000_000;
 const MESSAGE_JSON_BYTES = 4096;
 const ATTACHMENT_JSON_BYTES = 1024;
 const base64Bytes = (size: number) => Math.ceil(size / 3) * 4;

@@ -18,14 +18,15 @@ export class TeamViewerError extends AppError {
     readonly error: string,
     readonly description: string,
   ) {
-    const status = tvStatus;
-    const limited = status === 403 && error === 'rate_limit_reached';
+    // TeamViewer documents 403 rate_limit_reached; a 429 is read the same way.
+    const limited = (tvStatus === 403 && error === 'rate_limit_reached') || tvStatus === 429;
+    const unavailable = limited || tvStatus >= 500;
     super(
-      limited || status >= 500 ? 503 : status === 404 ? 404 : 502,
-      limited || status >= 500 ? 'Service Unavailable' : status === 404 ? 'Not Found' : 'Bad Gateway',
-      `TeamViewer answered ${status} ${error}: ${description}${limited ? ' Try again later.' : ''}`,
-      { teamViewerStatus: status, teamViewerError: error },
-      limited || status >= 500 ? { 'Retry-After': String(limited ? RATE_LIMIT_RETRY_SECONDS : 30) } : {},
+      unavailable ? 503 : tvStatus === 404 ? 404 : 502,
+      unavailable ? 'Service Unavailable' : tvStatus === 404 ? 'Not Found' : 'Bad Gateway',
+      `TeamViewer answered ${tvStatus} ${error}: ${description}${limited ? ' Try again later.' : ''}`,
+      { teamViewerStatus: tvStatus, teamViewerError: error },
+      unavailable ? { 'Retry-After': String(limited ? RATE_LIMIT_RETRY_SECONDS : 30) } : {},
     );
     this.name = 'TeamViewerError';
   }

@@ -192,6 +192,22 @@ test("TeamViewer's rate limit and failures reach the admin as 503 with Retry-Aft
   expect((await admin('GET', `admin/remote-assistance/sessions/${key(2)}`)).body).toMatchObject({ outcome: 'failed', code: null });
 });
 
+test('a TeamViewer callback opened in another browser, or replayed, is refused and connects nothing', async () => {
+  await admin('DELETE', 'admin/remote-assistance/connection');
+  const b = new Browser();
+  await b.signIn(api, env.sandbox.origin, upn('megan'));
+  const start = await b.fetch(`${api}/remote-assistance/connect`, { site: 'same-origin' });
+  const callback = (await b.fetch(start.headers.get('location')!)).headers.get('location')!;
+  const stranger = await new Browser().fetch(callback, { site: 'cross-site' });
+  expect(stranger.status).toBe(400);
+  expect(await stranger.text()).toMatch(/another browser/);
+  expect((await admin('GET', 'admin/remote-assistance/connection')).body.state).toBe('disconnected');
+  expect((await b.fetch(callback, { site: 'cross-site' })).status).toBe(200);
+  const replay = await b.fetch(callback, { site: 'cross-site' });
+  expect(replay.status).toBe(400);
+  expect((await admin('GET', 'admin/remote-assistance/connection')).body.state).toBe('connected');
+});
+
 test('20 concurrent session requests across an access-token expiry: one refresh, none fails, no refresh token used twice; a revoked token turns the connection to needs re-authorization with an alert', async () => {
   const stats = { ...tv().stats };
   tv().expireAccessTokens();
