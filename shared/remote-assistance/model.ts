@@ -1,7 +1,7 @@
 import { EntityTable, type Entity } from '../platform/storage/tables';
 import type { Claimable } from '../platform/storage/claims';
 
-/** The TeamViewer connection (one row) and the sessions requested through it (the audit). */
+/** The TeamViewer connection (one row), the licence budget's grants (one row) and the sessions requested through it (the audit). */
 
 export type ConnectionState = 'disconnected' | 'connected' | 'needsReauthorization';
 
@@ -52,7 +52,14 @@ export interface SessionRow extends Entity {
   connections?: string;
 }
 
+/** The licence's request budget granted to instances (budget.ts): the grants of the last window, JSON. */
+export interface BudgetRow extends Entity {
+  grants: string;
+}
+
 export const tables = {
   connection: new EntityTable<ConnectionRow>('raconnection'),
+  /** In the connection's table, under its own partition. */
+  budget: new EntityTable<BudgetRow>('raconnection'),
   sessions: new EntityTable<SessionRow>('rasessions'),
 };

@@ -2,14 +2,14 @@ import { config } from '../platform/config';
 import { AppError } from '../platform/errors';
 import { log as rootLog, type Logger } from '../platform/log';
 import { clock } from '../platform/clock';
-import { WindowBudget } from '../graph/limiter';
+import { spendCall } from './budget';
 import { accessToken, touched } from './connection';
 
 /**
  * TeamViewer's Web API v1: its token endpoint and authenticated calls. A call TeamViewer answers 401
  * refreshes the token once and is tried again; `403 rate_limit_reached` reaches the admin as 503
- * with Retry-After; the licence's request budget (TEAMVIEWER_REQUESTS) is counted here, and a call
- * beyond it is refused the same way rather than sent.
+ * with Retry-After; each call spends one of the licence's budget (budget.ts, shared by every
+ * instance), and a call beyond it is refused the same way rather than sent.
  */
 export class TeamViewerError extends AppError {
   constructor(
@@ -77,13 +77,6 @@ export async function tokenRequest(grant: Record<string, string>): Promise<Token
   return { accessToken: t.access_token, refreshToken: t.refresh_token, expiresAt: clock.now() + (t.expires_in ?? 86_400) * 1000 };
 }
 
-let budget: WindowBudget | undefined;
-/** The licence's budget, counted per instance (TeamViewer counts per account). */
-function budgetOf(): WindowBudget {
-  budget ??= new WindowBudget(config().TEAMVIEWER_REQUESTS, { amount: Number.MAX_SAFE_INTEGER, windowMs: 1 });
-  return budget;
-}
-
 /**
  * One call to TeamViewer's API with the connection's token (or `token`, while connecting). A 401
  * (or a /ping saying the token is not valid) refreshes the token once and the call is tried again.
@@ -97,16 +90,7 @@ export async function teamViewerApi<T = unknown>(
   for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
   let token = o.token ?? (await accessToken());
   for (let attempt = 1; ; attempt++) {
-    const wait = budgetOf().waitMs('teamviewer', 0);
-    if (wait > 0)
-      throw new AppError(
-        503,
-        'Service Unavailable',
-        `The TeamViewer licence's request budget (TEAMVIEWER_REQUESTS) is spent; try again in ${Math.ceil(wait / 1000)} s.`,
-        {},
-        { 'Retry-After': String(Math.ceil(wait / 1000)) },
-      );
-    const counted = budgetOf().take('teamviewer', 0);
+    await spendCall();
     let res: Response;
     try {
       res = await fetch(url, {
@@ -116,7 +100,6 @@ export async function teamViewerApi<T = unknown>(
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (e) {
-      counted(false);
       throw new AppError(
         503,
         'Service Unavailable',
@@ -125,7 +108,6 @@ export async function teamViewerApi<T = unknown>(
         { 'Retry-After': '30' },
       );
     }
-    counted(true);
     const text = res.ok ? await res.text() : '';
     const value = (text ? JSON.parse(text) : undefined) as T;
     const refused = res.status === 401 || (path === '/ping' && (value as { token_valid?: boolean } | undefined)?.token_valid === false);

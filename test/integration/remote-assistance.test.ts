@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { stableId } from '../../dev/sandbox/seed';
-import { accessToken } from '../../shared/remote-assistance/connection';
+import { freePort } from '../../dev/azurite';
 import { Browser } from '../helpers/browser';
 import { adminCaller, ROOT, startEnv, type TestEnv } from '../helpers/env';
+import { kill, startHostProcess } from '../helpers/process';
 
 /**
  * Remote assistance through TeamViewer, against the sandbox's TeamViewer and Graph and the app in
@@ -241,20 +242,59 @@ test('20 concurrent session requests across an access-token expiry: one refresh,
   await connect();
 });
 
+/** Another instance of the app: a host process of its own beside the one in this test process. */
+async function instance(name: string, settings: Record<string, string> = {}) {
+  const port = await freePort();
+  const saved = { ...env.settings };
+  Object.assign(env.settings, settings);
+  try {
+    const child = await startHostProcess(env, port, `remote-assistance-${name}.log`);
+    return { child, call: adminCaller(env, `http://localhost:${port}/api`) };
+  } finally {
+    env.settings = saved;
+  }
+}
+
 test('two instances that both find the token refused refresh it once between them', async () => {
-  const stats = { ...tv().stats };
-  const current = await accessToken();
-  tv().expireAccessTokens();
-  // This test process is a second instance beside the host: ten of its calls and ten of the host's race for the refresh.
-  const [mine, theirs] = await Promise.all([
-    Promise.all(Array.from({ length: 10 }, () => accessToken(current))),
-    Promise.all(Array.from({ length: 10 }, () => admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('lee-laptop') }))),
+  const other = await instance('second');
+  try {
+    const stats = { ...tv().stats };
+    tv().expireAccessTokens();
+    const ask = (call: typeof admin) => call('POST', 'admin/remote-assistance/sessions', { deviceId: device('lee-laptop') });
+    const answers = await Promise.all([
+      ...Array.from({ length: 10 }, () => ask(admin)),
+      ...Array.from({ length: 10 }, () => ask(other.call)),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(201));
+    expect(tv().stats.refreshes - stats.refreshes).toBe(1);
+    expect(tv().stats.refreshReused).toBe(0);
+  } finally {
+    await kill(other.child, 'SIGTERM');
+  }
+});
+
+test("the licence's request budget is shared by the instances and never exceeded: calls beyond it get 503 with Retry-After and are not sent", async () => {
+  const table = TableClient.fromConnectionString(env.settings.AzureWebJobsStorage, 'raconnection', { allowInsecureConnection: true });
+  await table.deleteEntity('budget', 'teamviewer').catch(() => undefined);
+  // Two instances with a licence of 25 calls an hour; each session request is one call.
+  const [a, b] = await Promise.all([
+    instance('budget-a', { TEAMVIEWER_REQUESTS: '25/3600' }),
+    instance('budget-b', { TEAMVIEWER_REQUESTS: '25/3600' }),
   ]);
-  expect(new Set(mine).size).toBe(1);
-  expect(mine[0]).not.toBe(current);
-  expect(theirs.map((a) => a.status)).toEqual(Array(10).fill(201));
-  expect(tv().stats.refreshes - stats.refreshes).toBe(1);
-  expect(tv().stats.refreshReused).toBe(0);
+  try {
+    const before = tv().stats.apiCalls;
+    const ask = (call: typeof admin) => call('POST', 'admin/remote-assistance/sessions', { deviceId: device('lee-laptop') });
+    const answers = await Promise.all([...Array.from({ length: 15 }, () => ask(a.call)), ...Array.from({ length: 15 }, () => ask(b.call))]);
+    expect(answers.filter((x) => x.status === 201)).toHaveLength(25);
+    const refused = answers.filter((x) => x.status !== 201);
+    expect(refused.map((x) => x.status)).toEqual(Array(5).fill(503));
+    expect(Number(refused[0].headers.get('retry-after'))).toBeGreaterThan(3000);
+    expect(refused[0].body.detail).toMatch(/TEAMVIEWER_REQUESTS/);
+    expect(tv().stats.apiCalls - before).toBe(25);
+  } finally {
+    await Promise.all([kill(a.child, 'SIGTERM'), kill(b.child, 'SIGTERM')]);
+    await table.deleteEntity('budget', 'teamviewer');
+  }
 });
 
 test('no TeamViewer token or code appears in any table row or log line', async () => {
