@@ -242,6 +242,25 @@ test('20 concurrent session requests across an access-token expiry: one refresh,
   await connect();
 });
 
+test("the report sync follows TeamViewer's paging: every connection of every session is joined once", async () => {
+  const asked = await Promise.all(
+    Array.from({ length: 3 }, () => admin('POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') })),
+  );
+  const codes = asked.map((a) => a.body.code as string);
+  for (const code of codes) for (const who of ['Lee Gu', 'Megan Bowen']) tv().connect(code, who, 5);
+  tv().settings.pageSize = 2;
+  try {
+    await admin('POST', 'admin/remote-assistance/sync');
+    await admin('POST', 'admin/remote-assistance/sync');
+  } finally {
+    tv().settings.pageSize = 1000;
+  }
+  for (const a of asked) {
+    const s = (await admin('GET', `admin/remote-assistance/sessions/${a.body.id}`)).body;
+    expect(s.connections.map((c: { supporter: string }) => c.supporter).sort()).toEqual(['Lee Gu', 'Megan Bowen']);
+  }
+});
+
 /** Another instance of the app: a host process of its own beside the one in this test process. */
 async function instance(name: string, settings: Record<string, string> = {}) {
   const port = await freePort();
