@@ -217,10 +217,12 @@ test('work that sets room aside in a mailbox (withRoom) waits for it, requests s
     expect(done.every((d) => d.ran)).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(2000); // 15 requests of 6 a window: three windows
     expect(mailboxThrottle.usage.get(user)).toMatchObject({ requests: 15, throttled: 0 });
-    // The window full: work that will not wait is booked for when there is room; work booked after it
-    // needing the whole window, once that booking has aged out too (a window and the margin later).
-    const later = await g.throttling.withRoom(user, 'x', cost, 0, three);
-    const after = await g.throttling.withRoom(user, 'y', { requests: 6, bytes: 0 }, 0, three);
+    // Just after that (the last work's requests still in the window), work needing the whole window
+    // that will not wait is booked for when the window is empty; work booked after it needing the
+    // whole window too, once that booking has aged out (a window and the margin later).
+    const whole = { requests: 6, bytes: 0 };
+    const later = await g.throttling.withRoom(user, 'x', whole, 0, three);
+    const after = await g.throttling.withRoom(user, 'y', whole, 0, three);
     if (later.ran || after.ran) throw new Error('work ran although the window was full');
     expect(later.waitMs).toBeGreaterThan(0);
     expect(after.waitMs - later.waitMs).toBeGreaterThan(1200);
