@@ -54,17 +54,29 @@ export function resolveStorageConnection(env: Record<string, string | undefined>
   return { kind: 'identity', blobUri, queueUri, tableUri, clientId: get('clientId') };
 }
 
+const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const problems: string[] = [];
   const raw: Record<string, string> = {};
+  const unresolved = new Set<string>();
   for (const key of Object.keys(settingsSchema.shape)) {
     const v = env[key];
-    if (v !== undefined && v !== '') raw[key] = v;
+    if (v === undefined || v === '') continue;
+    raw[key] = v;
+    // App Service hands a Key Vault reference it could not resolve to the app as the literal text.
+    if (KEY_VAULT_REFERENCE.test(v)) {
+      unresolved.add(key);
+      problems.push(
+        `${key}: Key Vault reference not resolved: the app received the reference itself, not the secret. The function app's identity needs the "Key Vault Secrets User" role on the vault (it can take minutes to apply after provisioning) and the secret must exist; then restart the app.`,
+      );
+    }
   }
   const parsed = settingsSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = String(issue.path[0]);
+      if (unresolved.has(key)) continue;
       const expects = issue.code === 'invalid_type' && raw[key] === undefined ? 'is missing' : `is invalid: expected ${issue.message}`;
       const what = (settingsSchema.shape as Record<string, z.ZodType>)[key]?.description;
       problems.push(`${key} ${expects}${issue.code === 'invalid_type' && what ? ` (${what})` : ''}`);

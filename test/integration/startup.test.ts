@@ -38,3 +38,13 @@ test('a missing storage connection is named with the ways to set it', async () =
   expect(code).toBe(1);
   expect(stderr).toMatch(/AzureWebJobsStorage is missing or invalid: expected a connection string, or AzureWebJobsStorage__accountName/);
 });
+
+test('an unresolved Key Vault reference stops start-up naming the setting and the cause', async () => {
+  const { code, stderr } = await run({
+    ...localSettings(ROOT),
+    ENTRA_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=https://kv-contoso.vault.azure.net/secrets/entra-client-secret/)',
+  });
+  expect(code).toBe(1);
+  expect(stderr).toMatch(/ENTRA_CLIENT_SECRET: Key Vault reference not resolved/);
+  expect(stderr).toMatch(/Key Vault Secrets User/);
+});

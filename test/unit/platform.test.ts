@@ -45,6 +45,21 @@ describe('configuration', () => {
     ]);
   });
 
+  test('a Key Vault reference App Service could not resolve stops start-up naming the setting and the cause', () => {
+    const reference = '@Microsoft.KeyVault(SecretUri=https://kv-contoso.vault.azure.net/secrets/secrets-key/)';
+    const err = (() => {
+      try {
+        loadConfig({ ...base, SECRETS_KEY: reference, ENTRA_CLIENT_SECRET: reference.replace('secrets-key', 'entra-client-secret') });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.problems).toHaveLength(2);
+    expect(err!.problems[0]).toMatch(/^ENTRA_CLIENT_SECRET: Key Vault reference not resolved: .*Key Vault Secrets User/);
+    expect(err!.problems[1]).toMatch(/^SECRETS_KEY: Key Vault reference not resolved/);
+  });
+
   test('storage connections resolve as the Functions host does: connection string or identity', () => {
     expect(resolveStorageConnection({ X: 'UseDevelopmentStorage=true' }, 'X')).toEqual({
       kind: 'connectionString',
