@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ImportItem, Participant } from '../graph/mail';
 import type { SourceItem } from './model';
+import { escapeHtml } from '../platform/http';
 
 /**
  * Conversion of a source item into the mail item each participant's mailbox receives, and the
@@ -45,7 +46,6 @@ export function display(p: Party, d: Directory): Participant {
   return { name: `${p.name} ${p.mobile}`.trim(), address: 'mailbox' in r ? r.mailbox : (p.email ?? `${p.mobile}@mobile.invalid`) };
 }
 
-const esc = (t: string) => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const duration = (s: number) => `${Math.floor(s / 3600) ? `${Math.floor(s / 3600)} h ` : ''}${Math.floor((s % 3600) / 60)} min ${s % 60} s`;
 
 /** The mail item of a source item (the same for every participant's copy), without its import key. */
@@ -54,7 +54,7 @@ export function toMail(item: SourceItem, d: Directory): Omit<ImportItem, 'import
   const to = item.to.map((p) => display(p, d));
   const names = to.map((p) => p.name).join(', ');
   const rows = (r: [string, string][]) =>
-    `<table>${r.map(([k, v]) => `<tr><th style="text-align:left">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
+    `<table>${r.map(([k, v]) => `<tr><th style="text-align:left">${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
   if (item.type === 'VOICE') {
     const d2 = duration(item.durationSec ?? 0);
     return {
@@ -74,7 +74,7 @@ export function toMail(item: SourceItem, d: Directory): Omit<ImportItem, 'import
   }
   return {
     subject: `${item.type} from ${from.name} to ${names}`,
-    html: `<p>${esc(item.body ?? '').replace(/\n/g, '<br>')}</p>${rows([
+    html: `<p>${escapeHtml(item.body ?? '').replace(/\n/g, '<br>')}</p>${rows([
       ['Sent (UTC)', item.timestampUtc],
       ['Network', item.network],
       ['Thread', item.threadId],

@@ -6,7 +6,7 @@ import type { Principal } from '../platform/auth/admin';
 import { clock } from '../platform/clock';
 import { config } from '../platform/config';
 import { AppError, notFound } from '../platform/errors';
-import { csvFile } from '../platform/http';
+import { csvFile, escapeHtml } from '../platform/http';
 import type { Logger } from '../platform/log';
 import { newestFirst } from '../platform/storage/tables';
 import { startedBy } from '../platform/runs';
@@ -134,8 +134,6 @@ interface TvSession {
   valid_until?: string;
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
 /**
  * Requests a session for the user of `deviceId`. An unsupported device, or one without a user, is
  * refused (422, recorded) before anything is created in TeamViewer.
@@ -218,11 +216,11 @@ async function invite(
       sender,
       [email],
       'Remote assistance: your IT support would like to help',
-      `<p>Hello ${esc(name)},</p><p>${esc(requester)} from IT support has started a remote-assistance session for your device ${esc(
+      `<p>Hello ${escapeHtml(name)},</p><p>${escapeHtml(requester)} from IT support has started a remote-assistance session for your device ${escapeHtml(
         d.deviceName ?? '',
-      )}. To let them help, open this link on the device and accept the request:</p><p><a href="${esc(s.end_customer_link)}">${esc(
+      )}. To let them help, open this link on the device and accept the request:</p><p><a href="${escapeHtml(s.end_customer_link)}">${escapeHtml(
         s.end_customer_link,
-      )}</a></p><p>Session code: ${esc(s.code)}. The link works until ${esc(s.valid_until ?? 'the session is closed')}.</p>`,
+      )}</a></p><p>Session code: ${escapeHtml(s.code)}. The link works until ${escapeHtml(s.valid_until ?? 'the session is closed')}.</p>`,
     );
     return 'sent';
   } catch (e) {
