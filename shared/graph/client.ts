@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import {
@@ -75,8 +76,6 @@ export interface RetryPolicy {
   baseDelayMs: number;
   maxDelayMs: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Delay before retry `attempt` (1-based): Retry-After when given, else exponential with full jitter. */
 export function retryDelayMs(attempt: number, retryAfter: string | null, policy: RetryPolicy): number {
