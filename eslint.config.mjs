@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.dev/', 'coverage/'] },
+  { ignores: ['dist/', '.deploy/', 'node_modules/', '.dev/', 'coverage/'] },
   {
     files: ['**/*.js'],
     extends: [js.configs.recommended],

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { listConnectorStatus } from '../shared/connectors';
 import { httpFunction, registry, timerFunction } from '../shared/platform/app';
+import { appCredential } from '../shared/platform/auth/entra';
 import { purgeFlows } from '../shared/platform/auth/oauth';
 import { purgeSessions } from '../shared/platform/auth/session';
 import { purgeRuns } from '../shared/platform/runs';
@@ -22,6 +23,12 @@ const healthSchema = z.object({
   status: z.enum(['healthy', 'unhealthy']),
   version: z.string(),
   storage: z.object({ tables: serviceSchema, queues: serviceSchema, blobs: serviceSchema }),
+  credential: z
+    .discriminatedUnion('kind', [
+      z.object({ kind: z.literal('managedIdentity'), managedIdentityClientId: z.string() }),
+      z.object({ kind: z.literal('clientSecret'), expiresOn: z.string().nullable(), daysLeft: z.number().nullable() }),
+    ])
+    .describe("How the app proves its identity for Graph tokens: the function app's managed identity (no secret), or a client secret and when it expires."),
   functions: z.array(functionSchema),
 });
 
@@ -30,7 +37,7 @@ httpFunction('health', {
   route: 'health',
   auth: 'anonymous',
   doc: {
-    summary: 'Health: storage reachability (probed at most every 2 s) and the registered functions',
+    summary: "Health: storage reachability (probed at most every 2 s), the app's Graph credential and the registered functions",
     tags: ['platform'],
     responses: {
       200: { description: 'Healthy.', schema: healthSchema },
@@ -43,7 +50,7 @@ httpFunction('health', {
     return {
       status: ok ? 200 : 503,
       headers: { 'Cache-Control': 'no-store' },
-      body: { status: ok ? 'healthy' : 'unhealthy', version, storage, functions: registry.functions },
+      body: { status: ok ? 'healthy' : 'unhealthy', version, storage, credential: appCredential(config()), functions: registry.functions },
     };
   },
 });

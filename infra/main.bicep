@@ -13,15 +13,11 @@ param environmentName string
 @description('Azure region for every resource.')
 param location string
 
-@description('Entra tenant the app serves (defaults to the tenant of the subscription).')
-param entraTenantId string = tenant().tenantId
+@description('Entra tenant the app serves: the tenant of the app registration (infra/entra/setup.js stores it as ENTRA_TENANT_ID).')
+param entraTenantId string
 
-@description('Client id of the app registration made by infra/entra/setup.js.')
+@description('Client id of the app registration made by infra/entra/setup.js. It trusts the app identity (a federated credential, added after provisioning), so there is no client secret.')
 param entraClientId string
-
-@secure()
-@description('Client secret of the app registration; stored in Key Vault.')
-param entraClientSecret string
 
 @secure()
 @description('32 random bytes, base64 (openssl rand -base64 32): encrypts connector secrets in Table Storage; stored in Key Vault.')
@@ -29,6 +25,16 @@ param secretsKey string
 
 @description('Mailbox that sends alert emails through Graph; empty to only record alerts.')
 param alertMailSender string = ''
+
+@description('Client id of the TeamViewer app for remote assistance; empty until you create one.')
+param teamViewerClientId string = ''
+
+@secure()
+@description('Client secret of that TeamViewer app; stored in Key Vault.')
+param teamViewerClientSecret string = ''
+
+@description('Mailbox that emails remote-assistance invitations to device users; empty to share links by hand.')
+param remoteAssistanceMailSender string = ''
 
 @description('Object id of a user or group allowed to manage the Key Vault secrets (optional).')
 param principalId string = ''
@@ -74,7 +80,7 @@ var tables = catalog.tables
 var queues = catalog.queues
 var containers = concat([deploymentContainer], catalog.containers)
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: 'rg-${environmentName}'
   location: location
   tags: tags
@@ -116,37 +122,49 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
+// The vault's name also derives from the identity's principal id, which Azure makes anew when the
+// identity is created: after `azd down` the old vault waits out its purge protection (7 days) in the
+// deleted state under its old name, and provisioning again creates a vault with a new one. A
+// re-provision without `down` keeps the identity, so the same vault.
 module vault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
   params: {
-    name: 'kv-${resourceToken}'
+    name: 'kv-${uniqueString(resourceToken, identity.outputs.principalId)}'
     location: location
     tags: tags
-    entraClientSecret: entraClientSecret
     secretsKey: secretsKey
+    teamViewerClientSecret: teamViewerClientSecret
     readerPrincipalId: identity.outputs.principalId
     adminPrincipalId: principalId
   }
 }
 
-// Every setting the app's configuration schema reads (shared/platform/config.ts), secrets as Key Vault references.
-var appSettings = {
-  ENTRA_TENANT_ID: entraTenantId
-  ENTRA_CLIENT_ID: entraClientId
-  ENTRA_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.outputs.uri}secrets/entra-client-secret/)'
-  SECRETS_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.uri}secrets/secrets-key/)'
-  PUBLIC_BASE_URL: 'https://${functionAppName}.azurewebsites.net'
-  ALERT_MAIL_SENDER: alertMailSender
-  VPP_SYNC_SCHEDULE: vppSyncSchedule
-  VPP_NEW_TOKENS_SCHEDULE: vppDiscoverSchedule
-  ARCHIVE_IMPORT_SCHEDULE: archiveImportSchedule
-  REMOTE_ASSISTANCE_REPORT_SCHEDULE: remoteAssistanceReportSchedule
-  COMPLIANCE_SCAN_SCHEDULE: complianceScanSchedule
-  TEM_RECONCILE_SCHEDULE: temReconcileSchedule
-  COMPLIANCE_MAIL_SENDER: complianceMailSender
-  VPP_ALERT_EMAIL: vppAlertEmail
-}
+// Every setting the app's configuration schema reads (shared/platform/config.ts), secrets as Key Vault
+// references; the function app module adds PUBLIC_BASE_URL from the site's default host name.
+var appSettings = union(
+  {
+    ENTRA_TENANT_ID: entraTenantId
+    ENTRA_CLIENT_ID: entraClientId
+    // Graph tokens: the app identity's token is the client assertion (no client secret).
+    ENTRA_MANAGED_IDENTITY_CLIENT_ID: identity.outputs.clientId
+    SECRETS_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.uri}secrets/secrets-key/)'
+    ALERT_MAIL_SENDER: alertMailSender
+    VPP_SYNC_SCHEDULE: vppSyncSchedule
+    VPP_NEW_TOKENS_SCHEDULE: vppDiscoverSchedule
+    ARCHIVE_IMPORT_SCHEDULE: archiveImportSchedule
+    REMOTE_ASSISTANCE_REPORT_SCHEDULE: remoteAssistanceReportSchedule
+    COMPLIANCE_SCAN_SCHEDULE: complianceScanSchedule
+    TEM_RECONCILE_SCHEDULE: temReconcileSchedule
+    COMPLIANCE_MAIL_SENDER: complianceMailSender
+    VPP_ALERT_EMAIL: vppAlertEmail
+    REMOTE_ASSISTANCE_MAIL_SENDER: remoteAssistanceMailSender
+    TEAMVIEWER_CLIENT_ID: teamViewerClientId
+  },
+  empty(teamViewerClientSecret)
+    ? {}
+    : { TEAMVIEWER_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.outputs.uri}secrets/teamviewer-client-secret/)' }
+)
 
 module api 'modules/functionapp.bicep' = {
   name: 'functionapp'
@@ -173,3 +191,5 @@ output SERVICE_API_NAME string = api.outputs.name
 output SERVICE_API_URI string = api.outputs.uri
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_KEY_VAULT_NAME string = vault.outputs.name
+// The app registration trusts this identity (a federated credential, infra/hooks/postprovision.js).
+output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId

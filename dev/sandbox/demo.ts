@@ -16,7 +16,20 @@ export const DEMO = {
     clientSecret: 'sandbox-app-secret-not-for-production',
     displayName: 'Intune connectors',
   },
+  /**
+   * The function app's user-assigned managed identity, as App Service's identity endpoint serves it
+   * (IDENTITY_ENDPOINT, with IDENTITY_HEADER as the header it checks). The app registration trusts it
+   * through a federated identity credential.
+   */
+  managedIdentity: {
+    clientId: '6a1e0c39-2b7d-4f58-9c31-5e8d7f0a2b46',
+    principalId: 'c2f5a8d1-7e34-4b90-8a62-1d9e3c7b5f08',
+    header: 'sandbox-identity-header',
+  },
 } as const;
+
+/** Entra ID's audience for a managed identity's token used as a client assertion (public cloud). */
+export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 
 /** Microsoft Graph application permissions granted to the app in the demo tenant: exactly what the app declares. */
 export const GRAPH_PERMISSIONS = Object.keys(APP_GRAPH_PERMISSIONS);
@@ -31,6 +44,8 @@ export interface DemoClient {
   /** Graph application permissions this client holds. */
   graphPermissions: string[];
   redirectUris: string[];
+  /** Federated identity credentials: tokens of these issuer and subject, for one of these audiences, stand in for the secret. */
+  federatedCredentials?: { subject: string; audiences: string[] }[];
 }
 
 /** People who sign in to the admin console: one per app role, one with all, one with none. */
@@ -76,6 +91,7 @@ export function demoClients(): DemoClient[] {
       roles: [],
       graphPermissions: [...GRAPH_PERMISSIONS],
       redirectUris: [],
+      federatedCredentials: [{ subject: DEMO.managedIdentity.principalId, audiences: [TOKEN_EXCHANGE_AUDIENCE] }],
     },
     admin('admin-all-roles', 1, [...APP_ROLES]),
     ...APP_ROLES.map((role, i) => admin(`admin-${role.toLowerCase().replace('.', '-')}`, 16 + i, [role])),

@@ -153,8 +153,52 @@ export class Entra {
     }
   }
 
-  /** Handles /{tenant}/...; false when the path is not an Entra path. */
+  /**
+   * App Service's managed identity endpoint (what IDENTITY_ENDPOINT names in a function app): a token
+   * for the app's user-assigned identity, checked by the IDENTITY_HEADER secret and the identity's client id.
+   */
+  private async managedIdentityToken(req: SandboxRequest, res: ServerResponse): Promise<void> {
+    const q = req.url.searchParams;
+    const mi = DEMO.managedIdentity;
+    if (req.headers['x-identity-header'] !== mi.header)
+      return sendJson(res, 401, { statusCode: 401, message: 'The X-IDENTITY-HEADER header is missing or wrong.' });
+    const resource = q.get('resource');
+    if (!resource) return sendJson(res, 400, { statusCode: 400, message: 'The resource parameter is required.' });
+    if ((q.get('client_id') ?? mi.clientId) !== mi.clientId)
+      return sendJson(res, 400, { statusCode: 400, message: 'Unable to load the proper Managed Identity: no identity with this client_id is assigned to the app.' });
+    const now = Math.floor(Date.now() / 1000);
+    const token = await this.sign(
+      { oid: mi.principalId, sub: mi.principalId, azp: mi.clientId, appid: mi.clientId, idtyp: 'app' },
+      { tenantId: DEMO.tenantId, audience: resource, issuedAt: now },
+    );
+    sendJson(res, 200, { access_token: token, expires_on: String(now + TOKEN_LIFETIME), resource, token_type: 'Bearer', client_id: mi.clientId });
+  }
+
+  /** A client assertion that is a token of a federated credential the client trusts; the reason it is not, if not. */
+  private async federatedAssertionError(client: DemoClient, assertion: string, tenantId: string): Promise<string | undefined> {
+    let claims: JWTPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(assertion, this.publicKey, { algorithms: ['RS256'] }));
+    } catch (e) {
+      return (e as { code?: string }).code === 'ERR_JWT_EXPIRED'
+        ? 'AADSTS700024: Client assertion is not within its valid time range.'
+        : `AADSTS50013: Assertion failed signature validation. (${(e as Error).message})`;
+    }
+    const audiences = ([] as string[]).concat(claims.aud ?? []);
+    const match = (client.federatedCredentials ?? []).some(
+      (f) => claims.iss === this.issuer(tenantId) && claims.sub === f.subject && audiences.some((a) => f.audiences.includes(a)),
+    );
+    return match
+      ? undefined
+      : `AADSTS70021: No matching federated identity record found for presented assertion. Assertion Issuer: '${claims.iss}'. Assertion Subject: '${claims.sub}'. Assertion Audience: '${audiences.join(',')}'.`;
+  }
+
+  /** Handles /{tenant}/... and the managed identity endpoint; false when the path is neither. */
   async handle(req: SandboxRequest, res: ServerResponse): Promise<boolean> {
+    if (req.path === '/msi/token') {
+      await this.managedIdentityToken(req, res);
+      return true;
+    }
     const m =
       /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|discovery\/v2\.0\/keys|oauth2\/v2\.0\/token|oauth2\/v2\.0\/authorize|adminconsent|v2\.0\/adminconsent)$/.exec(
         req.path,
@@ -218,7 +262,11 @@ export class Entra {
           700016,
         ),
       );
-    if (!secret || secret !== client.clientSecret)
+    const assertion = form.get('client_assertion');
+    if (assertion && form.get('client_assertion_type') === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+      const refused = await this.federatedAssertionError(client, assertion, tenantId);
+      if (refused) return sendJson(res, 401, entraError('invalid_client', refused, Number(/AADSTS(\d+)/.exec(refused)![1])));
+    } else if (!secret || secret !== client.clientSecret)
       return sendJson(
         res,
         401,

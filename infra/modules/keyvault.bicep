@@ -1,17 +1,18 @@
 // Key Vault (RBAC) holding the app's secrets; the app identity reads them through Key Vault
-// references in its settings.
+// references in its settings. Purge protection keeps SECRETS_KEY (without it the connector secrets
+// stored in tables cannot be read) recoverable for 7 days after a deletion.
 
 param name string
 param location string
 param tags object = {}
 
 @secure()
-@description('Client secret of the app registration.')
-param entraClientSecret string
-
-@secure()
 @description('Key that encrypts connector secrets stored in tables.')
 param secretsKey string
+
+@secure()
+@description('Client secret of the TeamViewer app; empty for none.')
+param teamViewerClientSecret string = ''
 
 @description('Principal that reads the secrets (the app identity).')
 param readerPrincipalId string
@@ -19,7 +20,7 @@ param readerPrincipalId string
 @description('Optional user or group that manages the secrets.')
 param adminPrincipalId string = ''
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' = {
   name: name
   location: location
   tags: tags
@@ -37,16 +38,16 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource clientSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'entra-client-secret'
-  properties: { value: entraClientSecret }
-}
-
-resource encryptionKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource encryptionKey 'Microsoft.KeyVault/vaults/secrets@2025-05-01' = {
   parent: vault
   name: 'secrets-key'
   properties: { value: secretsKey }
+}
+
+resource teamViewerSecret 'Microsoft.KeyVault/vaults/secrets@2025-05-01' = if (!empty(teamViewerClientSecret)) {
+  parent: vault
+  name: 'teamviewer-client-secret'
+  properties: { value: teamViewerClientSecret }
 }
 
 var secretsUser = '4633458b-17de-408a-b874-0445c86b69e6'

@@ -9,7 +9,7 @@ param tags object = {}
 @description('Principal that publishes telemetry (the app identity).')
 param publisherPrincipalId string
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: logAnalyticsName
   location: location
   tags: tags

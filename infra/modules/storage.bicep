@@ -11,7 +11,7 @@ param containers array = []
 @description('Principal given blob, queue and table data roles (the app identity).')
 param dataPrincipalId string
 
-resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource account 'Microsoft.Storage/storageAccounts@2025-06-01' = {
   name: name
   location: location
   tags: tags
@@ -31,33 +31,33 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-06-01' = {
   parent: account
   name: 'default'
 }
 
-resource containerResources 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for c in containers: {
+resource containerResources 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = [for c in containers: {
   parent: blobService
   name: c
   properties: { publicAccess: 'None' }
 }]
 
-resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2025-06-01' = {
   parent: account
   name: 'default'
 }
 
-resource queueResources 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for q in queues: {
+resource queueResources 'Microsoft.Storage/storageAccounts/queueServices/queues@2025-06-01' = [for q in queues: {
   parent: queueService
   name: q
 }]
 
-resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2025-06-01' = {
   parent: account
   name: 'default'
 }
 
-resource tableResources 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for t in tables: {
+resource tableResources 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-06-01' = [for t in tables: {
   parent: tableService
   name: t
 }]

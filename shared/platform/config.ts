@@ -82,6 +82,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${key} ${expects}${issue.code === 'invalid_type' && what ? ` (${what})` : ''}`);
     }
   }
+  // One credential for the app registration, so it is plain which one Graph tokens come from.
+  if (!raw.ENTRA_CLIENT_SECRET === !raw.ENTRA_MANAGED_IDENTITY_CLIENT_ID)
+    problems.push(
+      raw.ENTRA_CLIENT_SECRET
+        ? 'ENTRA_CLIENT_SECRET and ENTRA_MANAGED_IDENTITY_CLIENT_ID are both set: keep one (the managed identity in Azure, the secret for local runs).'
+        : 'ENTRA_CLIENT_SECRET or ENTRA_MANAGED_IDENTITY_CLIENT_ID is missing: the app needs one to get Microsoft Graph tokens (the secret for local runs, the managed identity in Azure).',
+    );
   const storage = resolveStorageConnection(env, 'AzureWebJobsStorage');
   if (typeof storage === 'string')
     problems.push(`${storage.split(':')[0]} is missing or invalid: expected${storage.slice(storage.indexOf(':') + 1)}`);

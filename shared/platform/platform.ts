@@ -15,8 +15,20 @@ export const platform = defineManifest({
     ),
     ENTRA_CLIENT_SECRET: z
       .string()
-      .min(1, 'the client secret of the app registration (a Key Vault reference in Azure)')
-      .describe('Client secret used for Microsoft Graph client-credentials tokens.'),
+      .min(1, 'the client secret of the app registration')
+      .optional()
+      .describe(
+        'Client secret of the app registration, for local runs (node infra/entra/setup.js --secret); in Azure the app uses ENTRA_MANAGED_IDENTITY_CLIENT_ID instead.',
+      ),
+    ENTRA_CLIENT_SECRET_EXPIRES: z.iso
+      .date('a date, YYYY-MM-DD')
+      .optional()
+      .describe('When ENTRA_CLIENT_SECRET expires (setup.js prints it); health shows the days left.'),
+    ENTRA_MANAGED_IDENTITY_CLIENT_ID: uuid
+      .optional()
+      .describe(
+        "Client id of the function app's user-assigned managed identity, which the app registration trusts (a federated identity credential): its token is the app's client assertion, so no secret is needed (set by Bicep).",
+      ),
     ENTRA_AUTHORITY_HOST: httpsUrl
       .default('https://login.microsoftonline.com')
       .describe('Entra ID authority host (token issuer, JWKS, consent).'),

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import Parser from 'tree-sitter';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -161,7 +162,9 @@ export function parameterDrift(main: BicepFile, parametersJson: string): string[
 /** App setting names the infrastructure sets: the appSettings variable of main.bicep and what the function app module adds to it. */
 export function appSettingNames(files: BicepFile[]): string[] {
   const main = files.find((f) => f.path === 'main.bicep')!;
-  const names = new Set(objectKeys(variable(main, 'appSettings')));
+  // An object literal, or a union() of them (some only under a condition).
+  const expr = variable(main, 'appSettings');
+  const names = new Set(expr ? [expr, ...expr.descendantsOfType('object')].flatMap((o) => objectKeys(o)) : []);
   for (const f of files) {
     for (const call of all(f.root, 'call_expression')) {
       const args = call.childForFieldName('arguments')?.namedChildren ?? [];
@@ -209,4 +212,59 @@ export function codeDrift(files: BicepFile[], code: CodeFacts, loadJson: (file: 
     code.containers,
   );
   return problems;
+}
+
+/** A stand-in for ARM's uniqueString: deterministic, 13 characters, changes with any input (as ARM's does). */
+export function uniqueStringStandIn(...parts: string[]): string {
+  const digest = createHash('sha256').update(parts.join('\u0000')).digest();
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  return [...digest.subarray(0, 13)].map((b) => alphabet[b % 32]).join('');
+}
+
+/**
+ * Evaluates a Bicep expression of the kinds resource names use here: strings with interpolation,
+ * identifiers (main.bicep's parameters and variables, or values given in `scope`), member paths
+ * such as `identity.outputs.principalId` or `subscription().id` (looked up in `scope` by their text),
+ * and toLower, take and uniqueString (the stand-in above).
+ */
+export function evaluate(main: BicepFile, node: Node, scope: Record<string, string>): string {
+  if (node.type === 'string')
+    return node.namedChildren
+      .map((c) => (c.type === 'interpolation' ? evaluate(main, c.namedChildren[0], scope) : c.text))
+      .join('');
+  if (node.type === 'parenthesized_expression') return evaluate(main, node.namedChildren[0], scope);
+  if (node.text in scope) return scope[node.text];
+  if (node.type === 'identifier') {
+    const v = variable(main, node.text);
+    if (!v) throw new Error(`No value for '${node.text}': give it in the scope.`);
+    return evaluate(main, v, scope);
+  }
+  if (node.type === 'call_expression') {
+    const fn = node.childForFieldName('function')?.text;
+    const args = (node.childForFieldName('arguments')?.namedChildren ?? []).map((a) => evaluate(main, a, scope));
+    if (fn === 'toLower') return args[0].toLowerCase();
+    if (fn === 'take') return args[0].slice(0, Number(args[1]));
+    if (fn === 'uniqueString') return uniqueStringStandIn(...args);
+  }
+  if (node.type === 'number') return node.text;
+  throw new Error(`Cannot evaluate '${node.text}' (${node.type}).`);
+}
+
+/** The `name` each module of main.bicep gives its resource: module symbol → the name expression. */
+export function moduleNameParams(main: BicepFile): Map<string, Node> {
+  const out = new Map<string, Node>();
+  for (const m of main.root.namedChildren.filter((n) => n.type === 'module_declaration')) {
+    const body = m.namedChildren.find((c) => c.type === 'object');
+    const paramsProp = body?.namedChildren.find((p) => p.type === 'object_property' && p.namedChildren[0]?.text === 'params');
+    const nameProp = paramsProp?.namedChildren[1]?.namedChildren.find(
+      (p) => p.type === 'object_property' && /^(name|logAnalyticsName)$/.test(p.namedChildren[0]?.text ?? ''),
+    );
+    if (nameProp) out.set(nameOf(m), nameProp.namedChildren[1]);
+  }
+  return out;
+}
+
+/** A resource declaration's properties object, by its symbolic name. */
+export function resourceBody(f: BicepFile, symbol: string): string | undefined {
+  return all(f.root, 'resource_declaration').find((r) => nameOf(r) === symbol)?.text;
 }

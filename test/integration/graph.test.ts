@@ -3,7 +3,7 @@ import { Graph, GraphApiError, graph, msalTokenProvider } from '../../shared/gra
 import { config, loadConfig } from '../../shared/platform/config';
 import { EntityTable } from '../../shared/platform/storage/tables';
 import { openStorageAccount } from '../../shared/platform/storage/connection';
-import { demoClients } from '../../dev/sandbox/demo';
+import { DEMO, demoClients } from '../../dev/sandbox/demo';
 import { stableId } from '../../dev/sandbox/seed';
 import { mailboxLimits, mailboxThrottle } from '../../dev/sandbox/graph/throttle';
 import { startEnv, type TestEnv } from '../helpers/env';
@@ -67,6 +67,47 @@ test('the sandbox enforces application permissions: a client without them gets 4
   const cfg = loadConfig({ ...process.env, ENTRA_CLIENT_ID: other.clientId, ENTRA_CLIENT_SECRET: other.clientSecret });
   const g = client({ authProvider: msalTokenProvider(cfg) });
   await expect(g.get('/deviceManagement/managedDevices')).rejects.toMatchObject({ graphStatus: 403, code: 'Authorization_RequestDenied' });
+});
+
+describe('Graph tokens with the managed identity instead of a secret (the federated credential path used in Azure)', () => {
+  const mi = DEMO.managedIdentity;
+  // What App Service sets in a function app with a managed identity; here the sandbox answers for it.
+  beforeAll(() => {
+    process.env.IDENTITY_ENDPOINT = `${env.sandbox.origin}/msi/token`;
+    process.env.IDENTITY_HEADER = mi.header;
+  });
+  afterAll(() => {
+    delete process.env.IDENTITY_ENDPOINT;
+    delete process.env.IDENTITY_HEADER;
+  });
+  const withIdentity = (over: Record<string, string> = {}) =>
+    loadConfig({ ...process.env, ENTRA_CLIENT_SECRET: '', ENTRA_MANAGED_IDENTITY_CLIENT_ID: mi.clientId, ...over });
+
+  test("the app reads Graph with its identity's token as the client assertion, no client secret configured", async () => {
+    const cfg = withIdentity();
+    expect(cfg.ENTRA_CLIENT_SECRET).toBeUndefined();
+    const g = client({ authProvider: msalTokenProvider(cfg) });
+    const users = await g.get<{ value: unknown[] }>('/users', { $top: 2 });
+    expect(users.value).toHaveLength(2);
+  });
+
+  test('an app registration that does not trust the identity is refused (no matching federated credential)', async () => {
+    const other = demoClients().find((c) => c.name === 'admin-all-roles')!;
+    const g = client({ authProvider: msalTokenProvider(withIdentity({ ENTRA_CLIENT_ID: other.clientId })) });
+    await expect(g.get('/users', { $top: 1 })).rejects.toThrow(/AADSTS70021: No matching federated identity record/);
+  });
+
+  test('without the platform header, or for an identity the app does not have, the identity endpoint gives no token', async () => {
+    process.env.IDENTITY_HEADER = 'not-the-header';
+    try {
+      const wrongHeader = client({ authProvider: msalTokenProvider(withIdentity({ ENTRA_MANAGED_IDENTITY_CLIENT_ID: stableId('identity:not-assigned-1') })) });
+      await expect(wrongHeader.get('/users', { $top: 1 })).rejects.toThrow();
+    } finally {
+      process.env.IDENTITY_HEADER = mi.header;
+    }
+    const otherIdentity = client({ authProvider: msalTokenProvider(withIdentity({ ENTRA_MANAGED_IDENTITY_CLIENT_ID: stableId('identity:not-assigned-2') })) });
+    await expect(otherIdentity.get('/users', { $top: 1 })).rejects.toThrow();
+  });
 });
 
 test('with 30% of calls throttled (429, with and without Retry-After), every call still lands, and each POST once', async () => {

@@ -39,9 +39,12 @@ test('GET /api/health answers 200 with storage reachable and every registered fu
   const body = (await res.json()) as {
     status: string;
     storage: Record<string, { ok: boolean }>;
+    credential: unknown;
     functions: { name: string; trigger: string }[];
   };
   expect(body.status).toBe('healthy');
+  // The local settings use the sandbox app's client secret, which has no expiry date set.
+  expect(body.credential).toEqual({ kind: 'clientSecret', expiresOn: null, daysLeft: null });
   expect(body.storage).toEqual({ tables: { ok: true }, queues: { ok: true }, blobs: { ok: true } });
   expect(body.functions.map((f) => f.name).sort()).toEqual(env.host!.functions.map((f) => f.name).sort());
 });
