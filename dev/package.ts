@@ -66,12 +66,19 @@ export function buildPackage(out = join(ROOT, '.deploy'), root = ROOT): PackageR
   mkdirSync(out, { recursive: true });
 
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
-  const runtimeManifest = { name: pkg.name, version: pkg.version, private: true, main: pkg.main, engines: pkg.engines, dependencies: pkg.dependencies };
+  const runtimeManifest = {
+    name: pkg.name,
+    version: pkg.version,
+    private: true,
+    main: pkg.main,
+    engines: pkg.engines,
+    dependencies: pkg.dependencies,
+  };
   writeFileSync(join(out, 'package.json'), `${JSON.stringify(runtimeManifest, null, 2)}\n`);
   cpSync(join(root, 'host.json'), join(out, 'host.json'));
   for (const d of APP_DIRS) cpSync(join(dist, d), join(out, 'dist', d), { recursive: true });
-  // The app reads its version from package.json through dist/ (functions/platform.ts).
-  cpSync(join(dist, 'package.json'), join(out, 'dist', 'package.json'));
+  // The JSON files the app imports, which the build copies to dist/ (package.json, host.json).
+  for (const f of readdirSync(dist).filter((n) => n.endsWith('.json'))) cpSync(join(dist, f), join(out, 'dist', f));
   const appBytes = sizeOf(out).bytes;
 
   const { runtime } = runtimePackages(root);

@@ -28,7 +28,9 @@ const healthSchema = z.object({
       z.object({ kind: z.literal('managedIdentity'), managedIdentityClientId: z.string() }),
       z.object({ kind: z.literal('clientSecret'), expiresOn: z.string().nullable(), daysLeft: z.number().nullable() }),
     ])
-    .describe("How the app proves its identity for Graph tokens: the function app's managed identity (no secret), or a client secret and when it expires."),
+    .describe(
+      "How the app proves its identity for Graph tokens: the function app's managed identity (no secret), or a client secret and when it expires.",
+    ),
   functions: z.array(functionSchema),
 });
 

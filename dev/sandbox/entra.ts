@@ -165,13 +165,22 @@ export class Entra {
     const resource = q.get('resource');
     if (!resource) return sendJson(res, 400, { statusCode: 400, message: 'The resource parameter is required.' });
     if ((q.get('client_id') ?? mi.clientId) !== mi.clientId)
-      return sendJson(res, 400, { statusCode: 400, message: 'Unable to load the proper Managed Identity: no identity with this client_id is assigned to the app.' });
+      return sendJson(res, 400, {
+        statusCode: 400,
+        message: 'Unable to load the proper Managed Identity: no identity with this client_id is assigned to the app.',
+      });
     const now = Math.floor(Date.now() / 1000);
     const token = await this.sign(
       { oid: mi.principalId, sub: mi.principalId, azp: mi.clientId, appid: mi.clientId, idtyp: 'app' },
       { tenantId: DEMO.tenantId, audience: resource, issuedAt: now },
     );
-    sendJson(res, 200, { access_token: token, expires_on: String(now + TOKEN_LIFETIME), resource, token_type: 'Bearer', client_id: mi.clientId });
+    sendJson(res, 200, {
+      access_token: token,
+      expires_on: String(now + TOKEN_LIFETIME),
+      resource,
+      token_type: 'Bearer',
+      client_id: mi.clientId,
+    });
   }
 
   /** A client assertion that is a token of a federated credential the client trusts; the reason it is not, if not. */

@@ -88,8 +88,8 @@ function trustManagedIdentity(app, { name, tenantId, principalId }) {
   const same = existing.find((c) => c.name === name);
   if (same && same.subject === principalId && same.issuer === credential.issuer) return 'unchanged';
   if (same) {
-    const { name: _name, ...change } = credential;
-    graph('PATCH', `/applications/${app.id}/federatedIdentityCredentials/${same.id}`, change);
+    // A credential's name cannot change; the rest can.
+    graph('PATCH', `/applications/${app.id}/federatedIdentityCredentials/${same.id}`, { ...credential, name: undefined });
     return 'updated';
   }
   graph('POST', `/applications/${app.id}/federatedIdentityCredentials`, credential);
@@ -105,4 +105,18 @@ function fail(message) {
   process.exit(1);
 }
 
-module.exports = { CliError, run, az, azJson, graph, retry, azdEnvironment, azdGet, azdSet, addRedirectUri, trustManagedIdentity, appByClientId, fail };
+module.exports = {
+  CliError,
+  run,
+  az,
+  azJson,
+  graph,
+  retry,
+  azdEnvironment,
+  azdGet,
+  azdSet,
+  addRedirectUri,
+  trustManagedIdentity,
+  appByClientId,
+  fail,
+};

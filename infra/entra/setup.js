@@ -43,7 +43,8 @@ async function main() {
     fail(
       'No azd environment is selected, so there is nowhere to store the values: run `azd env new <name>` (or `azd env select <name>`) first, then this script again. Nothing was changed.',
     );
-  if (identity && !/^[0-9a-f-]{36}$/i.test(identity)) fail(`--identity takes the principal (object) id of the managed identity, a GUID; got '${identity}'.`);
+  if (identity && !/^[0-9a-f-]{36}$/i.test(identity))
+    fail(`--identity takes the principal (object) id of the managed identity, a GUID; got '${identity}'.`);
 
   const tenantId = azJson('account', 'show').tenantId;
   const graphSp = azJson('ad', 'sp', 'show', '--id', GRAPH_APP_ID, '--query', '{id:id,appRoles:appRoles}');
@@ -54,12 +55,22 @@ async function main() {
   });
 
   // The exact name: `--display-name` matches by prefix and could pick another registration.
-  const named = azJson('ad', 'app', 'list', '--filter', `displayName eq '${name.replace(/'/g, "''")}'`, '--query', '[].{appId:appId,id:id}');
+  const named = azJson(
+    'ad',
+    'app',
+    'list',
+    '--filter',
+    `displayName eq '${name.replace(/'/g, "''")}'`,
+    '--query',
+    '[].{appId:appId,id:id}',
+  );
   if (named.length > 1)
     fail(
       `${named.length} app registrations are named '${name}' (client ids ${named.map((a) => a.appId).join(', ')}): pass --name with a name only one of them has, or delete the others. Nothing was changed.`,
     );
-  const app = named[0] ?? azJson('ad', 'app', 'create', '--display-name', name, '--sign-in-audience', 'AzureADMyOrg', '--query', '{appId:appId,id:id}');
+  const app =
+    named[0] ??
+    azJson('ad', 'app', 'create', '--display-name', name, '--sign-in-audience', 'AzureADMyOrg', '--query', '{appId:appId,id:id}');
   const appRoles = manifest.appRoles.map((r) => ({
     allowedMemberTypes: ['User', 'Application'],
     description: r.description,
@@ -80,7 +91,10 @@ async function main() {
   if (!sp) sp = await retry('Creating the service principal', () => graph('POST', '/servicePrincipals', { appId: app.appId }));
 
   // Admin consent for application permissions is one app role assignment per permission.
-  const granted = await retry('Reading the permissions granted', () => graph('GET', `/servicePrincipals/${sp.id}/appRoleAssignments`).value);
+  const granted = await retry(
+    'Reading the permissions granted',
+    () => graph('GET', `/servicePrincipals/${sp.id}/appRoleAssignments`).value,
+  );
   for (const p of permissions) {
     if (granted.some((a) => a.resourceId === graphSp.id && a.appRoleId === p.id)) continue;
     await retry(`Granting ${p.permission}`, () =>

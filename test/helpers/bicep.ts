@@ -51,13 +51,20 @@ export function parseErrors(f: BicepFile): string[] {
 export interface Param {
   name: string;
   hasDefault: boolean;
+  /** The default's text ('' for none). */
+  defaultText: string;
   secure: boolean;
 }
 
 export function params(f: BicepFile): Param[] {
   return f.root.namedChildren
     .filter((n) => n.type === 'parameter_declaration')
-    .map((n) => ({ name: nameOf(n), hasDefault: n.namedChildren.length > 2, secure: /@secure\(\)/.test(decoratorsOf(n)) }));
+    .map((n) => ({
+      name: nameOf(n),
+      hasDefault: n.namedChildren.length > 2,
+      defaultText: n.namedChildren.length > 2 ? n.namedChildren[n.namedChildren.length - 1].text : '',
+      secure: /@secure\(\)/.test(decoratorsOf(n)),
+    }));
 }
 
 /** Keys of an object literal. */
@@ -122,7 +129,8 @@ export function lint(files: BicepFile[]): string[] {
     for (const p of params(f)) {
       if (SECRETISH.test(p.name) && !p.secure) problems.push(`${f.path}: parameter '${p.name}' looks secret but has no @secure().`);
       if (p.secure) secure.add(p.name);
-      if (p.secure && p.hasDefault) problems.push(`${f.path}: secure parameter '${p.name}' has a default value.`);
+      // As Bicep's secure-parameter-default rule: an empty string is the one allowed default.
+      if (p.secure && p.hasDefault && p.defaultText !== "''") problems.push(`${f.path}: secure parameter '${p.name}' has a default value.`);
     }
     for (const o of f.root.namedChildren.filter((n) => n.type === 'output_declaration')) {
       const name = nameOf(o);
@@ -229,9 +237,7 @@ export function uniqueStringStandIn(...parts: string[]): string {
  */
 export function evaluate(main: BicepFile, node: Node, scope: Record<string, string>): string {
   if (node.type === 'string')
-    return node.namedChildren
-      .map((c) => (c.type === 'interpolation' ? evaluate(main, c.namedChildren[0], scope) : c.text))
-      .join('');
+    return node.namedChildren.map((c) => (c.type === 'interpolation' ? evaluate(main, c.namedChildren[0], scope) : c.text)).join('');
   if (node.type === 'parenthesized_expression') return evaluate(main, node.namedChildren[0], scope);
   if (node.text in scope) return scope[node.text];
   if (node.type === 'identifier') {

@@ -35,7 +35,12 @@ interface State {
   tenantId: string;
   azd: { envs: Record<string, Record<string, string>>; defaultEnv: string | null };
   apps: App[];
-  servicePrincipals: { id: string; appId: string; appRoles: { id: string; value: string }[]; assignments: { principalId: string; appRoleId: string }[] }[];
+  servicePrincipals: {
+    id: string;
+    appId: string;
+    appRoles: { id: string; value: string }[];
+    assignments: { principalId: string; appRoleId: string }[];
+  }[];
   provisions?: { env: string; params: Record<string, string>; identity: string }[];
   calls: { tool: string; args: string[]; env: string | null }[];
 }
@@ -60,7 +65,13 @@ function standIns() {
 
 /** The azd steps: the first sh block after "**With azd**" in the deploy section. */
 const azdSteps = /\*\*With azd\*\*[\s\S]*?```sh\n([\s\S]*?)```/.exec(deploySection)![1];
-const changes = (s: State) => s.calls.filter((c) => c.tool === 'az' && !(c.args[0] === 'rest' && /^get$/i.test(c.args[2] ?? '')) && !/^(account|functionapp list|ad sp show|ad app list|ad sp list)/.test(c.args.slice(0, 3).join(' ')));
+const changes = (s: State) =>
+  s.calls.filter(
+    (c) =>
+      c.tool === 'az' &&
+      !(c.args[0] === 'rest' && /^get$/i.test(c.args[2] ?? '')) &&
+      !/^(account|functionapp list|ad sp show|ad app list|ad sp list)/.test(c.args.slice(0, 3).join(' ')),
+  );
 
 test("the README's azd steps, in their written order, register the app, fill one environment, provision and trust the identity", () => {
   const cli = standIns();
@@ -89,7 +100,9 @@ test("the README's azd steps, in their written order, register the app, fill one
   // the first attempt having met Entra ID's replication delay and been retried.
   const graphSp = s.servicePrincipals.find((p) => p.appId === '00000003-0000-0000-c000-000000000000')!;
   const sp = s.servicePrincipals.find((p) => p.appId === app.appId)!;
-  const granted = graphSp.assignments.filter((a) => a.principalId === sp.id).map((a) => graphSp.appRoles.find((r) => r.id === a.appRoleId)!.value);
+  const granted = graphSp.assignments
+    .filter((a) => a.principalId === sp.id)
+    .map((a) => graphSp.appRoles.find((r) => r.id === a.appRoleId)!.value);
   expect(granted.sort()).toEqual([...catalog.graphApplicationPermissions].sort());
   const posts = s.calls.filter((c) => c.args.join(' ').includes('/appRoleAssignedTo'));
   expect(posts).toHaveLength(catalog.graphApplicationPermissions.length + 1);
@@ -122,7 +135,8 @@ test('setup.js --azd with no azd environment selected refuses before changing an
 test('two registrations with exactly the chosen name: the script refuses and changes nothing', () => {
   const cli = standIns();
   cli.edit((s) => {
-    for (let i = 0; i < 2; i++) s.apps.push({ id: randomUUID(), appId: randomUUID(), displayName: 'Intune connectors', web: { redirectUris: [] }, fics: [] });
+    for (let i = 0; i < 2; i++)
+      s.apps.push({ id: randomUUID(), appId: randomUUID(), displayName: 'Intune connectors', web: { redirectUris: [] }, fics: [] });
   });
   const run = cli.sh('azd env new contoso-connectors && node infra/entra/setup.js --azd');
   expect(run.status).toBe(1);
@@ -151,7 +165,9 @@ test('azd down, then azd up with the same environment: provisioning works again,
 
 test('provisioning stops before anything is created in a region without Flex Consumption, or without the set-up values', () => {
   const cli = standIns();
-  const region = cli.sh('azd env new contoso-connectors && node infra/entra/setup.js --azd && azd env set AZURE_LOCATION brazilsoutheast && azd up');
+  const region = cli.sh(
+    'azd env new contoso-connectors && node infra/entra/setup.js --azd && azd env set AZURE_LOCATION brazilsoutheast && azd up',
+  );
   expect(region.status).toBe(1);
   expect(region.stderr).toMatch(/Region 'brazilsoutheast' offers no Flex Consumption plan\. Pick one of: eastus, northeurope/);
   expect(cli.state().provisions).toBeUndefined();
@@ -193,13 +209,18 @@ describe('provision, azd down, provision again with the same environment name', 
   });
 
   test("the vault's properties: purge protection with 7 days' retention, and no create mode that needs a deleted vault", () => {
-    const vault = resourceBody(bicepFiles(join(ROOT, 'infra')).find((f) => f.path === 'modules/keyvault.bicep')!, 'vault')!;
+    const vault = resourceBody(
+      bicepFiles(join(ROOT, 'infra')).find((f) => f.path === 'modules/keyvault.bicep')!,
+      'vault',
+    )!;
     expect(vault).toMatch(/enablePurgeProtection: true/);
     expect(vault).toMatch(/softDeleteRetentionInDays: 7/);
     expect(vault).not.toMatch(/createMode/);
   });
 
   test('the README says what azd down leaves behind', () => {
-    expect(deploySection).toMatch(/\*\*Clean up:\*\* `azd down`[\s\S]*Key Vault, soft-deleted for 7 days[\s\S]*Log Analytics workspace[\s\S]*app registration/);
+    expect(deploySection).toMatch(
+      /\*\*Clean up:\*\* `azd down`[\s\S]*Key Vault, soft-deleted for 7 days[\s\S]*Log Analytics workspace[\s\S]*app registration/,
+    );
   });
 });

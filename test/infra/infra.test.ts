@@ -72,13 +72,12 @@ test('the infrastructure passes every lint and drift check', () => {
   expect(check(INFRA)).toEqual([]);
 });
 
-test('it sets every setting the app requires, identity-based storage, and secrets as Key Vault references', () => {
+test('it sets every setting the app requires, identity-based storage, the managed identity instead of a client secret, and secrets as Key Vault references', () => {
   const settings = appSettingNames(bicepFiles(INFRA));
   expect(code.requiredSettings.sort()).toEqual([
     'ARCHIVE_IMPORT_SCHEDULE',
     'COMPLIANCE_SCAN_SCHEDULE',
     'ENTRA_CLIENT_ID',
-    'ENTRA_CLIENT_SECRET',
     'ENTRA_TENANT_ID',
     'PUBLIC_BASE_URL',
     'REMOTE_ASSISTANCE_REPORT_SCHEDULE',
@@ -92,11 +91,18 @@ test('it sets every setting the app requires, identity-based storage, and secret
     'AzureWebJobsStorage__accountName',
     'AzureWebJobsStorage__credential',
     'AzureWebJobsStorage__clientId',
+    'ENTRA_MANAGED_IDENTITY_CLIENT_ID',
   ])
     expect(settings).toContain(s);
+  expect(settings).not.toContain('ENTRA_CLIENT_SECRET');
   const main = readFileSync(join(INFRA, 'main.bicep'), 'utf8');
-  expect(main).toMatch(/ENTRA_CLIENT_SECRET: '@Microsoft\.KeyVault\(SecretUri=/);
+  expect(main).toMatch(/ENTRA_MANAGED_IDENTITY_CLIENT_ID: identity\.outputs\.clientId/);
   expect(main).toMatch(/SECRETS_KEY: '@Microsoft\.KeyVault\(SecretUri=/);
+  expect(main).toMatch(/TEAMVIEWER_CLIENT_SECRET: '@Microsoft\.KeyVault\(SecretUri=/);
+  // The address Azure gave the site, not one rebuilt from its name.
+  expect(readFileSync(join(INFRA, 'modules', 'functionapp.bicep'), 'utf8')).toMatch(
+    /PUBLIC_BASE_URL: 'https:\/\/\$\{site\.properties\.defaultHostName\}'/,
+  );
 });
 
 describe('the checks fail when the infrastructure drifts (a mutated copy)', () => {
@@ -128,18 +134,18 @@ describe('the checks fail when the infrastructure drifts (a mutated copy)', () =
     const dir = mutated('modules/keyvault.bicep', (t) =>
       t
         .replace(
-          "@secure()\n@description('Client secret of the app registration.')",
-          "@description('Client secret of the app registration.')",
+          "@secure()\n@description('Client secret of the TeamViewer app; empty for none.')",
+          "@description('Client secret of the TeamViewer app; empty for none.')",
         )
         .replace(
           'output uri string = vault.properties.vaultUri',
-          "output uri string = vault.properties.vaultUri\noutput clientSecretValue string = entraClientSecret\nresource x 'Microsoft.KeyVault/vaults' existing = { name: 'x' }",
+          "output uri string = vault.properties.vaultUri\noutput clientSecretValue string = teamViewerClientSecret\nresource x 'Microsoft.KeyVault/vaults' existing = { name: 'x' }",
         ),
     );
     const problems = check(dir);
     expect(problems).toEqual(
       expect.arrayContaining([
-        "modules/keyvault.bicep: parameter 'entraClientSecret' looks secret but has no @secure().",
+        "modules/keyvault.bicep: parameter 'teamViewerClientSecret' looks secret but has no @secure().",
         "modules/keyvault.bicep: output 'clientSecretValue' looks secret.",
         "modules/keyvault.bicep: resource 'x' has no explicit API version ('Microsoft.KeyVault/vaults').",
       ]),
@@ -177,7 +183,7 @@ test('main.bicep takes secrets only as secure parameters', () => {
     params(main)
       .filter((p) => p.secure)
       .map((p) => p.name),
-  ).toEqual(['entraClientSecret', 'secretsKey']);
+  ).toEqual(['secretsKey', 'teamViewerClientSecret']);
 });
 
 test('infra/connectors.json (Bicep storage, Entra roles and permissions) is what the manifests declare', () => {

@@ -100,12 +100,16 @@ describe('Graph tokens with the managed identity instead of a secret (the federa
   test('without the platform header, or for an identity the app does not have, the identity endpoint gives no token', async () => {
     process.env.IDENTITY_HEADER = 'not-the-header';
     try {
-      const wrongHeader = client({ authProvider: msalTokenProvider(withIdentity({ ENTRA_MANAGED_IDENTITY_CLIENT_ID: stableId('identity:not-assigned-1') })) });
+      const wrongHeader = client({
+        authProvider: msalTokenProvider(withIdentity({ ENTRA_MANAGED_IDENTITY_CLIENT_ID: stableId('identity:not-assigned-1') })),
+      });
       await expect(wrongHeader.get('/users', { $top: 1 })).rejects.toThrow();
     } finally {
       process.env.IDENTITY_HEADER = mi.header;
     }
-    const otherIdentity = client({ authProvider: msalTokenProvider(withIdentity({ ENTRA_MANAGED_IDENTITY_CLIENT_ID: stableId('identity:not-assigned-2') })) });
+    const otherIdentity = client({
+      authProvider: msalTokenProvider(withIdentity({ ENTRA_MANAGED_IDENTITY_CLIENT_ID: stableId('identity:not-assigned-2') })),
+    });
     await expect(otherIdentity.get('/users', { $top: 1 })).rejects.toThrow();
   });
 });

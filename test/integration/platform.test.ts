@@ -96,6 +96,7 @@ test('every operation documents the body of each answer it gives: a schema for e
     status: 'healthy',
     version: '1',
     storage: { tables: { ok: true }, queues: { ok: true }, blobs: { ok: true } },
+    credential: { kind: 'managedIdentity', managedIdentityClientId: '6a1e0c39-2b7d-4f58-9c31-5e8d7f0a2b46' },
     functions: [],
   };
   const url = 'http://localhost/api/health';

@@ -71,16 +71,24 @@ describe('configuration', () => {
       }
     };
     const mi = '6a1e0c39-2b7d-4f58-9c31-5e8d7f0a2b46';
-    expect(problems({ ...base, ENTRA_CLIENT_SECRET: '' })).toEqual([expect.stringMatching(/^ENTRA_CLIENT_SECRET or ENTRA_MANAGED_IDENTITY_CLIENT_ID is missing/)]);
+    expect(problems({ ...base, ENTRA_CLIENT_SECRET: '' })).toEqual([
+      expect.stringMatching(/^ENTRA_CLIENT_SECRET or ENTRA_MANAGED_IDENTITY_CLIENT_ID is missing/),
+    ]);
     expect(problems({ ...base, ENTRA_MANAGED_IDENTITY_CLIENT_ID: mi })).toEqual([expect.stringMatching(/are both set: keep one/)]);
-    expect(problems({ ...base, ENTRA_CLIENT_SECRET_EXPIRES: '31/12/2027' })).toEqual([expect.stringMatching(/^ENTRA_CLIENT_SECRET_EXPIRES is invalid: expected a date, YYYY-MM-DD/)]);
+    expect(problems({ ...base, ENTRA_CLIENT_SECRET_EXPIRES: '31/12/2027' })).toEqual([
+      expect.stringMatching(/^ENTRA_CLIENT_SECRET_EXPIRES is invalid: expected a date, YYYY-MM-DD/),
+    ]);
 
     const now = Date.parse('2026-11-30T12:00:00Z');
     expect(appCredential(loadConfig({ ...base, ENTRA_CLIENT_SECRET: '', ENTRA_MANAGED_IDENTITY_CLIENT_ID: mi }), now)).toEqual({
       kind: 'managedIdentity',
       managedIdentityClientId: mi,
     });
-    expect(appCredential(loadConfig({ ...base, ENTRA_CLIENT_SECRET_EXPIRES: '2026-12-07' }), now)).toEqual({ kind: 'clientSecret', expiresOn: '2026-12-07', daysLeft: 6 });
+    expect(appCredential(loadConfig({ ...base, ENTRA_CLIENT_SECRET_EXPIRES: '2026-12-07' }), now)).toEqual({
+      kind: 'clientSecret',
+      expiresOn: '2026-12-07',
+      daysLeft: 6,
+    });
     expect(appCredential(loadConfig({ ...base, ENTRA_CLIENT_SECRET_EXPIRES: '2026-11-01' }), now)).toMatchObject({ daysLeft: -30 });
     expect(appCredential(loadConfig(base), now)).toEqual({ kind: 'clientSecret', expiresOn: null, daysLeft: null });
   });

@@ -7,7 +7,8 @@ export type AppCredential =
   | { kind: 'clientSecret'; expiresOn: string | null; daysLeft: number | null };
 
 export function appCredential(cfg: Config, now = Date.now()): AppCredential {
-  if (cfg.ENTRA_MANAGED_IDENTITY_CLIENT_ID) return { kind: 'managedIdentity', managedIdentityClientId: cfg.ENTRA_MANAGED_IDENTITY_CLIENT_ID };
+  if (cfg.ENTRA_MANAGED_IDENTITY_CLIENT_ID)
+    return { kind: 'managedIdentity', managedIdentityClientId: cfg.ENTRA_MANAGED_IDENTITY_CLIENT_ID };
   const expires = cfg.ENTRA_CLIENT_SECRET_EXPIRES;
   return {
     kind: 'clientSecret',
@@ -36,7 +37,11 @@ export function confidentialClient(cfg: Config): ConfidentialClientApplication {
         // credential): that identity's token, from the platform's identity endpoint, is the assertion.
         clientAssertion: async () => {
           let mi = identities.get(miClientId);
-          if (!mi) identities.set(miClientId, (mi = new ManagedIdentityApplication({ managedIdentityIdParams: { userAssignedClientId: miClientId } })));
+          if (!mi)
+            identities.set(
+              miClientId,
+              (mi = new ManagedIdentityApplication({ managedIdentityIdParams: { userAssignedClientId: miClientId } })),
+            );
           return (await mi.acquireToken({ resource: tokenExchangeAudience(new URL(host).hostname) })).accessToken;
         },
       }
