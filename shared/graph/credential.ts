@@ -54,7 +54,7 @@ export async function checkSecretExpiry(log: Logger): Promise<CredentialAlertRow
     await sendMail(
       cfg.ALERT_MAIL_SENDER!,
       [cfg.ALERT_EMAIL!],
-      `Intune connectors: client secret expires ${daysLeft < 0 ? 'has expired' : `in ${daysLeft} days`}`,
+      `Intune connectors: client secret ${daysLeft < 0 ? 'has expired' : `expires in ${daysLeft} days`}`,
       `<p>${message}</p>`,
     );
     alert.email = 'sent';
