@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { bicepFiles, evaluate, moduleNameParams, resourceBody } from '../helpers/bicep';
 import { ROOT } from '../helpers/env';
 
 /**
@@ -180,50 +179,4 @@ test('provisioning stops before anything is created in a region without Flex Con
   expect(missing.status).toBe(1);
   expect(missing.stderr).toMatch(/has no ENTRA_TENANT_ID, ENTRA_CLIENT_ID, SECRETS_KEY: run `node infra\/entra\/setup.js --azd`/);
   expect(fresh.state().provisions).toBeUndefined();
-});
-
-describe('provision, azd down, provision again with the same environment name', () => {
-  const main = bicepFiles(join(ROOT, 'infra')).find((f) => f.path === 'main.bicep')!;
-  // A managed identity gets a new principal id each time it is created; azd down deletes it with the resource group.
-  const render = (principalId: string) =>
-    Object.fromEntries(
-      [...moduleNameParams(main)].map(([module, expr]) => [
-        module,
-        evaluate(main, expr, {
-          environmentName: 'contoso-connectors',
-          location: 'westeurope',
-          'subscription().id': '/subscriptions/00000000-0000-0000-0000-000000000001',
-          'identity.outputs.principalId': principalId,
-        }),
-      ]),
-    );
-
-  test('the Key Vault, which outlives down in the deleted state (purge protection), gets a new name; a re-provision without down keeps it', () => {
-    const first = render(randomUUID());
-    const again = render(randomUUID());
-    expect(Object.keys(first).sort()).toEqual(['api', 'identity', 'monitoring', 'storage', 'vault']);
-    expect(again.vault).not.toBe(first.vault);
-    // Deleted at once by azd down, so their names may (and do) stay the same.
-    for (const m of ['api', 'identity', 'storage']) expect(again[m]).toBe(first[m]);
-    const keep = randomUUID();
-    expect(render(keep).vault).toBe(render(keep).vault);
-    for (const name of [first.vault, again.vault]) expect(name).toMatch(/^kv-[a-z0-9]{13}$/); // 3–24 characters, a letter first
-    expect(first.storage).toMatch(/^st[a-z0-9]{13}$/);
-  });
-
-  test("the vault's properties: purge protection with 7 days' retention, and no create mode that needs a deleted vault", () => {
-    const vault = resourceBody(
-      bicepFiles(join(ROOT, 'infra')).find((f) => f.path === 'modules/keyvault.bicep')!,
-      'vault',
-    )!;
-    expect(vault).toMatch(/enablePurgeProtection: true/);
-    expect(vault).toMatch(/softDeleteRetentionInDays: 7/);
-    expect(vault).not.toMatch(/createMode/);
-  });
-
-  test('the README says what azd down leaves behind', () => {
-    expect(deploySection).toMatch(
-      /\*\*Clean up:\*\* `azd down`[\s\S]*Key Vault, soft-deleted for 7 days[\s\S]*Log Analytics workspace[\s\S]*app registration/,
-    );
-  });
 });

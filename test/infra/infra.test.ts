@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,19 @@ import { GRAPH_PERMISSIONS } from '../../shared/graph/permissions';
 import { APP_ROLES } from '../../shared/platform/auth/admin';
 import { settingsSchema } from '../../shared/platform/config';
 import { CONTAINERS, QUEUES, TABLES } from '../../shared/platform/storage/resources';
-import { appSettingNames, bicepFiles, codeDrift, lint, parameterDrift, params, parseErrors, type CodeFacts } from '../helpers/bicep';
+import {
+  appSettingNames,
+  bicepFiles,
+  codeDrift,
+  evaluate,
+  lint,
+  moduleNameParams,
+  parameterDrift,
+  params,
+  parseErrors,
+  resourceBody,
+  type CodeFacts,
+} from '../helpers/bicep';
 import { ROOT } from '../helpers/env';
 import { CATALOG_FILE, renderCatalog } from '../../dev/catalog';
 
@@ -237,4 +250,53 @@ test('every %SETTING% a trigger binding names is a required setting, set by Bice
     expect(code.requiredSettings).toContain(s);
     expect(sample).toHaveProperty(s);
   }
+});
+
+// In this file, not beside the deploy steps: tree-sitter, loaded twice in one process (jest runs test
+// files in one worker here), gives no syntax tree on Node 22.
+describe('provision, azd down, provision again with the same environment name', () => {
+  const main = bicepFiles(join(ROOT, 'infra')).find((f) => f.path === 'main.bicep')!;
+  // A managed identity gets a new principal id each time it is created; azd down deletes it with the resource group.
+  const render = (principalId: string) =>
+    Object.fromEntries(
+      [...moduleNameParams(main)].map(([module, expr]) => [
+        module,
+        evaluate(main, expr, {
+          environmentName: 'contoso-connectors',
+          location: 'westeurope',
+          'subscription().id': '/subscriptions/00000000-0000-0000-0000-000000000001',
+          'identity.outputs.principalId': principalId,
+        }),
+      ]),
+    );
+
+  test('the Key Vault, which outlives down in the deleted state (purge protection), gets a new name; a re-provision without down keeps it', () => {
+    const first = render(randomUUID());
+    const again = render(randomUUID());
+    expect(Object.keys(first).sort()).toEqual(['api', 'identity', 'monitoring', 'storage', 'vault']);
+    expect(again.vault).not.toBe(first.vault);
+    // Deleted at once by azd down, so their names may (and do) stay the same.
+    for (const m of ['api', 'identity', 'storage']) expect(again[m]).toBe(first[m]);
+    const keep = randomUUID();
+    expect(render(keep).vault).toBe(render(keep).vault);
+    for (const name of [first.vault, again.vault]) expect(name).toMatch(/^kv-[a-z0-9]{13}$/); // 3–24 characters, a letter first
+    expect(first.storage).toMatch(/^st[a-z0-9]{13}$/);
+  });
+
+  test("the vault's properties: purge protection with 7 days' retention, and no create mode that needs a deleted vault", () => {
+    const vault = resourceBody(
+      bicepFiles(join(ROOT, 'infra')).find((f) => f.path === 'modules/keyvault.bicep')!,
+      'vault',
+    )!;
+    expect(vault).toMatch(/enablePurgeProtection: true/);
+    expect(vault).toMatch(/softDeleteRetentionInDays: 7/);
+    expect(vault).not.toMatch(/createMode/);
+  });
+
+  test('the README says what azd down leaves behind', () => {
+    const deploySection = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n## Deploy\n')[1].split('\n## ')[0];
+    expect(deploySection).toMatch(
+      /\*\*Clean up:\*\* `azd down`[\s\S]*Key Vault, soft-deleted for 7 days[\s\S]*Log Analytics workspace[\s\S]*app registration/,
+    );
+  });
 });
