@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 
 /**
  * The deployment package: what the function app runs and nothing else. The compiled app (without
- * dist/test, dist/bench, dist/dev), host.json, a package.json with the runtime dependencies only,
+ * dist/test, dist/bench, dist/dev), the console's static files, host.json, a package.json with the runtime dependencies only,
  * and node_modules holding exactly the packages package-lock.json does not mark as dev ones
  * (copied from the installed tree: the same versions the tests ran, no second install). azd deploys
  * it (azure.yaml `dist: .deploy`; it runs `npm run package`); without azd, zip it and deploy the zip.
@@ -77,6 +77,8 @@ export function buildPackage(out = join(ROOT, '.deploy'), root = ROOT): PackageR
   writeFileSync(join(out, 'package.json'), `${JSON.stringify(runtimeManifest, null, 2)}\n`);
   cpSync(join(root, 'host.json'), join(out, 'host.json'));
   for (const d of APP_DIRS) cpSync(join(dist, d), join(out, 'dist', d), { recursive: true });
+  // The admin console's static files, which functions/console.ts serves.
+  cpSync(join(root, 'console'), join(out, 'console'), { recursive: true });
   // The JSON files the app imports, which the build copies to dist/ (package.json, host.json).
   for (const f of readdirSync(dist).filter((n) => n.endsWith('.json'))) cpSync(join(dist, f), join(out, 'dist', f));
   const appBytes = sizeOf(out).bytes;

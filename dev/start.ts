@@ -44,6 +44,7 @@ async function main() {
     [
       '',
       'Ready:',
+      `  Admin console     ${app}/api/console   (sign in as a demo admin, e.g. megan@contoso-demo.example)`,
       `  App health        ${app}/api/health`,
       `  App OpenAPI       ${app}/api/openapi.json`,
       `  Admin sign-in     ${app}/api/auth/signin`,

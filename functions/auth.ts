@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { httpFunction } from '../shared/platform/app';
+import { grantedRoles } from '../shared/platform/auth/admin';
 import { completeFlow, redeemLink } from '../shared/platform/auth/oauth';
 import { signOut, startSignIn } from '../shared/platform/auth/session';
 import { AppError } from '../shared/platform/errors';
@@ -68,6 +69,7 @@ httpFunction('whoAmI', {
           objectId: z.string().nullable(),
           tenantId: z.string(),
           roles: z.array(z.string()),
+          grants: z.array(z.string()).describe('The roles held, with those they include (Connectors.ReadWrite includes Connectors.Read).'),
           via: z.enum(['bearer', 'session']),
         }),
       },
@@ -81,6 +83,7 @@ httpFunction('whoAmI', {
       objectId: principal!.objectId ?? null,
       tenantId: principal!.tenantId,
       roles: principal!.roles,
+      grants: grantedRoles(principal!),
       via: principal!.via,
     },
   }),

@@ -7,6 +7,7 @@ import { config } from '../shared/platform/config';
 config();
 
 import './platform';
+import './console';
 import './auth';
 import './runs';
 import './tem';

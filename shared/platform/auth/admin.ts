@@ -98,11 +98,16 @@ function reason(e: unknown): string {
   return 'The token could not be validated.';
 }
 
-/** 403 unless the principal holds `role` (directly or through a role that implies it). */
-export function authorize(principal: Principal, role: AppRole): void {
+/** The roles a principal holds, directly or through a role that implies them. */
+export function grantedRoles(principal: Principal): string[] {
   const held = new Set<string>(principal.roles);
   for (const r of principal.roles) for (const implied of IMPLIED.get(r) ?? []) held.add(implied);
-  if (!held.has(role))
+  return [...held];
+}
+
+/** 403 unless the principal holds `role` (directly or through a role that implies it). */
+export function authorize(principal: Principal, role: AppRole): void {
+  if (!grantedRoles(principal).includes(role))
     throw forbidden(
       `This operation needs the app role '${role}'; the caller holds ${principal.roles.length ? principal.roles.map((r) => `'${r}'`).join(', ') : 'no app role'}.`,
     );

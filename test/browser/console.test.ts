@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { DEMO } from '../../dev/sandbox/demo';
+import { launchChromium } from '../helpers/chromium';
+import { ROOT, startEnv, type TestEnv } from '../helpers/env';
+
+/** The admin console in Chromium: the real sign-in through the sandbox's Entra ID, against Azurite and the sandbox. */
+let env: TestEnv;
+let browser: Browser;
+let app: string;
+
+beforeAll(async () => {
+  env = await startEnv({
+    entry: 'dist/functions/index.js',
+    hostJson: resolve(ROOT, 'test', 'fixtures', 'host.json'),
+    settings: { VPP_POLL_SECONDS: '1' },
+  });
+  app = env.host!.url;
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await env?.stop();
+});
+
+const user = (local: string) => `${local}@${DEMO.domain}`;
+
+/** Opens the console and signs in as `upn` through the sandbox's sign-in page, as an admin would. */
+async function signIn(upn: string, lang = 'en'): Promise<Page> {
+  const context = await browser.newContext({ locale: lang === 'fr' ? 'fr-FR' : 'en-US' });
+  const page = await context.newPage();
+  await page.goto(`${app}/api/console`);
+  await page.getByRole('link', { name: /Sign in with Microsoft Entra ID|Se connecter/ }).click();
+  await page.locator(`button[name="user"][value="${upn}"]`).click();
+  await page.waitForURL(`${app}/api/console`);
+  await page.locator('#who-name').waitFor();
+  return page;
+}
+
+async function axe(page: Page): Promise<{ id: string; impact: string; nodes: unknown[] }[]> {
+  await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
+  const result = await page.evaluate(() =>
+    (window as unknown as { axe: { run(): Promise<{ violations: unknown[]; passes: unknown[] }> } }).axe.run(),
+  );
+  expect(result.passes.length).toBeGreaterThan(10); // the scan did run over the page
+  return (result.violations as { id: string; impact: string; nodes: unknown[] }[]).filter((v) =>
+    ['serious', 'critical'].includes(v.impact),
+  );
+}
+
+test('sign-in, the overview of all five connectors, then sign-out', async () => {
+  const page = await signIn(user('megan'));
+  await expect(page.locator('#who-name').textContent()).resolves.toBe('Megan Admin');
+  const rows = page.locator('main table tbody tr');
+  await rows.first().waitFor();
+  const names = await page.locator('main table tbody th').allTextContents();
+  for (const c of ['Telecom expense management', 'Apple VPP', 'Remote assistance']) expect(names.join('\n')).toMatch(new RegExp(c, 'i'));
+  expect(await rows.count()).toBe(5);
+  expect(await axe(page)).toEqual([]);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByText('You are signed out.').waitFor();
+  // The session is gone on the server too.
+  expect((await page.request.get(`${app}/api/auth/me`)).status()).toBe(401);
+  await page.context().close();
+});
+
+test('VPP: Sync now shows the run progressing to its end, then the tokens with health and the licences', async () => {
+  const page = await signIn(user('megan'));
+  await page.getByRole('link', { name: 'Apple VPP' }).click();
+  await page.getByRole('heading', { name: 'Apple VPP', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Sync now' }).click();
+  await page
+    .locator('#status')
+    .getByText(/Sync finished: \d+ of \d+ tokens\./)
+    .waitFor({ timeout: 60_000 });
+  const licences = page.locator('table', { has: page.locator('caption', { hasText: 'Licences' }) });
+  await licences.locator('tbody tr').first().waitFor();
+  expect(await licences.locator('tbody tr').count()).toBeGreaterThan(0);
+  const tokens = page.locator('table', { has: page.locator('caption', { hasText: 'Tokens' }) });
+  expect(await tokens.locator('tbody tr').count()).toBeGreaterThan(0);
+  expect(await axe(page)).toEqual([]);
+  await page.context().close();
+});
+
+test('a reader sees the views but no Sync now, and the API refuses the sync to their session', async () => {
+  const page = await signIn(user('connectors-read'));
+  await page.getByRole('link', { name: 'Apple VPP' }).click();
+  await page.getByRole('heading', { name: 'Apple VPP', level: 1 }).waitFor();
+  expect(await page.getByRole('button', { name: 'Sync now' }).count()).toBe(0);
+  // The hidden action, called from the page with this user's session anyway.
+  const refused = await page.evaluate(async () => {
+    const res = await fetch('/api/admin/vpp/sync', { method: 'POST', credentials: 'same-origin' });
+    return { status: res.status, body: (await res.json()) as { detail: string } };
+  });
+  expect(refused.status).toBe(403);
+  expect(refused.body.detail).toMatch(/needs the app role 'Connectors.ReadWrite'/);
+  await page.context().close();
+});
+
+test('an account with no role of the app is told how to get one; the console speaks French', async () => {
+  const page = await signIn(user('nora'), 'fr');
+  await page.getByText(/Votre compte n’a aucun rôle de cette application/).waitFor();
+  expect(await page.locator('#nav a').count()).toBe(0);
+  await page.locator('#lang').selectOption('en');
+  await page.getByText(/Your account holds no app role of this app/).waitFor();
+  expect(await page.locator('html').getAttribute('lang')).toBe('en');
+  await page.context().close();
+});
+
+test('the page is served under a policy that allows only its own scripts, and only its own files are served', async () => {
+  const res = await fetch(`${app}/api/console`);
+  expect(res.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+  expect((await fetch(`${app}/api/console/app.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+  expect((await fetch(`${app}/api/console/..%2Fpackage.json`)).status).toBe(404);
+  expect((await fetch(`${app}/api/console/index.html`)).status).toBe(404);
+});
