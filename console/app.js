@@ -65,6 +65,7 @@ const holds = (role) => !!me?.grants.includes(role);
 
 const VIEWS = [
   { id: 'overview', role: 'Connectors.Read', render: overview },
+  { id: 'tem', role: 'Connectors.Read', render: tem },
   { id: 'vpp', role: 'Connectors.Read', render: vpp },
 ];
 
@@ -85,6 +86,222 @@ async function overview(main) {
           h('td', {}, when(c.updatedAt)),
         ),
       ),
+    ),
+  );
+}
+
+/** A secret shown once, with a copy button; it is never stored by the page. */
+function secretBox(secret, webhookUrl) {
+  const value = h('code', { id: 'secret-value' }, secret);
+  return h(
+    'section',
+    { class: 'secret', 'aria-label': t('secretOnce') },
+    h('p', {}, t('secretOnce')),
+    h(
+      'p',
+      {},
+      value,
+      ' ',
+      h('button', { type: 'button', onclick: () => navigator.clipboard.writeText(secret).then(() => announce(t('copied'))) }, t('copy')),
+    ),
+    webhookUrl ? h('p', {}, `${t('webhookUrl')}: `, h('code', {}, webhookUrl)) : null,
+  );
+}
+
+async function tem(main) {
+  const writer = holds('Connectors.ReadWrite');
+  const [{ value: providers }, { value: lines }] = await Promise.all([call('GET', 'admin/tem/providers'), call('GET', 'admin/tem/lines')]);
+  main.append(h('h1', {}, t('tem')));
+  if (writer) {
+    const name = h('input', { id: 'tem-name', name: 'name', required: true, maxlength: 100, autocomplete: 'off' });
+    const email = h('input', { id: 'tem-email', name: 'alertEmail', type: 'email', autocomplete: 'off' });
+    const out = h('div', { class: 'form-result' });
+    main.append(
+      h(
+        'form',
+        {
+          class: 'card',
+          'aria-labelledby': 'tem-register',
+          onsubmit: async (ev) => {
+            ev.preventDefault();
+            out.replaceChildren();
+            try {
+              const made = await call('POST', 'admin/tem/providers', {
+                name: name.value,
+                ...(email.value ? { alertEmail: email.value } : {}),
+              });
+              await show('tem');
+              document.getElementById('main').prepend(secretBox(made.secret, made.webhookUrl));
+            } catch (e) {
+              out.append(problem(e));
+            }
+          },
+        },
+        h('h2', { id: 'tem-register' }, t('register')),
+        h('label', { for: 'tem-name' }, t('name')),
+        name,
+        h('label', { for: 'tem-email' }, t('alertEmail')),
+        email,
+        h('button', { type: 'submit' }, t('registerButton')),
+        out,
+      ),
+    );
+  }
+  main.append(h('h2', {}, t('providers')));
+  for (const p of providers) main.append(await providerCard(p, writer));
+  if (!providers.length) main.append(h('p', {}, t('none')));
+  main.append(
+    table(
+      t('lines'),
+      [t('phone'), t('device'), t('user'), t('ownership'), t('monitored'), t('blocks')],
+      lines.map((l) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, l.phoneNumber),
+          h('td', {}, l.deviceName ?? ''),
+          h('td', {}, l.userPrincipalName ?? ''),
+          h('td', {}, l.ownership),
+          h('td', {}, l.monitored ? t('yes') : t('no')),
+          h('td', {}, l.blocks.map((b) => b.kind).join(', ')),
+        ),
+      ),
+    ),
+  );
+}
+
+async function providerCard(p, writer) {
+  const { value: ledger } = await call('GET', `admin/tem/providers/${p.id}/ledger?top=50`);
+  const rows = h('tbody');
+  const filter = h(
+    'select',
+    { id: `ledger-filter-${p.id}` },
+    h('option', { value: '' }, t('all')),
+    ...[...new Set(ledger.map((r) => r.status))].map((st) => h('option', { value: st }, st)),
+  );
+  const fill = () =>
+    rows.replaceChildren(
+      ...ledger
+        .filter((r) => !filter.value || r.status === filter.value)
+        .map((r) =>
+          h(
+            'tr',
+            {},
+            h('td', {}, when(r.at)),
+            h('td', {}, `${r.action}${r.kind ? ` (${r.kind})` : ''}`),
+            h('td', {}, r.line ?? ''),
+            h('td', {}, r.deviceName ?? ''),
+            h('td', {}, r.status),
+            h('td', {}, r.error ?? r.reason ?? ''),
+          ),
+        ),
+    );
+  filter.addEventListener('change', fill);
+  fill();
+  const progress = h(
+    'div',
+    { class: 'progress', hidden: true },
+    h('label', { for: `revert-${p.id}` }, t('reverting')),
+    h('progress', { id: `revert-${p.id}` }),
+  );
+  const confirmThen = (question, work) => async (ev) => {
+    if (!window.confirm(question)) return;
+    ev.target.disabled = true;
+    try {
+      await work();
+    } catch (e) {
+      ev.target.after(problem(e));
+      ev.target.disabled = false;
+    }
+  };
+  const actions = writer
+    ? h(
+        'div',
+        { class: 'actions' },
+        p.enabled ? h('a', { class: 'button', href: p.connectUrl }, t('connect')) : null,
+        h(
+          'button',
+          {
+            type: 'button',
+            onclick: confirmThen(t('rotateConfirm'), async () => {
+              const made = await call('POST', `admin/tem/providers/${p.id}/secrets`, { overlapHours: 24 });
+              document.getElementById('main').prepend(secretBox(made.secret));
+            }),
+          },
+          t('rotate'),
+        ),
+        p.enabled
+          ? h(
+              'button',
+              {
+                type: 'button',
+                class: 'danger',
+                onclick: confirmThen(t('switchOffConfirm'), async () => {
+                  const changed = await call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
+                  progress.hidden = false;
+                  const run = changed.runId ? await follow(changed.runId, progress.querySelector('progress')) : null;
+                  announce(t('reverted', { done: run?.progress.done ?? 0 }));
+                  await show('tem');
+                }),
+              },
+              t('switchOff'),
+            )
+          : h(
+              'button',
+              {
+                type: 'button',
+                onclick: confirmThen(t('switchOn'), async () => {
+                  await call('PATCH', `admin/tem/providers/${p.id}`, { enabled: true });
+                  await show('tem');
+                }),
+              },
+              t('switchOn'),
+            ),
+      )
+    : null;
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': `provider-${p.id}` },
+    h(
+      'h3',
+      { id: `provider-${p.id}` },
+      p.name,
+      ' ',
+      badge(p.connection === 'active' ? 'active' : p.connection === 'failed' ? 'error' : 'notConfigured', t(`connection.${p.connection}`)),
+    ),
+    h(
+      'dl',
+      {},
+      h('dt', {}, t('service')),
+      h('dd', {}, p.enabled ? t('on') : t('off')),
+      h('dt', {}, t('lastSignal')),
+      h('dd', {}, when(p.lastSignalAt)),
+      h('dt', {}, t('corporateLines')),
+      h('dd', {}, p.corporateLines),
+      h('dt', {}, t('activeBlocks')),
+      h('dd', { class: 'active-blocks' }, p.activeBlocks),
+      h('dt', {}, t('webhookUrl')),
+      h('dd', {}, h('code', {}, p.webhookUrl)),
+    ),
+    p.connectionDetail ? h('p', { class: 'muted' }, p.connectionDetail) : null,
+    actions,
+    progress,
+    h('label', { for: filter.id }, t('filterStatus')),
+    filter,
+    h(
+      'table',
+      {},
+      h('caption', {}, `${t('ledger')}: ${p.name}`),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          [t('when'), t('action'), t('line'), t('device'), t('filterStatus'), t('reason')].map((c) => h('th', { scope: 'col' }, c)),
+        ),
+      ),
+      rows,
     ),
   );
 }

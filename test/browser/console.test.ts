@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO } from '../../dev/sandbox/demo';
 import { launchChromium } from '../helpers/chromium';
-import { ROOT, startEnv, type TestEnv } from '../helpers/env';
+import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
 
 /** The admin console in Chromium: the real sign-in through the sandbox's Entra ID, against Azurite and the sandbox. */
 let env: TestEnv;
@@ -80,6 +80,69 @@ test('VPP: Sync now shows the run progressing to its end, then the tokens with h
   const tokens = page.locator('table', { has: page.locator('caption', { hasText: 'Tokens' }) });
   expect(await tokens.locator('tbody tr').count()).toBeGreaterThan(0);
   expect(await axe(page)).toEqual([]);
+  await page.context().close();
+});
+
+test('TEM: register a provider (its secret shown once), connect it through admin consent, and see the block a signed webhook makes', async () => {
+  const page = await signIn(user('megan'));
+  page.on('dialog', (d) => void d.accept());
+  await page.getByRole('link', { name: 'Telecom expense' }).click();
+  await page.getByLabel('Name').fill('Datalert console');
+  await page.getByLabel('Alert email (optional)').fill('telecom-admins@contoso-demo.example');
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  const secret = (await page.locator('#secret-value').textContent())!;
+  expect(secret).toMatch(/^whsec_/);
+  const webhookUrl = (await page.locator('.secret code').nth(1).textContent())!;
+  expect(webhookUrl).toMatch(/\/api\/tem\/providers\/[0-9a-f-]{36}\/events$/);
+  expect(await axe(page)).toEqual([]);
+
+  // Connect: the browser goes through the sandbox's admin consent and back to the app.
+  const card = page.locator('section.card', { has: page.getByRole('heading', { name: /Datalert console/ }) });
+  await card.getByRole('link', { name: 'Connect' }).click();
+  await page.waitForURL(/\/api\/oauth\/entra\/callback/);
+  await page.goto(`${app}/api/console#/tem`);
+  await eventually(
+    async () => {
+      await page.reload();
+      await page.getByRole('heading', { name: 'Telecom expense', level: 1 }).waitFor();
+      return (await card.getByText('Connected').count()) > 0 && (await page.getByRole('row', { name: /\+447700900101/ }).count()) > 0;
+    },
+    30_000,
+    'connected, lines synced',
+  );
+
+  // The provider signs an event with that secret: the line's device is blocked, and the console shows it.
+  const delivered = await fetch(`${env.sandbox.controlUrl}/_sandbox/tem/deliveries`, {
+    method: 'POST',
+    body: JSON.stringify({
+      url: webhookUrl,
+      secret,
+      type: 'usage.threshold_exceeded',
+      data: { phoneNumber: '+447700900101', kind: 'roaming', usageMb: 512, capMb: 500 },
+    }),
+  });
+  expect(((await delivered.json()) as { statuses: number[] }).statuses).toEqual([202]);
+  await eventually(
+    async () => {
+      await page.reload();
+      await card.waitFor();
+      return (
+        (await card.locator('.active-blocks').textContent()) === '1' &&
+        (await card.getByRole('row', { name: /block \(roaming\).*applied/ }).count()) > 0
+      );
+    },
+    30_000,
+    'the block in the console',
+  );
+  // Nothing is reverting yet.
+  expect(await card.locator('.progress').isVisible()).toBe(false);
+
+  // Switched off (confirmed): the block is reverted, the run followed to its end.
+  await card.getByRole('button', { name: 'Switch off' }).click();
+  await page.locator('#status').getByText('Switched off: 1 blocks reverted.').waitFor({ timeout: 30_000 });
+  await card.waitFor();
+  expect(await card.locator('.active-blocks').textContent()).toBe('0');
+  expect(await card.getByRole('button', { name: 'Switch on' }).count()).toBe(1);
   await page.context().close();
 });
 
