@@ -20,28 +20,51 @@ function h(tag, attrs = {}, ...children) {
 }
 
 class Problem extends Error {
-  constructor(status, title, detail) {
+  constructor(status, title, detail, errors = []) {
     super(detail);
     this.status = status;
     this.title = title;
+    this.errors = errors;
   }
 }
 
 /** The admin API with the session cookie; a refusal throws its problem details. */
-async function call(method, path, body) {
+async function call(method, path, body, contentType = 'application/json') {
+  const raw = contentType !== 'application/json';
   const res = await fetch(`/api/${path}`, {
     method,
     credentials: 'same-origin',
-    headers: { Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
+    headers: { Accept: 'application/json', ...(body ? { 'Content-Type': contentType } : {}) },
+    body: body ? (raw ? body : JSON.stringify(body)) : undefined,
   });
   const json = (res.headers.get('content-type') ?? '').includes('json');
   const data = json ? await res.json() : await res.text();
-  if (!res.ok) throw new Problem(res.status, (json && data.title) || res.statusText, (json && data.detail) || String(data));
+  if (!res.ok)
+    throw new Problem(
+      res.status,
+      (json && data.title) || res.statusText,
+      (json && data.detail) || String(data),
+      (json && data.errors) || [],
+    );
   return data;
 }
 
-const problem = (e) => h('div', { role: 'alert', class: 'problem' }, h('strong', {}, e.title ?? t('failed')), ' ', e.message);
+/** A refusal as the API words it: title, detail, and each field's problem (a validation report). */
+const problem = (e) =>
+  h(
+    'div',
+    { role: 'alert', class: 'problem' },
+    h('strong', {}, e.title ?? t('failed')),
+    ' ',
+    e.message,
+    e.errors?.length
+      ? h(
+          'ul',
+          {},
+          e.errors.map((x) => h('li', {}, x.field ? `${x.field}: ${x.message}` : x.message)),
+        )
+      : null,
+  );
 const table = (caption, head, rows) =>
   h(
     'table',
@@ -67,6 +90,7 @@ const VIEWS = [
   { id: 'overview', role: 'Connectors.Read', render: overview },
   { id: 'tem', role: 'Connectors.Read', render: tem },
   { id: 'vpp', role: 'Connectors.Read', render: vpp },
+  { id: 'archive', role: 'Archive.Read', render: archive },
 ];
 
 async function overview(main) {
@@ -303,6 +327,302 @@ async function providerCard(p, writer) {
       ),
       rows,
     ),
+  );
+}
+
+const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+/** A button that asks first when `question` is given, disables itself while `work` runs, and shows a refusal beside itself. */
+function action(label, work, { question, danger } = {}) {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: danger ? 'danger' : undefined,
+      onclick: async (ev) => {
+        if (question && !window.confirm(question)) return;
+        const button = ev.currentTarget;
+        button.disabled = true;
+        button.parentElement.querySelectorAll('.problem').forEach((p) => p.remove());
+        try {
+          await work();
+        } catch (e) {
+          button.after(problem(e));
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    label,
+  );
+}
+
+async function archive(main) {
+  const writer = holds('Archive.ReadWrite');
+  const account = await call('GET', 'admin/archive/account').catch((e) => {
+    if (e.status === 404) return null;
+    throw e;
+  });
+  main.append(h('h1', {}, t('archive')));
+  main.append(account ? archiveAccount(account, writer) : archiveRegister(writer));
+  if (!account) return;
+  main.append(await archiveMapping(writer));
+  if (writer) main.append(archiveImport());
+  if (holds('Connectors.Read')) main.append(await archiveRuns(writer));
+}
+
+function archiveRegister(writer) {
+  const section = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'archive-account' },
+    h('h2', { id: 'archive-account' }, t('account')),
+    h('p', {}, t('noAccount')),
+  );
+  if (!writer) return section;
+  const url = h('input', { id: 'archive-url', type: 'url', required: true, autocomplete: 'off' });
+  const key = h('input', { id: 'archive-key', type: 'password', required: true, autocomplete: 'off' });
+  const out = h('div');
+  section.append(
+    h(
+      'form',
+      {
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          out.replaceChildren();
+          try {
+            await call('PUT', 'admin/archive/account', { providerUrl: url.value, apiKey: key.value });
+            await show('archive');
+          } catch (e) {
+            out.append(problem(e));
+          }
+        },
+      },
+      h('label', { for: 'archive-url' }, t('providerUrl')),
+      url,
+      h('label', { for: 'archive-key' }, t('apiKey')),
+      key,
+      h('button', { type: 'submit' }, t('save')),
+      out,
+    ),
+  );
+  return section;
+}
+
+function archiveAccount(a, writer) {
+  const conn = a.connection.state;
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'archive-account' },
+    h(
+      'h2',
+      { id: 'archive-account' },
+      t('account'),
+      ' ',
+      badge(conn === 'connected' ? 'active' : conn === 'failed' ? 'error' : 'notConfigured', t(`archiveConn.${conn}`)),
+    ),
+    h(
+      'dl',
+      {},
+      h('dt', {}, t('network')),
+      h('dd', {}, a.network),
+      h('dt', {}, t('providerUrl')),
+      h('dd', {}, h('code', {}, a.providerUrl)),
+      h('dt', {}, t('signInKind')),
+      h('dd', {}, a.authKind === 'apiKey' ? t('apiKey') : a.username),
+      h('dt', {}, t('terms')),
+      h(
+        'dd',
+        {},
+        a.terms.acceptedAt ? t('termsAccepted', { by: a.terms.acceptedBy, at: when(a.terms.acceptedAt) }) : t('termsNotAccepted'),
+      ),
+      h('dt', {}, t('importOn')),
+      h('dd', { class: 'archive-enabled' }, a.enabled ? t('on') : t('off')),
+    ),
+    a.connection.detail ? h('p', { class: 'muted' }, a.connection.detail) : null,
+    writer
+      ? h(
+          'div',
+          { class: 'actions' },
+          a.terms.acceptedAt
+            ? null
+            : action(t('acceptTerms'), async () => (await call('POST', 'admin/archive/terms', { accept: true }), show('archive'))),
+          action(t('testConnection'), async () => (await call('POST', 'admin/archive/account/test'), show('archive'))),
+          a.enabled
+            ? action(
+                t('switchOffImport'),
+                async () => (await call('PATCH', 'admin/archive/account', { enabled: false }), show('archive')),
+                { question: t('switchOffImportConfirm'), danger: true },
+              )
+            : action(t('switchOnImport'), async () => (await call('PATCH', 'admin/archive/account', { enabled: true }), show('archive'))),
+        )
+      : null,
+  );
+}
+
+async function archiveMapping(writer) {
+  const m = await call('GET', 'admin/archive/mapping');
+  const section = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'archive-mapping' },
+    h('h2', { id: 'archive-mapping' }, t('mapping')),
+    h(
+      'p',
+      { class: 'mapping-state' },
+      m.version ? t('mappingInUse', { version: m.version, rows: m.rows, by: m.uploadedBy, at: when(m.uploadedAt) }) : t('mappingNone'),
+    ),
+  );
+  if (!writer) return section;
+  const file = h('input', { id: 'archive-mapping-file', type: 'file', accept: '.csv,text/csv' });
+  section.append(
+    h('label', { for: 'archive-mapping-file' }, t('mappingFile')),
+    file,
+    h(
+      'div',
+      { class: 'actions' },
+      // A refused file throws its validation report, which action() shows beside the button.
+      action(t('upload'), async () => {
+        const chosen = file.files?.[0];
+        if (!chosen) return;
+        const used = await call('PUT', 'admin/archive/mapping', await chosen.arrayBuffer(), 'text/csv');
+        await show('archive');
+        announce(t('mappingUploaded', { rows: used.rows }));
+      }),
+      m.version
+        ? action(t('stopMapping'), async () => (await call('DELETE', 'admin/archive/mapping'), show('archive')), {
+            question: t('stopMappingConfirm'),
+            danger: true,
+          })
+        : null,
+    ),
+  );
+  return section;
+}
+
+function archiveImport() {
+  const from = h('input', { id: 'archive-from', type: 'date', required: true });
+  const to = h('input', { id: 'archive-to', type: 'date', required: true });
+  const progress = h(
+    'div',
+    { class: 'progress', hidden: true },
+    h('label', { for: 'archive-progress' }, t('importing')),
+    h('progress', { id: 'archive-progress' }),
+  );
+  const run = async (body) => {
+    const started = await call('POST', 'admin/archive/import', body);
+    progress.hidden = false;
+    const r = await follow(started.runId, progress.querySelector('progress'));
+    announce(t('importDone', { state: r.state, imported: r.counters.imported ?? 0, failed: r.counters.failed ?? 0 }));
+    await show('archive');
+  };
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'archive-import' },
+    h('h2', { id: 'archive-import' }, t('importNow')),
+    h(
+      'div',
+      { class: 'actions' },
+      action(t('importNow'), () => run({})),
+    ),
+    h(
+      'form',
+      {
+        'aria-label': t('backfill'),
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          const submit = ev.submitter;
+          submit.disabled = true;
+          ev.currentTarget.querySelectorAll('.problem').forEach((p) => p.remove());
+          try {
+            const end = new Date(`${to.value}T00:00:00Z`);
+            end.setUTCDate(end.getUTCDate() + 1);
+            await run({ from: `${from.value}T00:00:00Z`, to: end.toISOString() });
+          } catch (e) {
+            submit.after(problem(e));
+            submit.disabled = false;
+          }
+        },
+      },
+      h('h3', {}, t('backfill')),
+      h('label', { for: 'archive-from' }, t('from')),
+      from,
+      h('label', { for: 'archive-to' }, t('to')),
+      to,
+      h('button', { type: 'submit' }, t('backfill')),
+    ),
+    progress,
+  );
+}
+
+async function archiveRuns(writer) {
+  const { value: runs } = await call('GET', 'admin/runs?kind=archive.import&top=10');
+  const details = h('div');
+  return h(
+    'section',
+    { 'aria-labelledby': 'archive-runs' },
+    h('h2', { id: 'archive-runs' }, t('runs')),
+    table(
+      t('runs'),
+      [t('started'), t('state'), t('items'), t('imported'), t('failedCount'), t('size'), ''],
+      runs.map((r) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, when(r.createdAt ?? r.startedAt)),
+          h('td', {}, r.state),
+          h('td', { class: 'num' }, r.progress.total === null ? r.progress.done : `${r.progress.done} / ${r.progress.total}`),
+          h('td', { class: 'num' }, r.counters.imported ?? 0),
+          h('td', { class: 'num' }, r.counters.failed ?? 0),
+          h('td', { class: 'num' }, r.counters.bytesTotal ? `${mb(r.counters.bytesDone ?? 0)} / ${mb(r.counters.bytesTotal)}` : ''),
+          h(
+            'td',
+            {},
+            r.counters.failed
+              ? action(t('showFailures'), async () => {
+                  const { value } = await call('GET', `admin/archive/import/${encodeURIComponent(r.id)}/failures`);
+                  details.replaceChildren(
+                    table(
+                      `${t('failures')}: ${when(r.createdAt ?? r.startedAt)}`,
+                      [t('itemId'), t('source'), t('mailbox'), t('reason')],
+                      value.map((f) =>
+                        h(
+                          'tr',
+                          {},
+                          h('th', { scope: 'row' }, f.itemId),
+                          h('td', {}, f.sourceUser ?? ''),
+                          h('td', {}, f.mailbox ?? ''),
+                          h('td', {}, f.reason),
+                        ),
+                      ),
+                    ),
+                    h('a', { href: `/api/admin/archive/import/${encodeURIComponent(r.id)}/failures.csv` }, t('downloadCsv')),
+                    writer
+                      ? h(
+                          'div',
+                          { class: 'actions' },
+                          action(t('replay'), async () => {
+                            const started = await call('POST', `admin/archive/import/${encodeURIComponent(r.id)}/replay`);
+                            const bar = h('progress', { 'aria-label': t('importing') });
+                            details.append(bar);
+                            const done = await follow(started.runId, bar);
+                            announce(
+                              t('importDone', {
+                                state: done.state,
+                                imported: done.counters.imported ?? 0,
+                                failed: done.counters.failed ?? 0,
+                              }),
+                            );
+                            await show('archive');
+                          }),
+                        )
+                      : null,
+                  );
+                })
+              : null,
+          ),
+        ),
+      ),
+    ),
+    details,
   );
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO } from '../../dev/sandbox/demo';
+import { ARCHIVE_ACCOUNT } from '../../dev/sandbox/providers/archive';
 import { launchChromium } from '../helpers/chromium';
 import { eventually, ROOT, startEnv, type TestEnv } from '../helpers/env';
 
@@ -146,6 +147,59 @@ test('TEM: register a provider (its secret shown once), connect it through admin
   await page.context().close();
 });
 
+test('Archive: set up the provider, a mapping refused with its report then one in use, a backfilled day imported and its log read', async () => {
+  const page = await signIn(user('megan'));
+  page.on('dialog', (d) => void d.accept());
+  await page.getByRole('link', { name: 'Network archive' }).click();
+  await page.getByLabel('Provider URL').fill(`${env.sandbox.origin}/archive`);
+  await page.getByLabel('API key').fill(ARCHIVE_ACCOUNT.apiKey);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Accept the terms' }).click();
+  await page.getByRole('button', { name: 'Test the connection' }).click();
+  await page
+    .getByRole('heading', { name: /Provider account/ })
+    .getByText('Connected')
+    .waitFor();
+  await page.getByRole('button', { name: 'Switch the import on' }).click();
+  await page.getByRole('button', { name: 'Switch the import off' }).waitFor();
+  expect(await page.locator('.archive-enabled').textContent()).toBe('On');
+
+  const mapping = (text: string) => ({ name: 'mapping.csv', mimeType: 'text/csv', buffer: Buffer.from(text) });
+  await page
+    .getByLabel(/Mapping file/)
+    .setInputFiles(mapping('External User ID,Microsoft 365 User Mailbox\n447700900101,nobody@contoso-demo.example\n'));
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.getByRole('alert').getByText("line 2: no Microsoft 365 user has the mailbox 'nobody@contoso-demo.example'").waitFor();
+  await page
+    .getByLabel(/Mapping file/)
+    .setInputFiles(mapping('External User ID,Microsoft 365 User Mailbox\n447700900101,adele@contoso-demo.example\n'));
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.locator('#status').getByText('The mapping is in use: 1 rows.').waitFor();
+  await page
+    .locator('.mapping-state')
+    .getByText(/1 rows, uploaded by/)
+    .waitFor();
+
+  const items = env.sandbox.archive.seedDay('2026-10-05', { count: 6 });
+  await page.getByLabel('From', { exact: true }).fill('2026-10-05');
+  await page.getByLabel('To', { exact: true }).fill('2026-10-05');
+  await page.getByRole('button', { name: 'Backfill', exact: true }).click();
+  // Participants without a Microsoft 365 mailbox in the seeded day fail; the log says which and why.
+  const done = page.locator('#status').getByText(/^Import succeeded: \d+ imported, (\d+) failed\.$/);
+  await done.waitFor({ timeout: 60_000 });
+  const failed = Number(/(\d+) failed/.exec((await done.textContent())!)![1]);
+  expect(failed).toBeGreaterThan(0);
+  const runs = page.locator('table', { has: page.locator('caption', { hasText: 'Imports' }) });
+  await runs.getByRole('row', { name: new RegExp(`succeeded ${items.length} / ${items.length}`) }).waitFor();
+  await runs.getByRole('button', { name: 'Show failures' }).click();
+  const failures = page.locator('table', { has: page.locator('caption', { hasText: 'Failures' }) });
+  await failures.locator('tbody tr').first().waitFor();
+  expect(await failures.locator('tbody tr').count()).toBe(failed);
+  expect(await page.getByRole('link', { name: 'Download as CSV' }).getAttribute('href')).toMatch(/\/failures\.csv$/);
+  expect(await axe(page)).toEqual([]);
+  await page.context().close();
+});
+
 test('a reader sees the views but no Sync now, and the API refuses the sync to their session', async () => {
   const page = await signIn(user('connectors-read'));
   await page.getByRole('link', { name: 'Apple VPP' }).click();
@@ -158,6 +212,24 @@ test('a reader sees the views but no Sync now, and the API refuses the sync to t
   });
   expect(refused.status).toBe(403);
   expect(refused.body.detail).toMatch(/needs the app role 'Connectors.ReadWrite'/);
+  await page.context().close();
+});
+
+test("an archive reader sees only the archive, none of its actions, and the API refuses them to the reader's session", async () => {
+  const page = await signIn(user('archive-read'));
+  await page.getByRole('heading', { name: 'Network archive', level: 1 }).waitFor();
+  expect(await page.locator('#nav a').allTextContents()).toEqual(['Network archive']);
+  expect(await page.locator('main button, main form').count()).toBe(0);
+  const refused = await page.evaluate(async () => {
+    const res = await fetch('/api/admin/archive/mapping', {
+      method: 'PUT',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'text/csv' },
+      body: 'External User ID,Microsoft 365 User Mailbox\n447700900101,adele@contoso-demo.example\n',
+    });
+    return res.status;
+  });
+  expect(refused).toBe(403);
   await page.context().close();
 });
 
