@@ -84,14 +84,16 @@ const table = (caption, head, rows) =>
 const badge = (kind, text) => h('span', { class: `badge ${kind}` }, text);
 
 let me = null;
-const holds = (role) => !!me?.grants.includes(role);
+const holds = (...roles) => roles.some((role) => !!me?.grants.includes(role));
 
 const VIEWS = [
   { id: 'overview', role: 'Connectors.Read', render: overview },
   { id: 'tem', role: 'Connectors.Read', render: tem },
   { id: 'vpp', role: 'Connectors.Read', render: vpp },
   { id: 'archive', role: 'Archive.Read', render: archive },
+  { id: 'remote', role: ['RemoteAssistance.Request', 'RemoteAssistance.Update'], render: remote },
 ];
+const allowed = (v) => holds(...[v.role].flat());
 
 async function overview(main) {
   const { value } = await call('GET', 'admin/connectors');
@@ -626,6 +628,175 @@ async function archiveRuns(writer) {
   );
 }
 
+async function remote(main) {
+  main.append(h('h1', {}, t('remote')));
+  if (holds('RemoteAssistance.Update')) main.append(await teamViewerCard());
+  if (holds('RemoteAssistance.Request')) main.append(await newSession(), await sessionsTable());
+}
+
+async function teamViewerCard() {
+  const c = await call('GET', 'admin/remote-assistance/connection');
+  const again = () => show('remote');
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'ra-connection' },
+    h(
+      'h2',
+      { id: 'ra-connection' },
+      t('teamviewer'),
+      ' ',
+      badge(c.state === 'connected' ? 'active' : c.state === 'needsReauthorization' ? 'warning' : 'notConfigured', t(`ra.${c.state}`)),
+    ),
+    h(
+      'dl',
+      {},
+      h('dt', {}, t('terms')),
+      h('dd', {}, c.termsAcceptedAt ? t('termsAccepted', { by: c.termsAcceptedBy, at: when(c.termsAcceptedAt) }) : t('termsNotAccepted')),
+      h('dt', {}, t('raAccount')),
+      h('dd', {}, c.account ? `${c.account.name ?? ''} ${c.account.email ? `<${c.account.email}>` : ''}`.trim() : '—'),
+      h('dt', {}, t('lastSuccess')),
+      h('dd', {}, when(c.lastSuccessAt)),
+    ),
+    c.detail ? h('p', { class: 'muted' }, c.detail) : null,
+    c.alerts.length
+      ? h(
+          'ul',
+          { class: 'alerts' },
+          c.alerts.map((a) => h('li', {}, when(a.at), ' — ', a.message)),
+        )
+      : null,
+    h(
+      'div',
+      { class: 'actions' },
+      c.termsAcceptedAt
+        ? null
+        : action(t('acceptTerms'), async () => (await call('POST', 'admin/remote-assistance/terms', { accept: true }), again())),
+      c.termsAcceptedAt && c.state !== 'connected'
+        ? h('a', { class: 'button', href: '/api/remote-assistance/connect' }, t('connect'))
+        : null,
+      c.state === 'connected'
+        ? action(t('check'), async () => (await call('POST', 'admin/remote-assistance/connection/check'), again()))
+        : null,
+      c.state !== 'disconnected'
+        ? action(t('disconnect'), async () => (await call('DELETE', 'admin/remote-assistance/connection'), again()), {
+            question: t('disconnectConfirm'),
+            danger: true,
+          })
+        : null,
+    ),
+  );
+}
+
+/** The device picker: every managed device, those a session cannot be requested for disabled with the reason. */
+async function newSession() {
+  const { value: devices } = await call('GET', 'admin/remote-assistance/devices');
+  const find = h('input', { id: 'ra-find', type: 'search', autocomplete: 'off' });
+  const list = h('div', { class: 'devices' });
+  const result = h('div', { role: 'status' });
+  const fill = () => {
+    const q = find.value.trim().toLowerCase();
+    const shown = devices.filter((d) => !q || `${d.deviceName} ${d.userName ?? ''} ${d.userPrincipalName ?? ''}`.toLowerCase().includes(q));
+    list.replaceChildren(
+      ...(shown.length
+        ? shown.map((d) =>
+            h(
+              'div',
+              { class: d.supported ? 'device' : 'device unsupported' },
+              h('input', {
+                type: 'radio',
+                name: 'ra-device',
+                id: `ra-device-${d.id}`,
+                value: d.id,
+                disabled: !d.supported,
+                'aria-describedby': d.reason ? `ra-why-${d.id}` : undefined,
+              }),
+              h('label', { for: `ra-device-${d.id}` }, `${d.deviceName} — ${d.platform}${d.userName ? ` — ${d.userName}` : ''}`),
+              d.reason ? h('div', { id: `ra-why-${d.id}`, class: 'muted' }, d.reason) : null,
+            ),
+          )
+        : [h('p', {}, t('noDevices'))]),
+    );
+  };
+  find.addEventListener('input', fill);
+  fill();
+  return h(
+    'form',
+    {
+      class: 'card',
+      'aria-labelledby': 'ra-new',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const chosen = ev.currentTarget.querySelector('input[name="ra-device"]:checked');
+        const submit = ev.submitter;
+        result.replaceChildren();
+        if (!chosen) return;
+        submit.disabled = true;
+        try {
+          const s = await call('POST', 'admin/remote-assistance/sessions', { deviceId: chosen.value });
+          await show('remote');
+          document
+            .getElementById('main')
+            .prepend(
+              h(
+                'section',
+                { class: 'secret', 'aria-label': t('newSession') },
+                h('p', {}, t('sessionOpen', { code: s.code, invitation: s.invitation })),
+                h('a', { class: 'button', href: s.supporterLink, target: '_blank', rel: 'noopener' }, t('openSession')),
+              ),
+            );
+        } catch (e) {
+          result.append(problem(e));
+          submit.disabled = false;
+        }
+      },
+    },
+    h('h2', { id: 'ra-new' }, t('newSession')),
+    h('label', { for: 'ra-find' }, t('filterDevices')),
+    find,
+    h('fieldset', {}, h('legend', {}, t('chooseDevice')), list),
+    h('button', { type: 'submit' }, t('requestSession')),
+    result,
+  );
+}
+
+async function sessionsTable() {
+  const { value: sessions } = await call('GET', 'admin/remote-assistance/sessions');
+  return h(
+    'section',
+    { 'aria-labelledby': 'ra-sessions' },
+    h('h2', { id: 'ra-sessions' }, t('sessions')),
+    h('a', { href: '/api/admin/remote-assistance/sessions.csv' }, t('downloadCsv')),
+    table(
+      t('sessions'),
+      [t('requestedAt'), t('requestedBy'), t('device'), t('user'), t('outcome'), t('code'), t('invitation'), ''],
+      sessions.map((s) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, when(s.requestedAt)),
+          h('td', {}, s.requestedByName ?? s.requestedBy),
+          h('td', {}, s.deviceName ?? s.deviceId),
+          h('td', {}, s.userName ?? ''),
+          h('td', {}, s.outcome, s.reason ? h('div', { class: 'muted' }, s.reason) : null),
+          h('td', {}, s.code ?? ''),
+          h('td', {}, s.invitation ?? ''),
+          h(
+            'td',
+            {},
+            s.outcome === 'open'
+              ? action(
+                  t('close'),
+                  async () => (await call('POST', `admin/remote-assistance/sessions/${encodeURIComponent(s.id)}/close`), show('remote')),
+                  { question: t('closeConfirm') },
+                )
+              : null,
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 async function vpp(main) {
   const [tokens, licenses, alerts] = await Promise.all([
     call('GET', 'admin/vpp/tokens'),
@@ -745,7 +916,7 @@ function translateStatic() {
 function nav(current) {
   const list = document.querySelector('#nav ul');
   list.replaceChildren(
-    ...VIEWS.filter((v) => holds(v.role)).map((v) =>
+    ...VIEWS.filter(allowed).map((v) =>
       h('li', {}, h('a', { href: `#/${v.id}`, 'aria-current': v.id === current ? 'page' : undefined }, t(v.id))),
     ),
   );
@@ -754,8 +925,8 @@ function nav(current) {
 
 async function show(id) {
   const main = document.getElementById('main');
-  const allowed = VIEWS.filter((v) => holds(v.role));
-  const view = allowed.find((v) => v.id === id) ?? allowed[0];
+  const views = VIEWS.filter(allowed);
+  const view = views.find((v) => v.id === id) ?? views[0];
   nav(view?.id);
   main.replaceChildren();
   if (!view) return main.append(h('p', { role: 'alert' }, t('noRole')));

@@ -11,7 +11,16 @@ import {
   getConnection,
 } from '../shared/remote-assistance/connection';
 import { syncReports } from '../shared/remote-assistance/reports';
-import { closeSession, getSession, listSessions, requestSession, sessionSchema, sessionsCsv } from '../shared/remote-assistance/sessions';
+import {
+  closeSession,
+  deviceSchema,
+  getSession,
+  listDevices,
+  listSessions,
+  requestSession,
+  sessionSchema,
+  sessionsCsv,
+} from '../shared/remote-assistance/sessions';
 
 /** Remote assistance through TeamViewer: the connection (Update) and sessions (Request). */
 const tags = ['remote-assistance'];
@@ -92,6 +101,18 @@ httpFunction('remoteAssistanceDisconnect', {
     responses: { 200: { description: 'Disconnected.', schema: connectionSchema } },
   },
   handler: async ({ principal, log }) => ({ status: 200, body: await disconnect(startedBy(principal), log) }),
+});
+
+httpFunction('remoteAssistanceDevices', {
+  method: 'GET',
+  route: 'admin/remote-assistance/devices',
+  auth: request,
+  doc: {
+    summary: 'The managed devices, each with whether a session can be requested for its user, and why not when it cannot',
+    tags,
+    responses: { 200: { description: 'The devices, by name.', schema: z.object({ value: z.array(deviceSchema) }) } },
+  },
+  handler: async () => ({ status: 200, headers: { 'Cache-Control': 'no-store' }, body: { value: await listDevices() } }),
 });
 
 httpFunction('remoteAssistanceRequest', {

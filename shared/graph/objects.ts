@@ -12,8 +12,11 @@ export interface ManagedDevice {
   operatingSystem?: string | null;
   osVersion?: string | null;
   phoneNumber?: string | null;
+  model?: string | null;
   userId?: string | null;
   userPrincipalName?: string | null;
+  userDisplayName?: string | null;
+  emailAddress?: string | null;
   /** The Entra device's deviceId (not its object id). */
   azureADDeviceId?: string | null;
   managedDeviceOwnerType?: 'company' | 'personal' | 'unknown' | null;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { graph, GraphApiError } from '../graph/client';
+import { allManagedDevices } from '../graph/objects';
 import { sendMail } from '../graph/mail';
 import type { Principal } from '../platform/auth/admin';
 import { clock } from '../platform/clock';
@@ -42,7 +43,9 @@ interface Device {
  * macOS and Windows are; Android Enterprise corporate-owned devices (managed by Android Device Policy),
  * HoloLens, Surface Hub and Windows 10 S are not.
  */
-export function supportOf(d: Device): { supported: true; platform: string } | { supported: false; platform: string; reason: string } {
+export function supportOf(
+  d: Pick<Device, 'managementAgent'> & { operatingSystem?: string | null; model?: string | null; managedDeviceOwnerType?: string | null },
+): { supported: true; platform: string } | { supported: false; platform: string; reason: string } {
   const os = (d.operatingSystem ?? '').toLowerCase();
   const model = (d.model ?? '').toLowerCase();
   const no = (platform: string, reason: string) => ({ supported: false as const, platform, reason });
@@ -68,6 +71,53 @@ export function supportOf(d: Device): { supported: true; platform: string } | { 
     return { supported: true, platform: 'Windows' };
   }
   return no(d.operatingSystem || 'unknown', `TeamViewer remote assistance is not available for ${d.operatingSystem || 'this platform'}.`);
+}
+
+export const deviceSchema = z.object({
+  id: z.string(),
+  deviceName: z.string(),
+  operatingSystem: z.string().nullable(),
+  osVersion: z.string().nullable(),
+  userName: z.string().nullable(),
+  userPrincipalName: z.string().nullable(),
+  platform: z.string(),
+  supported: z.boolean().describe('A session can be requested for its user.'),
+  reason: z.string().nullable().describe('Why not, when it cannot: the platform TeamViewer does not support, or no user.'),
+});
+
+const NO_USER = (name: string) => `${name} has no user to assist (a userless enrollment); use the TeamViewer portal.`;
+
+/** The managed devices, each with whether a session can be requested for its user and, if not, why. */
+export async function listDevices(): Promise<z.infer<typeof deviceSchema>[]> {
+  const devices = await allManagedDevices([
+    'id',
+    'deviceName',
+    'operatingSystem',
+    'osVersion',
+    'model',
+    'managementAgent',
+    'managedDeviceOwnerType',
+    'userId',
+    'userDisplayName',
+    'userPrincipalName',
+  ] as const);
+  return devices
+    .map((d) => {
+      const support = supportOf(d);
+      const reason = !support.supported ? support.reason : d.userId ? null : NO_USER(d.deviceName);
+      return {
+        id: d.id,
+        deviceName: d.deviceName,
+        operatingSystem: d.operatingSystem ?? null,
+        osVersion: d.osVersion ?? null,
+        userName: d.userDisplayName ?? null,
+        userPrincipalName: d.userPrincipalName ?? null,
+        platform: support.platform,
+        supported: reason === null,
+        reason,
+      };
+    })
+    .sort((a, b) => a.deviceName.localeCompare(b.deviceName));
 }
 
 export const sessionSchema = z.object({
@@ -166,8 +216,7 @@ export async function requestSession(deviceId: string, principal: Principal, log
   const support = supportOf(device);
   Object.assign(row, { deviceName: device.deviceName, platform: support.platform });
   if (!support.supported) return refuse(422, support.reason);
-  if (!device.userId)
-    return refuse(422, `${device.deviceName ?? 'The device'} has no user to assist (a userless enrollment); use the TeamViewer portal.`);
+  if (!device.userId) return refuse(422, NO_USER(device.deviceName ?? 'The device'));
   // Intune reports the device's user with the device: name, sign-in name and mail address.
   const email = device.emailAddress || device.userPrincipalName || '';
   const name = device.userDisplayName || email;

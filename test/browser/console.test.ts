@@ -200,6 +200,39 @@ test('Archive: set up the provider, a mapping refused with its report then one i
   await page.context().close();
 });
 
+test('Remote assistance: accept the terms, connect TeamViewer, pick a device (an unsupported one says why), start a session and close it', async () => {
+  const page = await signIn(user('megan'));
+  page.on('dialog', (d) => void d.accept());
+  await page.getByRole('link', { name: 'Remote assistance' }).click();
+  await page.getByRole('button', { name: 'Accept the terms' }).click();
+  await page.getByRole('link', { name: 'Connect' }).click();
+  await page.waitForURL(/\/api\/oauth\/teamviewer\/callback/);
+  await page.goto(`${app}/api/console#/remote`);
+  await page
+    .getByRole('heading', { name: /TeamViewer connection/ })
+    .getByText('Connected')
+    .waitFor();
+
+  const hololens = page.getByRole('radio', { name: /isaiah-hololens/ });
+  expect(await hololens.isDisabled()).toBe(true);
+  expect(await page.locator(`#${(await hololens.getAttribute('aria-describedby'))!}`).textContent()).toBe(
+    'TeamViewer does not support Windows Holographic (HoloLens).',
+  );
+  await page.getByLabel('Find a device').fill('diego');
+  expect(await page.getByRole('radio').count()).toBe(1);
+  await page.getByRole('radio', { name: /diego-android/ }).check();
+  await page.getByRole('button', { name: 'Request a session' }).click();
+  await page.getByText(/^Session s\d{2}-\d{3}-\d{3} is open\. The user is invited by email \((sent|notConfigured)\)\.$/).waitFor();
+  expect(await page.getByRole('link', { name: 'Open the session (supporter)' }).getAttribute('href')).toMatch(/^https:\/\//);
+  expect(await axe(page)).toEqual([]);
+
+  const sessions = page.locator('table', { has: page.locator('caption', { hasText: 'Sessions' }) });
+  const row = sessions.getByRole('row', { name: /diego-android/ });
+  await row.getByRole('button', { name: 'Close' }).click();
+  await sessions.getByRole('row', { name: /diego-android.*closed/ }).waitFor();
+  await page.context().close();
+});
+
 test('a reader sees the views but no Sync now, and the API refuses the sync to their session', async () => {
   const page = await signIn(user('connectors-read'));
   await page.getByRole('link', { name: 'Apple VPP' }).click();

@@ -130,6 +130,31 @@ test('each unsupported kind of device is refused with 422 naming why, recorded, 
   expect(tv().sessions.size).toBe(before);
 });
 
+test('the device list says for each device whether a session can be requested, and why not, as a request for it would answer', async () => {
+  const { value } = (await call('admin-remoteassistance-request', 'GET', 'admin/remote-assistance/devices')).body as {
+    value: { id: string; deviceName: string; supported: boolean; reason: string | null; platform: string }[];
+  };
+  const byName = new Map(value.map((d) => [d.deviceName, d]));
+  expect(value.map((d) => d.deviceName)).toEqual([...value.map((d) => d.deviceName)].sort((a, b) => a.localeCompare(b)));
+  expect(byName.get('diego-android')).toMatchObject({ supported: true, reason: null });
+  expect(byName.get('isaiah-hololens')).toMatchObject({
+    supported: false,
+    reason: 'TeamViewer does not support Windows Holographic (HoloLens).',
+  });
+  expect(byName.get('lee-surface-hub')).toMatchObject({
+    supported: false,
+    reason: 'TeamViewer does not support Windows Team (Surface Hub).',
+  });
+  expect(byName.get('johanna-laptop')).toMatchObject({ supported: false, reason: 'TeamViewer does not support Windows 10 S.' });
+  expect(byName.get('grady-scanner')).toMatchObject({ supported: false, platform: 'Android Enterprise corporate-owned' });
+  // The reason listed is the one a request for the device is refused with.
+  for (const d of value.filter((x) => !x.supported)) {
+    const refused = await admin('POST', 'admin/remote-assistance/sessions', { deviceId: d.id });
+    expect(refused.status).toBe(422);
+    expect(refused.body.detail).toBe(d.reason);
+  }
+});
+
 test('without RemoteAssistance.Request no session is requested or read; without RemoteAssistance.Update no terms, connect, check or disconnect', async () => {
   const onlyUpdate = 'admin-remoteassistance-update';
   const onlyRequest = 'admin-remoteassistance-request';
@@ -137,6 +162,7 @@ test('without RemoteAssistance.Request no session is requested or read; without 
   for (const client of [onlyUpdate, 'admin-no-role']) {
     expect((await call(client, 'POST', 'admin/remote-assistance/sessions', { deviceId: device('adele-iphone') })).status).toBe(403);
     expect((await call(client, 'GET', 'admin/remote-assistance/sessions')).status).toBe(403);
+    expect((await call(client, 'GET', 'admin/remote-assistance/devices')).status).toBe(403);
   }
   for (const client of [onlyRequest, 'admin-no-role']) {
     expect((await call(client, 'POST', 'admin/remote-assistance/terms', { accept: true })).status).toBe(403);
