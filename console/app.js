@@ -89,6 +89,7 @@ const holds = (...roles) => roles.some((role) => !!me?.grants.includes(role));
 const VIEWS = [
   { id: 'overview', role: 'Connectors.Read', render: overview },
   { id: 'tem', role: 'Connectors.Read', render: tem },
+  { id: 'compliance', role: 'Compliance.ReadWrite', render: compliance },
   { id: 'vpp', role: 'Connectors.Read', render: vpp },
   { id: 'archive', role: 'Archive.Read', render: archive },
   { id: 'remote', role: ['RemoteAssistance.Request', 'RemoteAssistance.Update'], render: remote },
@@ -794,6 +795,269 @@ async function sessionsTable() {
         ),
       ),
     ),
+  );
+}
+
+const ACTIONS = ['markNoncompliant', 'email', 'remoteLock', 'retire'];
+
+async function compliance(main) {
+  const [{ value: templates }, { value: policies }, { value: variables }, devices] = await Promise.all([
+    call('GET', 'admin/compliance/templates'),
+    call('GET', 'admin/compliance/policies'),
+    call('GET', 'admin/compliance/variables'),
+    call('GET', 'admin/compliance/devices?top=100'),
+  ]);
+  const progress = h(
+    'div',
+    { class: 'progress', hidden: true },
+    h('label', { for: 'cmp-progress' }, t('runDetection')),
+    h('progress', { id: 'cmp-progress' }),
+  );
+  main.append(
+    h('h1', {}, t('compliance')),
+    h(
+      'div',
+      { class: 'actions' },
+      action(t('runDetection'), async () => {
+        const started = await call('POST', 'admin/compliance/evaluate');
+        progress.hidden = false;
+        const run = await follow(started.runId, progress.querySelector('progress'));
+        announce(t('detectionDone', { state: run.state }));
+        await show('compliance');
+      }),
+    ),
+    progress,
+    h('h2', {}, t('policies')),
+    ...policies.map((p) => scheduleEditor(p, templates)),
+    h('h2', {}, t('templates')),
+    templatesSection(templates, variables, devices.value),
+    h('h2', {}, t('devices')),
+    devicesSection(devices.value),
+  );
+}
+
+/** A policy's schedule as editable rows, with its timeline redrawn as it is edited; saved whole. */
+function scheduleEditor(p, templates) {
+  let actions = p.actions.map((a) => ({ type: a.type, days: a.days, templateId: a.templateId }));
+  const rows = h('div', { class: 'schedule-rows' });
+  const timeline = h('ol', { class: 'timeline', 'aria-label': `${t('timeline')}: ${p.displayName}` });
+  const key = (i, f) => `cmp-${p.id}-${i}-${f}`;
+  const draw = () => {
+    const byDay = new Map();
+    for (const a of [...actions].sort((x, y) => x.days - y.days)) byDay.set(a.days, [...(byDay.get(a.days) ?? []), a]);
+    timeline.replaceChildren(
+      ...[...byDay].map(([d, list]) =>
+        h(
+          'li',
+          {},
+          h('span', { class: 'day' }, t('day', { n: d })),
+          ' ',
+          list
+            .map(
+              (a) =>
+                t(`action.${a.type}`) + (a.templateId ? ` (${templates.find((x) => x.id === a.templateId)?.name ?? a.templateId})` : ''),
+            )
+            .join(', '),
+        ),
+      ),
+    );
+  };
+  const fill = () => {
+    rows.replaceChildren(
+      ...actions.map((a, i) =>
+        h(
+          'div',
+          { class: 'schedule-row' },
+          h('label', { for: key(i, 'type') }, t('actionType')),
+          h(
+            'select',
+            { id: key(i, 'type'), onchange: (ev) => ((actions[i] = { type: ev.target.value, days: a.days }), fill()) },
+            ACTIONS.map((x) => h('option', { value: x, selected: x === a.type }, t(`action.${x}`))),
+          ),
+          h('label', { for: key(i, 'days') }, t('days')),
+          h('input', {
+            id: key(i, 'days'),
+            type: 'number',
+            min: 0,
+            max: 365,
+            value: a.days,
+            oninput: (ev) => ((a.days = Number(ev.target.value)), draw()),
+          }),
+          a.type === 'email'
+            ? [
+                h('label', { for: key(i, 'template') }, t('template')),
+                h(
+                  'select',
+                  { id: key(i, 'template'), onchange: (ev) => ((a.templateId = ev.target.value), draw()) },
+                  h('option', { value: '' }, '—'),
+                  templates.map((x) => h('option', { value: x.id, selected: x.id === a.templateId }, x.name)),
+                ),
+              ]
+            : null,
+          h('button', { type: 'button', onclick: () => (actions.splice(i, 1), fill()) }, t('remove')),
+        ),
+      ),
+    );
+    draw();
+  };
+  fill();
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': `policy-${p.id}` },
+    h('h3', { id: `policy-${p.id}` }, p.displayName, ' ', h('span', { class: 'muted' }, p.platform)),
+    timeline,
+    rows,
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'button', onclick: () => (actions.push({ type: 'remoteLock', days: 1 }), fill()) }, t('addAction')),
+      action(t('saveSchedule'), async () => {
+        const body = actions.map((a) =>
+          a.type === 'email' ? { type: 'email', days: a.days, templateId: a.templateId ?? '' } : { type: a.type, days: a.days },
+        );
+        const saved = await call('PUT', `admin/compliance/policies/${encodeURIComponent(p.id)}/actions`, { actions: body });
+        announce(t('scheduleSaved', { cancelled: saved.cancelled }));
+        actions = saved.actions.map((a) => ({ type: a.type, days: a.days, templateId: a.templateId }));
+        fill();
+      }),
+    ),
+  );
+}
+
+function templatesSection(templates, variables, devices) {
+  const list = table(
+    t('templates'),
+    [t('name'), t('locales'), t('preview')],
+    templates.map((tp) =>
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'row' }, tp.name),
+        h('td', {}, tp.messages.map((m) => m.locale).join(', ')),
+        h('td', {}, devices.length ? previewControl(tp, devices) : '—'),
+      ),
+    ),
+  );
+  const name = h('input', { id: 'tpl-name', required: true, maxlength: 200 });
+  const subject = h('input', { id: 'tpl-subject', required: true, maxlength: 255 });
+  const body = h('textarea', { id: 'tpl-body', required: true, rows: 6 });
+  const toggle = (k) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: k, checked: true }), ' ', t(k));
+  const toggles = ['companyLogo', 'companyName', 'contactInformation', 'deviceDetails'];
+  const form = h(
+    'form',
+    {
+      class: 'card',
+      'aria-labelledby': 'tpl-new',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const submit = ev.submitter;
+        form.querySelectorAll('.problem').forEach((x) => x.remove());
+        try {
+          await call('POST', 'admin/compliance/templates', {
+            name: name.value,
+            branding: Object.fromEntries(toggles.map((k) => [k, form.querySelector(`input[name="${k}"]`).checked])),
+            messages: [
+              {
+                locale: document.documentElement.lang === 'fr' ? 'fr-FR' : 'en-US',
+                subject: subject.value,
+                body: body.value,
+                isDefault: true,
+              },
+            ],
+          });
+          await show('compliance');
+        } catch (e) {
+          submit.after(problem(e));
+        }
+      },
+    },
+    h('h3', { id: 'tpl-new' }, t('newTemplate')),
+    h('label', { for: 'tpl-name' }, t('name')),
+    name,
+    h('label', { for: 'tpl-subject' }, t('subject')),
+    subject,
+    h('label', { for: 'tpl-body' }, t('body')),
+    body,
+    h('p', { class: 'muted' }, t('variablesHint', { list: variables.map((v) => v.name).join(' ') })),
+    h('fieldset', {}, h('legend', {}, t('toggles')), toggles.map(toggle)),
+    h('button', { type: 'submit' }, t('create')),
+  );
+  return h('div', {}, list, form);
+}
+
+/** Renders the template with a real device's values; the mail is shown in a frame that runs nothing. */
+function previewControl(tp, devices) {
+  const id = `preview-${tp.id}`;
+  const select = h(
+    'select',
+    { id, 'aria-label': `${t('previewWith')}: ${tp.name}` },
+    devices.map((d) => h('option', { value: d.deviceId }, d.deviceName)),
+  );
+  const out = h('div', { class: 'preview' });
+  return h(
+    'div',
+    {},
+    select,
+    ' ',
+    action(t('preview'), async () => {
+      const device = devices.find((d) => d.deviceId === select.value);
+      const r = await call('POST', `admin/compliance/templates/${encodeURIComponent(tp.id)}/preview`, {
+        deviceId: select.value,
+        policyName: device?.policyName,
+      });
+      out.replaceChildren(
+        h('p', { class: 'preview-subject' }, t('previewTo', { to: r.to ?? '—', locale: r.locale, subject: r.subject })),
+        h('iframe', { title: `${t('preview')}: ${tp.name}`, sandbox: '', srcdoc: r.html }),
+      );
+    }),
+    out,
+  );
+}
+
+function devicesSection(states) {
+  const details = h('div');
+  return h(
+    'div',
+    {},
+    table(
+      t('devices'),
+      [t('device'), t('policy'), t('state'), t('since'), t('grace'), ''],
+      states.map((d) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, d.deviceName, h('div', { class: 'muted' }, d.userPrincipalName ?? '')),
+          h('td', {}, d.policyName),
+          h('td', {}, d.status, d.skipped ? h('div', { class: 'muted' }, d.skipped) : null),
+          h('td', {}, when(d.noncompliantSince)),
+          h('td', {}, d.graceUntil ? when(d.graceUntil) : ''),
+          h(
+            'td',
+            {},
+            action(t('showLedger'), async () => {
+              const l = await call('GET', `admin/compliance/devices/${encodeURIComponent(d.deviceId)}`);
+              details.replaceChildren(
+                table(
+                  `${t('showLedger')}: ${d.deviceName}`,
+                  [t('actionType'), t('due'), t('filterStatus'), t('reason')],
+                  l.actions.map((a) =>
+                    h(
+                      'tr',
+                      {},
+                      h('th', { scope: 'row' }, t(`action.${a.type}`)),
+                      h('td', {}, when(a.dueAt)),
+                      h('td', {}, a.status),
+                      h('td', {}, a.error ?? a.reason ?? a.sentTo ?? ''),
+                    ),
+                  ),
+                ),
+              );
+            }),
+          ),
+        ),
+      ),
+    ),
+    details,
   );
 }
 

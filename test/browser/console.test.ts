@@ -233,6 +233,57 @@ test('Remote assistance: accept the terms, connect TeamViewer, pick a device (an
   await page.context().close();
 });
 
+test("Compliance: detection, a template previewed with a real device, a policy's schedule edited with its timeline, a device's actions", async () => {
+  const page = await signIn(user('megan'));
+  await page.getByRole('link', { name: 'Compliance actions' }).click();
+  await page.getByRole('heading', { name: 'Compliance actions', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Run detection now' }).click();
+  await page.locator('#status').getByText('Detection finished: succeeded.').waitFor({ timeout: 60_000 });
+  const devices = page.locator('table', { has: page.locator('caption', { hasText: /^Devices$/ }) });
+  await devices.locator('tbody tr').first().waitFor();
+
+  // A template, previewed with the values of a device Intune reports.
+  await page.getByLabel('Name', { exact: true }).fill('Fix it');
+  await page.getByLabel('Subject').fill('Fix {{DeviceName}}');
+  await page.getByLabel('Body').fill('Hello {{UserName}}, please update your device.');
+  await page.getByRole('button', { name: 'Create' }).click();
+  const templates = page.locator('table', { has: page.locator('caption', { hasText: 'Notification templates' }) });
+  const row = templates.getByRole('row', { name: /Fix it/ });
+  await row.waitFor();
+  const device = (await row.locator('select option').first().textContent())!;
+  await row.getByRole('button', { name: 'Preview' }).click();
+  await row.locator('.preview-subject').getByText(`Fix ${device}`, { exact: false }).waitFor();
+  const mail = page.frameLocator('iframe[title="Preview: Fix it"]');
+  await mail.getByText(/please update your device/).waitFor();
+
+  // A schedule edited: the timeline follows the edit before it is saved; a bad one is refused as the API says.
+  const policy = page.locator('section.card', { has: page.locator('h3') }).first();
+  await policy.getByRole('button', { name: 'Add an action' }).click();
+  const days = policy.getByLabel('Days after noncompliance').last();
+  await days.fill('3');
+  await policy
+    .getByRole('list')
+    .getByText(/Day 3\s+Remote lock/)
+    .waitFor();
+  await policy.getByRole('button', { name: 'Save the schedule' }).click();
+  await page
+    .locator('#status')
+    .getByText(/^Schedule saved; \d+ pending actions cancelled\.$/)
+    .waitFor();
+  await days.fill('400');
+  await policy.getByRole('button', { name: 'Save the schedule' }).click();
+  await policy
+    .getByRole('alert')
+    .getByText(/at most 365 days/)
+    .waitFor();
+
+  // A device's actions.
+  await devices.getByRole('button', { name: 'Actions' }).first().click();
+  await page.locator('table', { has: page.locator('caption', { hasText: /^Actions: / }) }).waitFor();
+  expect(await axe(page)).toEqual([]);
+  await page.context().close();
+});
+
 test('a reader sees the views but no Sync now, and the API refuses the sync to their session', async () => {
   const page = await signIn(user('connectors-read'));
   await page.getByRole('link', { name: 'Apple VPP' }).click();
