@@ -4,13 +4,14 @@ import { node22 } from '../dev/node22';
 import { startWorld, type World } from './lib';
 import { benchArchiveImport } from './archive';
 import { benchCompliance } from './compliance';
+import { benchConsole } from './console';
 import { benchEntryLoad, benchHealth } from './platform';
 import { benchRemoteAssistance } from './remote-assistance';
 import { benchTemIntake } from './tem';
 import { benchVppSync } from './vpp';
 
 /**
- * `npm run bench [platform|tem|vpp|compliance|archive|remote-assistance]`: every benchmark, printing its figures beside the floor it
+ * `npm run bench [platform|tem|vpp|compliance|archive|remote-assistance|console]`: every benchmark, printing its figures beside the floor it
  * cannot beat. Each group gets a fresh Azurite and sandbox, so none measures another's leftovers.
  * `npm run bench -- --node22 [group]` runs the same on Node 22, the runtime Azure uses.
  */
@@ -24,6 +25,7 @@ const groups: Record<string, (world: World) => Promise<void>> = {
   compliance: (world) => benchCompliance(world),
   archive: benchArchiveImport,
   'remote-assistance': (world) => benchRemoteAssistance(world),
+  console: (world) => benchConsole(world),
 };
 
 async function main() {
