@@ -27,6 +27,11 @@ afterAll(async () => {
 
 const user = (local: string) => `${local}@${DEMO.domain}`;
 
+/** With CONSOLE_SCREENSHOTS=1 (npm run screenshots), the views the README shows are captured as the tests reach them. */
+async function shot(page: Page, name: string): Promise<void> {
+  if (process.env.CONSOLE_SCREENSHOTS) await page.screenshot({ path: resolve(ROOT, 'docs', 'console', `${name}.png`), fullPage: true });
+}
+
 /** Opens the console and signs in as `upn` through the sandbox's sign-in page, as an admin would. */
 async function signIn(upn: string, lang = 'en'): Promise<Page> {
   const context = await browser.newContext({ locale: lang === 'fr' ? 'fr-FR' : 'en-US' });
@@ -58,6 +63,7 @@ test('sign-in, the overview of all five connectors, then sign-out', async () => 
   const names = await page.locator('main table tbody th').allTextContents();
   for (const c of ['Telecom expense management', 'Apple VPP', 'Remote assistance']) expect(names.join('\n')).toMatch(new RegExp(c, 'i'));
   expect(await rows.count()).toBe(5);
+  await shot(page, 'overview');
   expect(await axe(page)).toEqual([]);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByText('You are signed out.').waitFor();
@@ -80,6 +86,7 @@ test('VPP: Sync now shows the run progressing to its end, then the tokens with h
   expect(await licences.locator('tbody tr').count()).toBeGreaterThan(0);
   const tokens = page.locator('table', { has: page.locator('caption', { hasText: 'Tokens' }) });
   expect(await tokens.locator('tbody tr').count()).toBeGreaterThan(0);
+  await shot(page, 'vpp');
   expect(await axe(page)).toEqual([]);
   await page.context().close();
 });
@@ -135,6 +142,7 @@ test('TEM: register a provider (its secret shown once), connect it through admin
     30_000,
     'the block in the console',
   );
+  await shot(page, 'tem');
   // Nothing is reverting yet.
   expect(await card.locator('.progress').isVisible()).toBe(false);
 
@@ -196,6 +204,7 @@ test('Archive: set up the provider, a mapping refused with its report then one i
   await failures.locator('tbody tr').first().waitFor();
   expect(await failures.locator('tbody tr').count()).toBe(failed);
   expect(await page.getByRole('link', { name: 'Download as CSV' }).getAttribute('href')).toMatch(/\/failures\.csv$/);
+  await shot(page, 'archive');
   expect(await axe(page)).toEqual([]);
   await page.context().close();
 });
@@ -224,6 +233,7 @@ test('Remote assistance: accept the terms, connect TeamViewer, pick a device (an
   await page.getByRole('button', { name: 'Request a session' }).click();
   await page.getByText(/^Session s\d{2}-\d{3}-\d{3} is open\. The user is invited by email \((sent|notConfigured)\)\.$/).waitFor();
   expect(await page.getByRole('link', { name: 'Open the session (supporter)' }).getAttribute('href')).toMatch(/^https:\/\//);
+  await shot(page, 'remote-assistance');
   expect(await axe(page)).toEqual([]);
 
   const sessions = page.locator('table', { has: page.locator('caption', { hasText: 'Sessions' }) });
@@ -255,6 +265,7 @@ test("Compliance: detection, a template previewed with a real device, a policy's
   await row.locator('.preview-subject').getByText(`Fix ${device}`, { exact: false }).waitFor();
   const mail = page.frameLocator('iframe[title="Preview: Fix it"]');
   await mail.getByText(/please update your device/).waitFor();
+  await shot(page, 'compliance');
 
   // A schedule edited: the timeline follows the edit before it is saved; a bad one is refused as the API says.
   const policy = page.locator('section.card', { has: page.locator('h3') }).first();
@@ -324,6 +335,29 @@ test('an account with no role of the app is told how to get one; the console spe
   await page.locator('#lang').selectOption('en');
   await page.getByText(/Your account holds no app role of this app/).waitFor();
   expect(await page.locator('html').getAttribute('lang')).toBe('en');
+  await page.context().close();
+});
+
+test('keyboard only: skip to the content, move between views and start a sync without a pointer', async () => {
+  const page = await signIn(user('megan'));
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+  await page.keyboard.press('Enter');
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+  // Back into the navigation (it comes before the content), to Apple VPP, and open it.
+  for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.textContent)) !== 'Apple VPP'; i++)
+    await page.keyboard.press('Shift+Tab');
+  expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Apple VPP');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Apple VPP', level: 1 }).waitFor();
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Sync now');
+  await page.keyboard.press('Enter');
+  await page
+    .locator('#status')
+    .getByText(/Sync finished/)
+    .waitFor({ timeout: 60_000 });
   await page.context().close();
 });
 
