@@ -26,6 +26,7 @@ export default tseslint.config(
         fetch: 'readonly',
         Node: 'readonly',
         setTimeout: 'readonly',
+        clearTimeout: 'readonly',
       },
     },
   },

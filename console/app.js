@@ -559,10 +559,29 @@ function archiveImport() {
 async function archiveRuns(writer) {
   const { value: runs } = await call('GET', 'admin/runs?kind=archive.import&top=10');
   const details = h('div');
+  const byDay = new Map();
+  for (const r of [...runs].reverse()) {
+    const day = (r.createdAt ?? '').slice(0, 10);
+    const d = byDay.get(day) ?? { label: day, imported: 0, failed: 0 };
+    d.imported += r.counters.imported ?? 0;
+    d.failed += r.counters.failed ?? 0;
+    byDay.set(day, d);
+  }
   return h(
     'section',
     { 'aria-labelledby': 'archive-runs' },
     h('h2', { id: 'archive-runs' }, t('runs')),
+    runs.length
+      ? chart(
+          t('perDay'),
+          'bar',
+          [...byDay.values()],
+          [
+            { key: 'imported', name: t('imported') },
+            { key: 'failed', name: t('failedCount') },
+          ],
+        )
+      : null,
     table(
       t('runs'),
       [t('started'), t('state'), t('items'), t('imported'), t('failedCount'), t('size'), ''],
@@ -791,6 +810,89 @@ async function sessionsTable() {
                   { question: t('closeConfirm') },
                 )
               : null,
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children.flat()) if (c) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+/**
+ * A small chart drawn as SVG (no library): one polyline per series over time, or grouped bars per
+ * label. The figures are also in a table beside it, for screen readers and exact values.
+ */
+function chart(caption, kind, rows, series) {
+  const W = 640;
+  const H = 200;
+  const pad = 36;
+  const max = Math.max(1, ...rows.flatMap((r) => series.map((s) => r[s.key])));
+  const y = (v) => H - pad - (v / max) * (H - 2 * pad);
+  const step = (W - 2 * pad) / Math.max(1, rows.length - (kind === 'line' ? 1 : 0));
+  const x = (i) => pad + i * step;
+  const marks =
+    kind === 'line'
+      ? series.flatMap((s) => [
+          svg('polyline', { class: `series ${s.key}`, points: rows.map((r, i) => `${x(i)},${y(r[s.key])}`).join(' ') }),
+          // A dot per point, so a single change still shows.
+          ...rows.map((r, i) => svg('circle', { class: `series ${s.key}`, cx: x(i), cy: y(r[s.key]), r: 3.5 })),
+        ])
+      : rows.flatMap((r, i) =>
+          series.map((s, j) => {
+            const w = (step * 0.8) / series.length;
+            return svg('rect', {
+              class: `series ${s.key}`,
+              x: x(i) + step * 0.1 + j * w,
+              y: y(r[s.key]),
+              width: w,
+              height: H - pad - y(r[s.key]),
+            });
+          }),
+        );
+  const axis = [
+    svg('line', { class: 'axis', x1: pad, y1: H - pad, x2: W - pad, y2: H - pad }),
+    svg('text', { x: 4, y: pad, class: 'tick' }, max),
+    svg('text', { x: 4, y: H - pad, class: 'tick' }, 0),
+    rows.length ? svg('text', { x: pad, y: H - 8, class: 'tick' }, rows[0].label) : null,
+    rows.length > 1 ? svg('text', { x: W - pad, y: H - 8, class: 'tick', 'text-anchor': 'end' }, rows[rows.length - 1].label) : null,
+  ];
+  const summary = t('chartSummary', {
+    name: caption,
+    first: rows[0]?.label ?? '',
+    last: rows[rows.length - 1]?.label ?? '',
+    points: rows.length,
+  });
+  return h(
+    'figure',
+    { class: 'chart' },
+    h(
+      'figcaption',
+      {},
+      caption,
+      ' ',
+      series.map((s) => h('span', { class: `legend ${s.key}` }, s.name)),
+    ),
+    svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': summary }, axis, marks),
+    h(
+      'details',
+      {},
+      h('summary', {}, t('items')),
+      table(
+        caption,
+        ['', ...series.map((s) => s.name)],
+        rows.map((r) =>
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, r.label),
+            series.map((s) => h('td', { class: 'num' }, r[s.key])),
           ),
         ),
       ),
@@ -1073,6 +1175,7 @@ async function vpp(main) {
     h('label', { for: 'vpp-progress' }, t('progress')),
     h('progress', { id: 'vpp-progress' }),
   );
+  const historyBox = h('div', { tabindex: '-1', class: 'history' });
   const sync = holds('Connectors.ReadWrite')
     ? h(
         'button',
@@ -1134,13 +1237,33 @@ async function vpp(main) {
         h(
           'tr',
           {},
-          h('th', { scope: 'row' }, l.name),
+          h(
+            'th',
+            { scope: 'row' },
+            l.name,
+            ' ',
+            action(t('history'), async () => {
+              const { value } = await call(
+                'GET',
+                `admin/vpp/tokens/${encodeURIComponent(l.tokenId)}/licenses/${encodeURIComponent(l.id)}/history`,
+              );
+              const rows = [...value].reverse().map((p) => ({ label: new Date(p.at).toLocaleString(lang), total: p.total, used: p.used }));
+              historyBox.replaceChildren(
+                chart(t('historyOf', { name: l.name }), 'line', rows, [
+                  { key: 'total', name: t('total') },
+                  { key: 'used', name: t('used') },
+                ]),
+              );
+              historyBox.focus();
+            }),
+          ),
           h('td', { class: 'num' }, l.total),
           h('td', { class: 'num' }, l.used),
           h('td', { class: 'num' }, l.available, l.low ? [' ', badge('warning', t('low'))] : null),
         ),
       ),
     ),
+    historyBox,
     h('h2', {}, t('alerts')),
     alerts.value.length
       ? h(
@@ -1165,10 +1288,14 @@ async function follow(runId, bar) {
   }
 }
 
+let announced;
+/** Says what came of an action (a polite live region), then steps aside. */
 function announce(text) {
   const s = document.getElementById('status');
   s.hidden = false;
   s.textContent = text;
+  clearTimeout(announced);
+  announced = setTimeout(() => (s.hidden = true), 10_000);
 }
 
 function translateStatic() {

@@ -203,6 +203,10 @@ export const strings = {
     grace: 'Grace until',
     showLedger: 'Actions',
     due: 'Due',
+    history: 'History',
+    historyOf: 'Licence history: {name}',
+    chartSummary: '{name}: from {first} to {last}, {points} points.',
+    perDay: 'Imported and failed per day',
   },
   fr: {
     brand: 'Connecteurs Intune',
@@ -409,5 +413,9 @@ export const strings = {
     grace: 'Période de grâce jusqu’au',
     showLedger: 'Actions',
     due: 'Échéance',
+    history: 'Historique',
+    historyOf: 'Historique des licences : {name}',
+    chartSummary: '{name} : du {first} au {last}, {points} points.',
+    perDay: 'Importés et en échec par jour',
   },
 };

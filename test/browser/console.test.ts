@@ -86,6 +86,13 @@ test('VPP: Sync now shows the run progressing to its end, then the tokens with h
   expect(await licences.locator('tbody tr').count()).toBeGreaterThan(0);
   const tokens = page.locator('table', { has: page.locator('caption', { hasText: 'Tokens' }) });
   expect(await tokens.locator('tbody tr').count()).toBeGreaterThan(0);
+  // An app's licence history as a chart, with its figures in a table.
+  await licences.getByRole('button', { name: 'History' }).first().click();
+  const history = page.locator('figure.chart', { hasText: 'Licence history' });
+  await history.waitFor();
+  expect(await history.locator('svg[role="img"]').getAttribute('aria-label')).toMatch(/^Licence history: .+: from .+ to .+, \d+ points\.$/);
+  expect(await history.locator('polyline').count()).toBe(2);
+  expect(await history.locator('tbody tr').count()).toBeGreaterThan(0);
   await shot(page, 'vpp');
   expect(await axe(page)).toEqual([]);
   await page.context().close();
@@ -204,6 +211,9 @@ test('Archive: set up the provider, a mapping refused with its report then one i
   await failures.locator('tbody tr').first().waitFor();
   expect(await failures.locator('tbody tr').count()).toBe(failed);
   expect(await page.getByRole('link', { name: 'Download as CSV' }).getAttribute('href')).toMatch(/\/failures\.csv$/);
+  const perDay = page.locator('figure.chart', { hasText: 'Imported and failed per day' });
+  expect(await perDay.locator('rect').count()).toBe(2);
+  expect(await perDay.locator('tbody tr').count()).toBe(1);
   await shot(page, 'archive');
   expect(await axe(page)).toEqual([]);
   await page.context().close();
