@@ -903,11 +903,12 @@ function chart(caption, kind, rows, series) {
 const ACTIONS = ['markNoncompliant', 'email', 'remoteLock', 'retire'];
 
 async function compliance(main) {
-  const [{ value: templates }, { value: policies }, { value: variables }, devices] = await Promise.all([
+  const [{ value: templates }, { value: policies }, { value: variables }, devices, brand] = await Promise.all([
     call('GET', 'admin/compliance/templates'),
     call('GET', 'admin/compliance/policies'),
     call('GET', 'admin/compliance/variables'),
     call('GET', 'admin/compliance/devices?top=100'),
+    call('GET', 'admin/compliance/branding'),
   ]);
   const progress = h(
     'div',
@@ -931,6 +932,8 @@ async function compliance(main) {
     progress,
     h('h2', {}, t('policies')),
     ...policies.map((p) => scheduleEditor(p, templates)),
+    h('h2', {}, t('branding')),
+    brandingSection(brand),
     h('h2', {}, t('templates')),
     templatesSection(templates, variables, devices.value),
     h('h2', {}, t('devices')),
@@ -1024,6 +1027,69 @@ function scheduleEditor(p, templates) {
       }),
     ),
   );
+}
+
+/** The company name and contact shown in notifications, and the logo. */
+function brandingSection(b) {
+  const field = (id, label, value, type = 'text') => [h('label', { for: id }, label), h('input', { id, type, value, autocomplete: 'off' })];
+  const form = h(
+    'form',
+    {
+      class: 'card',
+      'aria-label': t('branding'),
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const submit = ev.submitter;
+        form.querySelectorAll('.problem').forEach((x) => x.remove());
+        const v = (id) => form.querySelector(`#${id}`).value;
+        try {
+          await call('PUT', 'admin/compliance/branding', {
+            companyName: v('br-name'),
+            contact: { name: v('br-contact'), email: v('br-email'), phone: v('br-phone'), website: v('br-site') },
+          });
+          announce(t('brandingSaved'));
+        } catch (e) {
+          submit.after(problem(e));
+        }
+      },
+    },
+    field('br-name', t('companyName'), b.companyName),
+    field('br-contact', t('contactName'), b.contact.name),
+    field('br-email', t('contactEmail'), b.contact.email, 'email'),
+    field('br-phone', t('contactPhone'), b.contact.phone, 'tel'),
+    field('br-site', t('website'), b.contact.website, 'url'),
+    h('button', { type: 'submit' }, t('saveBranding')),
+  );
+  const file = h('input', { id: 'br-logo', type: 'file', accept: 'image/png,image/jpeg' });
+  const logo = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'br-logo-h' },
+    h('h3', { id: 'br-logo-h' }, t('logoHeading')),
+    h(
+      'p',
+      { class: 'logo-state' },
+      b.logo ? t('logoNow', { type: b.logo.contentType, kb: (b.logo.bytes / 1024).toFixed(1), at: when(b.logo.updatedAt) }) : t('noLogo'),
+    ),
+    h('label', { for: 'br-logo' }, t('logo')),
+    file,
+    h(
+      'div',
+      { class: 'actions' },
+      action(t('uploadLogo'), async () => {
+        const chosen = file.files?.[0];
+        if (!chosen) return;
+        await call('PUT', 'admin/compliance/branding/logo', await chosen.arrayBuffer(), chosen.type || 'application/octet-stream');
+        await show('compliance');
+      }),
+      b.logo
+        ? action(t('removeLogo'), async () => (await call('DELETE', 'admin/compliance/branding/logo'), show('compliance')), {
+            question: t('removeLogoConfirm'),
+            danger: true,
+          })
+        : null,
+    ),
+  );
+  return h('div', {}, form, logo);
 }
 
 function templatesSection(templates, variables, devices) {

@@ -262,6 +262,23 @@ test("Compliance: detection, a template previewed with a real device, a policy's
   const devices = page.locator('table', { has: page.locator('caption', { hasText: /^Devices$/ }) });
   await devices.locator('tbody tr').first().waitFor();
 
+  // Branding: the name and contact, and a logo (a file that is not an image is refused as the API says).
+  await page.getByRole('textbox', { name: 'Company name' }).fill('Contoso Demo');
+  await page.getByLabel('Contact email').fill('helpdesk@contoso-demo.example');
+  await page.getByRole('button', { name: 'Save the branding' }).click();
+  await page.locator('#status').getByText('Branding saved.').waitFor();
+  const logo = page.getByLabel('Logo (PNG or JPEG, at most 256 KiB)', { exact: true });
+  await logo.setInputFiles({ name: 'logo.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
+  await page.getByRole('button', { name: 'Upload the logo' }).click();
+  await page.getByRole('region', { name: 'Company logo' }).getByRole('alert').waitFor();
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+  await logo.setInputFiles({ name: 'logo.png', mimeType: 'image/png', buffer: png });
+  await page.getByRole('button', { name: 'Upload the logo' }).click();
+  await page
+    .locator('.logo-state')
+    .getByText(/^Logo: image\/png, 0\.1 KB/)
+    .waitFor();
+
   // A template, previewed with the values of a device Intune reports.
   await page.getByLabel('Name', { exact: true }).fill('Fix it');
   await page.getByLabel('Subject').fill('Fix {{DeviceName}}');
