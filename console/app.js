@@ -366,12 +366,13 @@ async function archive(main) {
     if (e.status === 404) return null;
     throw e;
   });
-  main.append(h('h1', {}, t('archive')));
-  main.append(account ? archiveAccount(account, writer) : archiveRegister(writer));
-  if (!account) return;
-  main.append(await archiveMapping(writer));
-  if (writer) main.append(archiveImport());
-  if (holds('Connectors.Read')) main.append(await archiveRuns(writer));
+  const parts = [h('h1', {}, t('archive')), account ? archiveAccount(account, writer) : archiveRegister(writer)];
+  if (account) {
+    parts.push(await archiveMapping(writer));
+    if (writer) parts.push(archiveImport());
+    if (holds('Connectors.Read')) parts.push(await archiveRuns(writer));
+  }
+  main.append(...parts);
 }
 
 function archiveRegister(writer) {
@@ -649,9 +650,12 @@ async function archiveRuns(writer) {
 }
 
 async function remote(main) {
-  main.append(h('h1', {}, t('remote')));
-  if (holds('RemoteAssistance.Update')) main.append(await teamViewerCard());
-  if (holds('RemoteAssistance.Request')) main.append(await newSession(), await sessionsTable());
+  const [connection, picker, sessions] = await Promise.all([
+    holds('RemoteAssistance.Update') ? teamViewerCard() : null,
+    holds('RemoteAssistance.Request') ? newSession() : null,
+    holds('RemoteAssistance.Request') ? sessionsTable() : null,
+  ]);
+  main.append(h('h1', {}, t('remote')), ...[connection, picker, sessions].filter(Boolean));
 }
 
 async function teamViewerCard() {
@@ -1258,7 +1262,7 @@ async function vpp(main) {
               announce(run.state === 'succeeded' ? t('syncDone', run.progress) : t('syncFailed', { state: run.state }));
               await show('vpp');
             } catch (e) {
-              main.prepend(problem(e));
+              document.getElementById('main').prepend(problem(e));
               ev.target.disabled = false;
             }
           },
@@ -1380,19 +1384,22 @@ function nav(current) {
   document.getElementById('nav').hidden = false;
 }
 
-async function show(id) {
+/** Renders a view; focus moves to it (for screen readers) except on the first one, so Tab starts at the skip link. */
+async function show(id, { focus = true } = {}) {
   const main = document.getElementById('main');
   const views = VIEWS.filter(allowed);
   const view = views.find((v) => v.id === id) ?? views[0];
   nav(view?.id);
-  main.replaceChildren();
-  if (!view) return main.append(h('p', { role: 'alert' }, t('noRole')));
+  if (!view) return main.replaceChildren(h('p', { role: 'alert' }, t('noRole')));
+  // Drawn aside and swapped in whole: the page never shows a view half-drawn.
+  const draft = h('div');
   try {
-    await view.render(main);
+    await view.render(draft);
   } catch (e) {
-    main.append(problem(e));
+    draft.append(problem(e));
   }
-  main.focus();
+  main.replaceChildren(...draft.childNodes);
+  if (focus) main.focus();
 }
 
 function signInPage(message) {
@@ -1432,8 +1439,9 @@ async function start() {
   document.getElementById('who').hidden = false;
   document.getElementById('who-name').textContent = me.name ?? me.objectId ?? '';
   document.getElementById('who-roles').textContent = me.roles.join(', ');
-  window.addEventListener('hashchange', () => void show(location.hash.slice(2)));
-  await show(location.hash.slice(2));
+  // Views are #/<id>; other fragments (the skip link's #main) are in-page moves, not navigation.
+  window.addEventListener('hashchange', () => location.hash.startsWith('#/') && void show(location.hash.slice(2)));
+  await show(location.hash.slice(2), { focus: false });
 }
 
 void start();
