@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { graph, GraphApiError } from '../graph/client';
-import { allManagedDevices } from '../graph/objects';
+import { allManagedDevices, readManagedDevice, type ManagedDevice, type Read } from '../graph/objects';
 import { sendMail } from '../graph/mail';
 import type { Principal } from '../platform/auth/admin';
 import { clock } from '../platform/clock';
@@ -22,19 +21,20 @@ import { teamViewerApi } from './teamviewer';
  * came of it.
  */
 
-interface Device {
-  id: string;
-  deviceName?: string;
-  operatingSystem?: string;
-  osVersion?: string;
-  model?: string;
-  managementAgent?: string;
-  managedDeviceOwnerType?: string;
-  userId?: string | null;
-  userDisplayName?: string | null;
-  userPrincipalName?: string | null;
-  emailAddress?: string | null;
-}
+/** What a session request reads of a managed device, and the device list shows. */
+const DEVICE_FIELDS = [
+  'deviceName',
+  'operatingSystem',
+  'osVersion',
+  'model',
+  'managementAgent',
+  'managedDeviceOwnerType',
+  'userId',
+  'userDisplayName',
+  'userPrincipalName',
+  'emailAddress',
+] as const;
+type Device = Read<ManagedDevice, (typeof DEVICE_FIELDS)[number]>;
 
 /**
  * Whether TeamViewer's Intune connector supports the device, read from what Intune reports in
@@ -44,7 +44,7 @@ interface Device {
  * HoloLens, Surface Hub and Windows 10 S are not.
  */
 export function supportOf(
-  d: Pick<Device, 'managementAgent'> & { operatingSystem?: string | null; model?: string | null; managedDeviceOwnerType?: string | null },
+  d: Pick<Device, 'operatingSystem' | 'model' | 'managementAgent' | 'managedDeviceOwnerType'>,
 ): { supported: true; platform: string } | { supported: false; platform: string; reason: string } {
   const os = (d.operatingSystem ?? '').toLowerCase();
   const model = (d.model ?? '').toLowerCase();
@@ -89,18 +89,7 @@ const NO_USER = (name: string) => `${name} has no user to assist (a userless enr
 
 /** The managed devices, each with whether a session can be requested for its user and, if not, why. */
 export async function listDevices(): Promise<z.infer<typeof deviceSchema>[]> {
-  const devices = await allManagedDevices([
-    'id',
-    'deviceName',
-    'operatingSystem',
-    'osVersion',
-    'model',
-    'managementAgent',
-    'managedDeviceOwnerType',
-    'userId',
-    'userDisplayName',
-    'userPrincipalName',
-  ] as const);
+  const devices = await allManagedDevices(DEVICE_FIELDS);
   return devices
     .map((d) => {
       const support = supportOf(d);
@@ -203,16 +192,8 @@ export async function requestSession(deviceId: string, principal: Principal, log
     await tables.sessions.insert({ ...row, outcome: 'refused', reason });
     throw new AppError(status, status === 404 ? 'Not Found' : 'Unprocessable Content', reason, { sessionId: row.rowKey });
   };
-  let device: Device;
-  try {
-    device = await graph().get<Device>(`/deviceManagement/managedDevices/${encodeURIComponent(deviceId)}`, {
-      $select:
-        'id,deviceName,operatingSystem,osVersion,model,managementAgent,managedDeviceOwnerType,userId,userDisplayName,userPrincipalName,emailAddress',
-    });
-  } catch (e) {
-    if (e instanceof GraphApiError && e.graphStatus === 404) return refuse(404, `Intune has no managed device ${deviceId}.`);
-    throw e;
-  }
+  const device = await readManagedDevice(deviceId, DEVICE_FIELDS);
+  if (!device) return refuse(404, `Intune has no managed device ${deviceId}.`);
   const support = supportOf(device);
   Object.assign(row, { deviceName: device.deviceName, platform: support.platform });
   if (!support.supported) return refuse(422, support.reason);
