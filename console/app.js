@@ -142,27 +142,20 @@ async function tem(main) {
   if (writer) {
     const name = h('input', { id: 'tem-name', name: 'name', required: true, maxlength: 100, autocomplete: 'off' });
     const email = h('input', { id: 'tem-email', name: 'alertEmail', type: 'email', autocomplete: 'off' });
-    const out = h('div', { class: 'form-result' });
     main.append(
       h(
         'form',
         {
           class: 'card',
           'aria-labelledby': 'tem-register',
-          onsubmit: async (ev) => {
-            ev.preventDefault();
-            out.replaceChildren();
-            try {
-              const made = await call('POST', 'admin/tem/providers', {
-                name: name.value,
-                ...(email.value ? { alertEmail: email.value } : {}),
-              });
-              await show('tem');
-              document.getElementById('main').prepend(secretBox(made.secret, made.webhookUrl));
-            } catch (e) {
-              out.append(problem(e));
-            }
-          },
+          onsubmit: submitting(async () => {
+            const made = await call('POST', 'admin/tem/providers', {
+              name: name.value,
+              ...(email.value ? { alertEmail: email.value } : {}),
+            });
+            await show('tem');
+            document.getElementById('main').prepend(secretBox(made.secret, made.webhookUrl));
+          }),
         },
         h('h2', { id: 'tem-register' }, t('register')),
         h('label', { for: 'tem-name' }, t('name')),
@@ -170,7 +163,6 @@ async function tem(main) {
         h('label', { for: 'tem-email' }, t('alertEmail')),
         email,
         h('button', { type: 'submit' }, t('registerButton')),
-        out,
       ),
     );
   }
@@ -225,65 +217,36 @@ async function providerCard(p, writer) {
     );
   filter.addEventListener('change', fill);
   fill();
-  const progress = h(
-    'div',
-    { class: 'progress', hidden: true },
-    h('label', { for: `revert-${p.id}` }, t('reverting')),
-    h('progress', { id: `revert-${p.id}` }),
-  );
-  const confirmThen = (question, work) => async (ev) => {
-    if (!window.confirm(question)) return;
-    ev.target.disabled = true;
-    try {
-      await work();
-    } catch (e) {
-      ev.target.after(problem(e));
-      ev.target.disabled = false;
-    }
-  };
+  const progress = progressBar(`revert-${p.id}`, t('reverting'));
   const actions = writer
     ? h(
         'div',
         { class: 'actions' },
         p.enabled ? h('a', { class: 'button', href: p.connectUrl }, t('connect')) : null,
-        h(
-          'button',
-          {
-            type: 'button',
-            onclick: confirmThen(t('rotateConfirm'), async () => {
-              const made = await call('POST', `admin/tem/providers/${p.id}/secrets`, { overlapHours: 24 });
-              document.getElementById('main').prepend(secretBox(made.secret));
-            }),
-          },
+        action(
           t('rotate'),
+          async () => {
+            const made = await call('POST', `admin/tem/providers/${p.id}/secrets`, { overlapHours: 24 });
+            document.getElementById('main').prepend(secretBox(made.secret));
+          },
+          { question: t('rotateConfirm') },
         ),
         p.enabled
-          ? h(
-              'button',
-              {
-                type: 'button',
-                class: 'danger',
-                onclick: confirmThen(t('switchOffConfirm'), async () => {
-                  const changed = await call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
-                  progress.hidden = false;
-                  const run = changed.runId ? await follow(changed.runId, progress.querySelector('progress')) : null;
-                  announce(t('reverted', { done: run?.progress.done ?? 0 }));
-                  await show('tem');
-                }),
-              },
+          ? action(
               t('switchOff'),
-            )
-          : h(
-              'button',
-              {
-                type: 'button',
-                onclick: confirmThen(t('switchOn'), async () => {
-                  await call('PATCH', `admin/tem/providers/${p.id}`, { enabled: true });
-                  await show('tem');
-                }),
+              async () => {
+                const changed = await call('PATCH', `admin/tem/providers/${p.id}`, { enabled: false });
+                progress.hidden = false;
+                const run = changed.runId ? await follow(changed.runId, progress.querySelector('progress')) : null;
+                announce(t('reverted', { done: run?.progress.done ?? 0 }));
+                await show('tem');
               },
-              t('switchOn'),
-            ),
+              { question: t('switchOffConfirm'), danger: true },
+            )
+          : action(t('switchOn'), async () => {
+              await call('PATCH', `admin/tem/providers/${p.id}`, { enabled: true });
+              await show('tem');
+            }),
       )
     : null;
   return h(
@@ -360,6 +323,27 @@ function action(label, work, { question, danger } = {}) {
   );
 }
 
+/** A form's submit handler: `work` with the submit button disabled meanwhile; a refusal shown after the button. */
+function submitting(work) {
+  return async (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const button = ev.submitter;
+    form.querySelectorAll('.problem').forEach((p) => p.remove());
+    if (button) button.disabled = true;
+    try {
+      await work(form);
+    } catch (e) {
+      (button ?? form).after(problem(e));
+    } finally {
+      if (button) button.disabled = false;
+    }
+  };
+}
+
+/** A progress bar for a run, hidden until the run starts. */
+const progressBar = (id, label) => h('div', { class: 'progress', hidden: true }, h('label', { for: id }, label), h('progress', { id }));
+
 async function archive(main) {
   const writer = holds('Archive.ReadWrite');
   const account = await call('GET', 'admin/archive/account').catch((e) => {
@@ -385,28 +369,20 @@ function archiveRegister(writer) {
   if (!writer) return section;
   const url = h('input', { id: 'archive-url', type: 'url', required: true, autocomplete: 'off' });
   const key = h('input', { id: 'archive-key', type: 'password', required: true, autocomplete: 'off' });
-  const out = h('div');
   section.append(
     h(
       'form',
       {
-        onsubmit: async (ev) => {
-          ev.preventDefault();
-          out.replaceChildren();
-          try {
-            await call('PUT', 'admin/archive/account', { providerUrl: url.value, apiKey: key.value });
-            await show('archive');
-          } catch (e) {
-            out.append(problem(e));
-          }
-        },
+        onsubmit: submitting(async () => {
+          await call('PUT', 'admin/archive/account', { providerUrl: url.value, apiKey: key.value });
+          await show('archive');
+        }),
       },
       h('label', { for: 'archive-url' }, t('providerUrl')),
       url,
       h('label', { for: 'archive-key' }, t('apiKey')),
       key,
       h('button', { type: 'submit' }, t('save')),
-      out,
     ),
   );
   return section;
@@ -505,12 +481,7 @@ async function archiveMapping(writer) {
 function archiveImport() {
   const from = h('input', { id: 'archive-from', type: 'date', required: true });
   const to = h('input', { id: 'archive-to', type: 'date', required: true });
-  const progress = h(
-    'div',
-    { class: 'progress', hidden: true },
-    h('label', { for: 'archive-progress' }, t('importing')),
-    h('progress', { id: 'archive-progress' }),
-  );
+  const progress = progressBar('archive-progress', t('importing'));
   const run = async (body) => {
     const started = await call('POST', 'admin/archive/import', body);
     progress.hidden = false;
@@ -531,20 +502,11 @@ function archiveImport() {
       'form',
       {
         'aria-label': t('backfill'),
-        onsubmit: async (ev) => {
-          ev.preventDefault();
-          const submit = ev.submitter;
-          submit.disabled = true;
-          ev.currentTarget.querySelectorAll('.problem').forEach((p) => p.remove());
-          try {
-            const end = new Date(`${to.value}T00:00:00Z`);
-            end.setUTCDate(end.getUTCDate() + 1);
-            await run({ from: `${from.value}T00:00:00Z`, to: end.toISOString() });
-          } catch (e) {
-            submit.after(problem(e));
-            submit.disabled = false;
-          }
-        },
+        onsubmit: submitting(async () => {
+          const end = new Date(`${to.value}T00:00:00Z`);
+          end.setUTCDate(end.getUTCDate() + 1);
+          await run({ from: `${from.value}T00:00:00Z`, to: end.toISOString() });
+        }),
       },
       h('h3', {}, t('backfill')),
       h('label', { for: 'archive-from' }, t('from')),
@@ -716,7 +678,6 @@ async function newSession() {
   const { value: devices } = await call('GET', 'admin/remote-assistance/devices');
   const find = h('input', { id: 'ra-find', type: 'search', autocomplete: 'off' });
   const list = h('div', { class: 'devices' });
-  const result = h('div', { role: 'status' });
   const fill = () => {
     const q = find.value.trim().toLowerCase();
     const shown = devices.filter((d) => !q || `${d.deviceName} ${d.userName ?? ''} ${d.userPrincipalName ?? ''}`.toLowerCase().includes(q));
@@ -748,38 +709,28 @@ async function newSession() {
     {
       class: 'card',
       'aria-labelledby': 'ra-new',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const chosen = ev.currentTarget.querySelector('input[name="ra-device"]:checked');
-        const submit = ev.submitter;
-        result.replaceChildren();
+      onsubmit: submitting(async (form) => {
+        const chosen = form.querySelector('input[name="ra-device"]:checked');
         if (!chosen) return;
-        submit.disabled = true;
-        try {
-          const s = await call('POST', 'admin/remote-assistance/sessions', { deviceId: chosen.value });
-          await show('remote');
-          document
-            .getElementById('main')
-            .prepend(
-              h(
-                'section',
-                { class: 'secret', 'aria-label': t('newSession') },
-                h('p', {}, t('sessionOpen', { code: s.code, invitation: s.invitation })),
-                h('a', { class: 'button', href: s.supporterLink, target: '_blank', rel: 'noopener' }, t('openSession')),
-              ),
-            );
-        } catch (e) {
-          result.append(problem(e));
-          submit.disabled = false;
-        }
-      },
+        const s = await call('POST', 'admin/remote-assistance/sessions', { deviceId: chosen.value });
+        await show('remote');
+        document
+          .getElementById('main')
+          .prepend(
+            h(
+              'section',
+              { class: 'secret', 'aria-label': t('newSession') },
+              h('p', {}, t('sessionOpen', { code: s.code, invitation: s.invitation })),
+              h('a', { class: 'button', href: s.supporterLink, target: '_blank', rel: 'noopener' }, t('openSession')),
+            ),
+          );
+      }),
     },
     h('h2', { id: 'ra-new' }, t('newSession')),
     h('label', { for: 'ra-find' }, t('filterDevices')),
     find,
     h('fieldset', {}, h('legend', {}, t('chooseDevice')), list),
     h('button', { type: 'submit' }, t('requestSession')),
-    result,
   );
 }
 
@@ -914,12 +865,7 @@ async function compliance(main) {
     call('GET', 'admin/compliance/devices?top=100'),
     call('GET', 'admin/compliance/branding'),
   ]);
-  const progress = h(
-    'div',
-    { class: 'progress', hidden: true },
-    h('label', { for: 'cmp-progress' }, t('runDetection')),
-    h('progress', { id: 'cmp-progress' }),
-  );
+  const progress = progressBar('cmp-progress', t('runDetection'));
   main.append(
     h('h1', {}, t('compliance')),
     h(
@@ -1041,21 +987,14 @@ function brandingSection(b) {
     {
       class: 'card',
       'aria-label': t('branding'),
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const submit = ev.submitter;
-        form.querySelectorAll('.problem').forEach((x) => x.remove());
+      onsubmit: submitting(async (form) => {
         const v = (id) => form.querySelector(`#${id}`).value;
-        try {
-          await call('PUT', 'admin/compliance/branding', {
-            companyName: v('br-name'),
-            contact: { name: v('br-contact'), email: v('br-email'), phone: v('br-phone'), website: v('br-site') },
-          });
-          announce(t('brandingSaved'));
-        } catch (e) {
-          submit.after(problem(e));
-        }
-      },
+        await call('PUT', 'admin/compliance/branding', {
+          companyName: v('br-name'),
+          contact: { name: v('br-contact'), email: v('br-email'), phone: v('br-phone'), website: v('br-site') },
+        });
+        announce(t('brandingSaved'));
+      }),
     },
     field('br-name', t('companyName'), b.companyName),
     field('br-contact', t('contactName'), b.contact.name),
@@ -1120,28 +1059,21 @@ function templatesSection(templates, variables, devices) {
     {
       class: 'card',
       'aria-labelledby': 'tpl-new',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const submit = ev.submitter;
-        form.querySelectorAll('.problem').forEach((x) => x.remove());
-        try {
-          await call('POST', 'admin/compliance/templates', {
-            name: name.value,
-            branding: Object.fromEntries(toggles.map((k) => [k, form.querySelector(`input[name="${k}"]`).checked])),
-            messages: [
-              {
-                locale: document.documentElement.lang === 'fr' ? 'fr-FR' : 'en-US',
-                subject: subject.value,
-                body: body.value,
-                isDefault: true,
-              },
-            ],
-          });
-          await show('compliance');
-        } catch (e) {
-          submit.after(problem(e));
-        }
-      },
+      onsubmit: submitting(async (form) => {
+        await call('POST', 'admin/compliance/templates', {
+          name: name.value,
+          branding: Object.fromEntries(toggles.map((k) => [k, form.querySelector(`input[name="${k}"]`).checked])),
+          messages: [
+            {
+              locale: document.documentElement.lang === 'fr' ? 'fr-FR' : 'en-US',
+              subject: subject.value,
+              body: body.value,
+              isDefault: true,
+            },
+          ],
+        });
+        await show('compliance');
+      }),
     },
     h('h3', { id: 'tpl-new' }, t('newTemplate')),
     h('label', { for: 'tpl-name' }, t('name')),
@@ -1239,12 +1171,7 @@ async function vpp(main) {
     call('GET', 'admin/vpp/licenses?top=100'),
     call('GET', 'admin/vpp/alerts?top=20'),
   ]);
-  const progress = h(
-    'div',
-    { class: 'progress', hidden: true },
-    h('label', { for: 'vpp-progress' }, t('progress')),
-    h('progress', { id: 'vpp-progress' }),
-  );
+  const progress = progressBar('vpp-progress', t('progress'));
   const historyBox = h('div', { tabindex: '-1', class: 'history' });
   const sync = holds('Connectors.ReadWrite')
     ? h(
