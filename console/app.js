@@ -96,23 +96,32 @@ const VIEWS = [
 ];
 const allowed = (v) => holds(...[v.role].flat());
 
+const VIEW_OF = { tem: 'tem', compliance: 'compliance', vpp: 'vpp', archive: 'archive', 'remote-assistance': 'remote' };
+
 async function overview(main) {
   const { value } = await call('GET', 'admin/connectors');
   main.append(
     h('h1', {}, t('overview')),
     table(
       t('overview'),
-      [t('connector'), t('state'), t('detail'), t('updated')],
-      value.map((c) =>
-        h(
+      [t('connector'), t('state'), t('detail'), t('openAlerts'), t('updated')],
+      value.map((c) => {
+        const view = VIEWS.find((v) => v.id === VIEW_OF[c.id]);
+        return h(
           'tr',
-          {},
-          h('th', { scope: 'row' }, c.name, h('div', { class: 'muted' }, c.description)),
+          { 'data-connector': c.id },
+          h(
+            'th',
+            { scope: 'row' },
+            view && allowed(view) ? h('a', { href: `#/${view.id}` }, c.name) : c.name,
+            h('div', { class: 'muted' }, c.description),
+          ),
           h('td', {}, badge(c.state, t(`state.${c.state}`))),
-          h('td', {}, c.detail ?? ''),
+          h('td', {}, c.detail ?? '', c.fix ? h('p', { class: 'fix' }, h('strong', {}, `${t('fix')}: `), c.fix) : null),
+          h('td', { class: 'alerts' }, c.openAlerts === null ? '—' : t(`alerts.${c.id}`, { n: c.openAlerts })),
           h('td', {}, when(c.updatedAt)),
-        ),
-      ),
+        );
+      }),
     ),
   );
 }

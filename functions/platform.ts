@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { listConnectorStatus } from '../shared/connectors';
 import { httpFunction, registry, timerFunction } from '../shared/platform/app';
 import { checkSecretExpiry } from '../shared/graph/credential';
 import { appCredential } from '../shared/platform/auth/entra';
@@ -10,6 +9,7 @@ import { purgeRuns } from '../shared/platform/runs';
 import { config } from '../shared/platform/config';
 import { buildOpenApi } from '../shared/platform/openapi';
 import { storageHealth } from '../shared/platform/storage';
+import { connectorOverview } from '../shared/overview';
 import { version } from '../package.json';
 
 const functionSchema = z.object({
@@ -90,8 +90,15 @@ const connectorSchema = z.object({
   name: z.string(),
   description: z.string(),
   state: z.enum(['notConfigured', 'active', 'disabled', 'warning', 'error']),
-  detail: z.string().nullable(),
-  updatedAt: z.string().nullable(),
+  detail: z.string().nullable().describe('Why the connector is in this state.'),
+  fix: z.string().nullable().describe('What to do about it (set-up steps while not configured).'),
+  updatedAt: z.string().nullable().describe('Last activity.'),
+  openAlerts: z
+    .number()
+    .nullable()
+    .describe(
+      'TEM: blocks in force; compliance: failed actions; VPP: apps low on licences; archive: items the last import failed; null: none kept.',
+    ),
 });
 
 httpFunction('listConnectors', {
@@ -99,11 +106,11 @@ httpFunction('listConnectors', {
   route: 'admin/connectors',
   auth: 'Connectors.Read',
   doc: {
-    summary: 'Each connector with its state',
+    summary: 'Each connector with its state, reason, fix, last activity and open alerts',
     tags: ['admin'],
     responses: { 200: { description: 'The connectors.', schema: z.object({ value: z.array(connectorSchema) }) } },
   },
-  handler: async () => ({ status: 200, body: { value: await listConnectorStatus() } }),
+  handler: async () => ({ status: 200, body: { value: await connectorOverview() } }),
 });
 
 timerFunction('housekeeping', {

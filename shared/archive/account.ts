@@ -102,7 +102,12 @@ export async function putAccount(input: z.infer<typeof accountInput>, by: string
     updatedAt: now,
     updatedBy: by,
   }));
-  await reportConnectorStatus('archive', 'warning', 'Provider account registered; test the connection, then switch the import on.');
+  await reportConnectorStatus(
+    'archive',
+    'warning',
+    'Provider account registered; the import is off.',
+    'Accept the terms, test the connection, then switch the import on (Archive > Account).',
+  );
   return view(next!);
 }
 
@@ -142,7 +147,13 @@ export async function testConnection(by: string) {
       ? { ...r, connection: state, connectionDetail: detail, testedAt: now, updatedAt: now, updatedBy: by }
       : undefined,
   );
-  if (state === 'failed') await reportConnectorStatus('archive', 'error', detail);
+  if (state === 'failed')
+    await reportConnectorStatus(
+      'archive',
+      'error',
+      detail,
+      "Correct the account's address or credentials (Archive > Account) and test the connection again.",
+    );
   return view(next!);
 }
 

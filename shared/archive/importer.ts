@@ -10,7 +10,7 @@ import { AppError, conflict } from '../platform/errors';
 import { csvFile } from '../platform/http';
 import type { Logger } from '../platform/log';
 import { forEachLimit } from '../platform/pool';
-import { endRun, getRun, inQueuedRun, queueRun, RUN_WAIT_SECONDS, setOutcome, setProgress, setTotal } from '../platform/runs';
+import { endRun, getRun, inQueuedRun, listRuns, queueRun, RUN_WAIT_SECONDS, setOutcome, setProgress, setTotal } from '../platform/runs';
 import { queues, type Delivery } from '../platform/storage/queues';
 import { sourceOf } from './account';
 import { importKey, participants, resolve, toMail, type Directory } from './convert';
@@ -465,8 +465,18 @@ async function tally(runId: string, log: Logger): Promise<void> {
     'archive',
     counters.failed ? 'warning' : 'active',
     `Last import ${clock.iso()}: ${counters.imported} imported, ${counters.skipped} skipped, ${counters.failed} failed.`,
+    counters.failed
+      ? 'Read why each item failed (Archive > Imports > Failures), fix the mapping or the mailbox, then replay them.'
+      : undefined,
   );
   log.info('Archive import finished', { runId, ...counters });
+}
+
+/** Open alerts for the overview: the items the newest finished import (or replay) failed. */
+export async function lastImportFailures(): Promise<number> {
+  const { value } = await listRuns({ kind: KIND, top: 20 });
+  const last = value.find((r) => r.state === 'succeeded' || r.state === 'failed');
+  return last?.counters.failed ?? 0;
 }
 
 export interface Failure {

@@ -54,7 +54,12 @@ async function runScan(runId: string, delivery: Delivery): Promise<void> {
           `Last scan ${clock.iso()}: ${Object.keys(results).length} policies, ${planned} actions newly planned.`,
         );
       } catch (e) {
-        await reportConnectorStatus('compliance', 'error', `Scan ${runId} failed: ${(e as Error).message}`);
+        await reportConnectorStatus(
+          'compliance',
+          'error',
+          `Scan ${runId} failed: ${(e as Error).message}`,
+          'Check that the app still has its Graph permissions (GET /api/health), then run detection again (Compliance > Run detection).',
+        );
         throw e;
       }
     },

@@ -118,6 +118,11 @@ export async function deviceLedger(deviceId: string) {
   return { deviceId, states, actions };
 }
 
+/** Open alerts for the overview: actions that failed (each stays failed until an admin looks at its device). */
+export async function countFailedActions(): Promise<number> {
+  return (await tables.ledger.list(odata`RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'failed'}`)).length;
+}
+
 /** One page of device states across policies, filtered by status. */
 export async function listDeviceStates(status: StateRow['status'] | undefined, top: number, token?: string) {
   const filter = status

@@ -31,6 +31,8 @@ export interface Manifest {
 export interface ConnectorManifest extends Manifest {
   name: string;
   description: string;
+  /** What an admin does to set the connector up: the fix shown while it is not configured. */
+  setup: string;
 }
 
 export const defineManifest = <const M extends Manifest>(m: M): M => m;
@@ -58,7 +60,7 @@ export function buildCatalog(platform: Manifest, connectors: readonly ConnectorM
     for (const [permission, why] of Object.entries(m.graphPermissions))
       graphPermissions[permission] = graphPermissions[permission] ? `${graphPermissions[permission]}; ${m.id}: ${why}` : `${m.id}: ${why}`;
   return {
-    connectors: connectors.map(({ id, name, description }) => ({ id, name, description })),
+    connectors: connectors.map(({ id, name, description, setup }) => ({ id, name, description, setup })),
     tables: names('Table', (m) => m.tables),
     queues: names('Queue', (m) => m.queues),
     containers: names('Container', (m) => m.containers),

@@ -268,6 +268,11 @@ async function needsReauthorization(holder: string, why: string, log: Logger): P
     claimedBy: undefined,
     claimedUntil: 0,
   }));
-  await reportConnectorStatus('remote-assistance', 'error', `TeamViewer needs re-authorization: ${why}`);
+  await reportConnectorStatus(
+    'remote-assistance',
+    'error',
+    `TeamViewer needs re-authorization: ${why}`,
+    'Connect to TeamViewer again (Remote assistance > TeamViewer > Connect).',
+  );
   log.error('TeamViewer needs re-authorization', { why });
 }

@@ -11,6 +11,7 @@ export const remoteAssistance = defineConnector({
   id: 'remote-assistance',
   name: 'Remote assistance (TeamViewer)',
   description: 'TeamViewer connection and remote-assistance sessions for supported devices.',
+  setup: "Accept TeamViewer's terms, then Connect (Remote assistance > TeamViewer).",
   tables: ['raconnection', 'rasessions'],
   queues: [],
   containers: [],

@@ -188,6 +188,9 @@ export async function patchProvider(id: string, body: z.infer<typeof patchProvid
 const openBlocks = (id: string) => odata`PartitionKey eq ${id} and (active eq true or pending eq true)`;
 const countOpenBlocks = async (id: string) => (await tables.blocks.list(openBlocks(id))).length;
 
+/** Open alerts for the overview: blocks in force (or being applied) on any provider's lines. */
+export const countActiveBlocks = async () => (await tables.blocks.list('active eq true or pending eq true')).length;
+
 export async function describeProvider(id: string) {
   const { entity } = await getProvider(id);
   const [open, lines] = await Promise.all([

@@ -29,6 +29,25 @@ export async function listTokens() {
   }));
 }
 
+/**
+ * The connector's state for the overview, from the tokens' health (undefined while Intune has none):
+ * the worst token's first reason of that severity with its fix, and as open alerts the apps low on licences.
+ */
+export async function vppSummary() {
+  const tokens = (await listTokens()).filter((t) => !t.removed);
+  if (!tokens.length) return undefined;
+  const worst = tokens.find((t) => t.health === 'unhealthy') ?? tokens.find((t) => t.health === 'warning');
+  const why = worst?.reasons.find((r) => r.severity === worst.health) ?? worst?.reasons[0];
+  const synced = tokens.map((t) => t.lastSnapshotAt ?? t.lastSyncDateTime).filter((at): at is string => !!at);
+  return {
+    state: !worst ? 'active' : worst.health === 'unhealthy' ? 'error' : 'warning',
+    detail: worst ? `Token ${worst.organizationName ?? worst.id}: ${why!.reason}` : `${tokens.length} token(s) healthy.`,
+    fix: why?.fix ?? null,
+    updatedAt: synced.sort().at(-1) ?? null,
+    openAlerts: (await servedLicenses()).rows.filter((l) => l.low).length,
+  } as const;
+}
+
 export const licenseQuery = pageQuery.extend({
   tokenId: z.string().optional(),
   kind: z.enum(['app', 'ebook']).optional(),

@@ -6,6 +6,8 @@ export const vpp = defineConnector({
   id: 'vpp',
   name: 'Apple VPP licences',
   description: 'Daily and on-demand sync of VPP tokens and per-app licence counts, with connector health.',
+  setup:
+    'Upload an Apple VPP token in Intune (Tenant administration > Connectors and tokens > Apple VPP tokens); it is synced within 15 minutes, or press Sync now.',
   tables: ['vpptokens', 'vpplicenses', 'vpphistory', 'vppalerts'],
   queues: ['vpp-sync'],
   containers: [],

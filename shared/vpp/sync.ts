@@ -9,7 +9,6 @@ import { createRun, discardRun, endRun, newRunId, partDone, runStarted, runTime 
 import { queues } from '../platform/storage/queues';
 import { newestFirst, type TableAction } from '../platform/storage/tables';
 import { odata } from '@azure/data-tables';
-import { reportConnectorStatus } from '../connectors';
 import {
   QUEUE_SYNC,
   readSnapshot,
@@ -334,7 +333,6 @@ async function failed(token: TokenRow, msg: SyncMessage, error: string, retry: b
       { key: `${retryRunId}:${token.rowKey}:start`, delaySeconds },
     );
   }
-  await reportConnectorStatus('vpp', 'warning', `Token ${token.organizationName ?? token.rowKey}: ${error}`);
 }
 
 interface Counted {

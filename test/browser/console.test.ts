@@ -44,6 +44,9 @@ async function signIn(upn: string, lang = 'en'): Promise<Page> {
   return page;
 }
 
+/** Opens a view from the navigation (the overview links the connectors' names too). */
+const view = (page: Page, name: string) => page.locator('#nav').getByRole('link', { name }).click();
+
 async function axe(page: Page): Promise<{ id: string; impact: string; nodes: unknown[] }[]> {
   await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
   const result = await page.evaluate(() =>
@@ -63,6 +66,12 @@ test('sign-in, the overview of all five connectors, then sign-out', async () => 
   const names = await page.locator('main table tbody th').allTextContents();
   for (const c of ['Telecom expense management', 'Apple VPP', 'Remote assistance']) expect(names.join('\n')).toMatch(new RegExp(c, 'i'));
   expect(await rows.count()).toBe(5);
+  // Nothing is set up yet: each connector says how to set it up, and has no alerts.
+  for (const row of await rows.all()) {
+    expect(await row.locator('.badge').textContent()).toBe('Not configured');
+    expect(await row.locator('.fix').textContent()).toMatch(/^Fix: .+\.$/);
+    expect(await row.locator('.alerts').textContent()).toBe('—');
+  }
   await shot(page, 'overview');
   expect(await axe(page)).toEqual([]);
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -74,7 +83,7 @@ test('sign-in, the overview of all five connectors, then sign-out', async () => 
 
 test('VPP: Sync now shows the run progressing to its end, then the tokens with health and the licences', async () => {
   const page = await signIn(user('megan'));
-  await page.getByRole('link', { name: 'Apple VPP' }).click();
+  await view(page, 'Apple VPP');
   await page.getByRole('heading', { name: 'Apple VPP', level: 1 }).waitFor();
   await page.getByRole('button', { name: 'Sync now' }).click();
   await page
@@ -95,13 +104,22 @@ test('VPP: Sync now shows the run progressing to its end, then the tokens with h
   expect(await history.locator('tbody tr').count()).toBeGreaterThan(0);
   await shot(page, 'vpp');
   expect(await axe(page)).toEqual([]);
+
+  // The overview reads the tokens' health: an expired token is the error, with its fix; low apps are open alerts.
+  const low = await licences.locator('tbody tr', { hasText: 'Low' }).count();
+  await view(page, 'Overview');
+  const vpp = page.locator('tr[data-connector="vpp"]');
+  await expect(vpp.locator('.badge').textContent()).resolves.toBe('Error');
+  expect(await vpp.textContent()).toMatch(/Token Contoso Legacy: The token expired .*Fix: .*Apple Business Manager/);
+  expect(low).toBeGreaterThan(0);
+  expect(await vpp.locator('.alerts').textContent()).toBe(`${low} apps low on licences`);
   await page.context().close();
 });
 
 test('TEM: register a provider (its secret shown once), connect it through admin consent, and see the block a signed webhook makes', async () => {
   const page = await signIn(user('megan'));
   page.on('dialog', (d) => void d.accept());
-  await page.getByRole('link', { name: 'Telecom expense' }).click();
+  await view(page, 'Telecom expense');
   await page.getByLabel('Name').fill('Datalert console');
   await page.getByLabel('Alert email (optional)').fill('telecom-admins@contoso-demo.example');
   await page.getByRole('button', { name: 'Register', exact: true }).click();
@@ -150,6 +168,9 @@ test('TEM: register a provider (its secret shown once), connect it through admin
     'the block in the console',
   );
   await shot(page, 'tem');
+  await view(page, 'Overview');
+  await expect(page.locator('tr[data-connector="tem"] .alerts').textContent()).resolves.toBe('1 blocks in force');
+  await view(page, 'Telecom expense');
   // Nothing is reverting yet.
   expect(await card.locator('.progress').isVisible()).toBe(false);
 
@@ -165,7 +186,7 @@ test('TEM: register a provider (its secret shown once), connect it through admin
 test('Archive: set up the provider, a mapping refused with its report then one in use, a backfilled day imported and its log read', async () => {
   const page = await signIn(user('megan'));
   page.on('dialog', (d) => void d.accept());
-  await page.getByRole('link', { name: 'Network archive' }).click();
+  await view(page, 'Network archive');
   await page.getByLabel('Provider URL').fill(`${env.sandbox.origin}/archive`);
   await page.getByLabel('API key').fill(ARCHIVE_ACCOUNT.apiKey);
   await page.getByRole('button', { name: 'Save' }).click();
@@ -222,7 +243,7 @@ test('Archive: set up the provider, a mapping refused with its report then one i
 test('Remote assistance: accept the terms, connect TeamViewer, pick a device (an unsupported one says why), start a session and close it', async () => {
   const page = await signIn(user('megan'));
   page.on('dialog', (d) => void d.accept());
-  await page.getByRole('link', { name: 'Remote assistance' }).click();
+  await view(page, 'Remote assistance');
   await page.getByRole('button', { name: 'Accept the terms' }).click();
   await page.getByRole('link', { name: 'Connect' }).click();
   await page.waitForURL(/\/api\/oauth\/teamviewer\/callback/);
@@ -255,7 +276,7 @@ test('Remote assistance: accept the terms, connect TeamViewer, pick a device (an
 
 test("Compliance: detection, a template previewed with a real device, a policy's schedule edited with its timeline, a device's actions", async () => {
   const page = await signIn(user('megan'));
-  await page.getByRole('link', { name: 'Compliance actions' }).click();
+  await view(page, 'Compliance actions');
   await page.getByRole('heading', { name: 'Compliance actions', level: 1 }).waitFor();
   await page.getByRole('button', { name: 'Run detection now' }).click();
   await page.locator('#status').getByText('Detection finished: succeeded.').waitFor({ timeout: 60_000 });
@@ -324,7 +345,7 @@ test("Compliance: detection, a template previewed with a real device, a policy's
 
 test('a reader sees the views but no Sync now, and the API refuses the sync to their session', async () => {
   const page = await signIn(user('connectors-read'));
-  await page.getByRole('link', { name: 'Apple VPP' }).click();
+  await view(page, 'Apple VPP');
   await page.getByRole('heading', { name: 'Apple VPP', level: 1 }).waitFor();
   expect(await page.getByRole('button', { name: 'Sync now' }).count()).toBe(0);
   // The hidden action, called from the page with this user's session anyway.

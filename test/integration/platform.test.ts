@@ -3,6 +3,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import { SignJWT, generateKeyPair } from 'jose';
 import { DEMO } from '../../dev/sandbox/demo';
 import { checkSecretExpiry } from '../../shared/graph/credential';
+import { catalog } from '../../shared/manifests';
 import { registry } from '../../shared/platform/app';
 import { setClock } from '../../shared/platform/clock';
 import { resetConfig } from '../../shared/platform/config';
@@ -119,6 +120,9 @@ describe('admin API authentication', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { value: { id: string; state: string }[] };
     expect(body.value.map((c) => c.id)).toEqual(['tem', 'compliance', 'vpp', 'archive', 'remote-assistance']);
+    // Nothing set up yet: each says how to set it up, and has no alerts.
+    for (const c of body.value)
+      expect(c).toMatchObject({ state: 'notConfigured', fix: catalog.connectors.find((m) => m.id === c.id)!.setup, openAlerts: null });
   });
 
   test('a role implied by a broader one is accepted (Connectors.ReadWrite reads)', async () => {

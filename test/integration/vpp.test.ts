@@ -111,6 +111,17 @@ test('POST /api/admin/vpp/sync: every seeded VPP app shows the sandbox counts an
   });
   // Contoso Retail was 2 days stale; its sync brought it back to healthy.
   expect(health['Contoso Retail'].health).toBe('healthy');
+
+  // The overview reads the same health: the worst token's reason with its fix, and the apps low on licences.
+  const overview = (await call('GET', 'admin/connectors')).body.value.find((c: { id: string }) => c.id === 'vpp');
+  const worst = health['Contoso Legacy'].reasons.find((x) => x.severity === 'unhealthy')!;
+  expect(overview).toMatchObject({
+    state: 'error',
+    detail: `Token Contoso Legacy: ${worst.reason}`,
+    fix: worst.fix,
+    openAlerts: list.value.filter((l) => l.low).length,
+  });
+  expect(overview.openAlerts).toBeGreaterThan(0);
 });
 
 test('tokens Apple does not sync are skipped, not failed: no "last sync failed", and syncing one alone is a 409 that starts nothing', async () => {
