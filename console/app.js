@@ -1045,86 +1045,202 @@ function brandingSection(b) {
 }
 
 function templatesSection(templates, variables, devices) {
+  const editor = h('div', {}, templateEditor(null, variables, devices));
+  const edit = (tp) => {
+    editor.replaceChildren(templateEditor(tp, variables, devices));
+    editor.querySelector('input').focus();
+  };
   const list = table(
     t('templates'),
-    [t('name'), t('locales'), t('preview')],
+    [t('name'), t('locales'), t('actions')],
     templates.map((tp) =>
       h(
         'tr',
         {},
         h('th', { scope: 'row' }, tp.name),
-        h('td', {}, tp.messages.map((m) => m.locale).join(', ')),
-        h('td', {}, devices.length ? previewControl(tp, devices) : '—'),
+        h('td', {}, tp.messages.map((m) => (m.isDefault ? `${m.locale} (${t('default')})` : m.locale)).join(', ')),
+        h(
+          'td',
+          { class: 'actions' },
+          h('button', { type: 'button', 'aria-label': `${t('edit')}: ${tp.name}`, onclick: () => edit(tp) }, t('edit')),
+          action(
+            t('delete'),
+            async () => {
+              await call('DELETE', `admin/compliance/templates/${encodeURIComponent(tp.id)}`);
+              await show('compliance');
+            },
+            { question: t('deleteTemplateConfirm', { name: tp.name }), danger: true },
+          ),
+        ),
       ),
     ),
   );
-  const name = h('input', { id: 'tpl-name', required: true, maxlength: 200 });
-  const subject = h('input', { id: 'tpl-subject', required: true, maxlength: 255 });
-  const body = h('textarea', { id: 'tpl-body', required: true, rows: 6 });
-  const toggle = (k) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: k, checked: true }), ' ', t(k));
+  return h('div', {}, list, editor);
+}
+
+let editorCount = 0;
+
+/**
+ * A template's editor (a new one when `tp` is null): its name, branding toggles and one message per
+ * language, with the preview beside it redrawn from what is typed, rendered with a real device's values.
+ */
+function templateEditor(tp, variables, devices) {
+  const n = ++editorCount;
+  const id = (k) => `tpl${n}-${k}`;
+  const name = h('input', { id: id('name'), required: true, maxlength: 100, value: tp?.name ?? '' });
   const toggles = ['companyLogo', 'companyName', 'contactInformation', 'deviceDetails'];
+  const toggle = (k) =>
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: k, checked: tp ? tp.branding[k] : true }), ' ', t(k));
+  const messages = h('div', { class: 'messages' });
+  let m = 0;
+  const addMessage = (msg) => {
+    const k = `${n}-${++m}`;
+    const locale = h('input', {
+      id: `msg${k}-locale`,
+      name: 'locale',
+      required: true,
+      maxlength: 35,
+      value: msg.locale,
+      autocomplete: 'off',
+    });
+    const legend = h('legend', {}, msg.locale || t('newLanguage'));
+    locale.addEventListener('input', () => (legend.textContent = locale.value || t('newLanguage')));
+    const box = h(
+      'fieldset',
+      { class: 'message' },
+      legend,
+      h('label', { for: `msg${k}-locale` }, t('locale')),
+      locale,
+      h('label', { for: `msg${k}-subject` }, t('subject')),
+      h('input', { id: `msg${k}-subject`, name: 'subject', required: true, maxlength: 255, value: msg.subject }),
+      h('label', { for: `msg${k}-body` }, t('body')),
+      h('textarea', { id: `msg${k}-body`, name: 'body', required: true, rows: 5 }, msg.body),
+      h('label', { class: 'check' }, h('input', { type: 'radio', name: id('default'), checked: msg.isDefault }), ' ', t('defaultLanguage')),
+      h(
+        'button',
+        {
+          type: 'button',
+          onclick: () => {
+            if (messages.children.length > 1) box.remove();
+            if (!messages.querySelector('input[type="radio"]:checked')) messages.querySelector('input[type="radio"]').checked = true;
+            redraw();
+          },
+        },
+        t('removeLanguage'),
+      ),
+    );
+    messages.append(box);
+  };
+  for (const msg of tp?.messages ?? [{ locale: lang === 'fr' ? 'fr-FR' : 'en-US', subject: '', body: '', isDefault: true }])
+    addMessage(msg);
+
+  const input = (form) => ({
+    name: name.value,
+    branding: Object.fromEntries(toggles.map((k) => [k, form.querySelector(`input[name="${k}"]`).checked])),
+    messages: [...messages.children].map((box) => ({
+      locale: box.querySelector('[name="locale"]').value,
+      subject: box.querySelector('[name="subject"]').value,
+      body: box.querySelector('[name="body"]').value,
+      isDefault: box.querySelector('input[type="radio"]').checked,
+    })),
+  });
+
+  const device = h(
+    'select',
+    { id: id('device') },
+    devices.map((d) => h('option', { value: d.deviceId }, d.deviceName)),
+  );
+  const previewLocale = h('input', { id: id('plocale'), placeholder: t('usersLanguage'), maxlength: 35, autocomplete: 'off' });
+  const out = h('div', { class: 'preview', 'aria-live': 'polite' }, h('p', { class: 'muted' }, t('previewHint')));
+  let timer;
+  let asked = 0;
+  // Redrawn shortly after the typing stops; only the newest answer is shown.
+  const redraw = () => {
+    clearTimeout(timer);
+    if (!devices.length) return;
+    timer = setTimeout(async () => {
+      const mine = ++asked;
+      const chosen = devices.find((d) => d.deviceId === device.value);
+      try {
+        const r = await call('POST', 'admin/compliance/templates/preview', {
+          template: input(form),
+          deviceId: device.value,
+          ...(chosen?.policyName ? { policyName: chosen.policyName } : {}),
+          ...(previewLocale.value.trim() ? { locale: previewLocale.value.trim() } : {}),
+        });
+        if (mine !== asked) return;
+        out.replaceChildren(
+          h('p', { class: 'preview-subject' }, t('previewTo', { to: r.to ?? '—', locale: r.locale, subject: r.subject })),
+          h('iframe', { title: `${t('preview')}: ${name.value || t('newTemplate')}`, sandbox: '', srcdoc: r.html }),
+        );
+      } catch (e) {
+        if (mine === asked) out.replaceChildren(problem(e));
+      }
+    }, 400);
+  };
+
   const form = h(
     'form',
     {
-      class: 'card',
-      'aria-labelledby': 'tpl-new',
-      onsubmit: submitting(async (form) => {
-        await call('POST', 'admin/compliance/templates', {
-          name: name.value,
-          branding: Object.fromEntries(toggles.map((k) => [k, form.querySelector(`input[name="${k}"]`).checked])),
-          messages: [
-            {
-              locale: document.documentElement.lang === 'fr' ? 'fr-FR' : 'en-US',
-              subject: subject.value,
-              body: body.value,
-              isDefault: true,
-            },
-          ],
-        });
+      class: 'card template-editor',
+      'aria-labelledby': id('title'),
+      oninput: redraw,
+      onchange: redraw,
+      onsubmit: submitting(async (f) => {
+        if (tp) await call('PUT', `admin/compliance/templates/${encodeURIComponent(tp.id)}`, input(f));
+        else await call('POST', 'admin/compliance/templates', input(f));
+        announce(t('templateSaved', { name: name.value }));
         await show('compliance');
       }),
     },
-    h('h3', { id: 'tpl-new' }, t('newTemplate')),
-    h('label', { for: 'tpl-name' }, t('name')),
-    name,
-    h('label', { for: 'tpl-subject' }, t('subject')),
-    subject,
-    h('label', { for: 'tpl-body' }, t('body')),
-    body,
-    h('p', { class: 'muted' }, t('variablesHint', { list: variables.map((v) => v.name).join(' ') })),
-    h('fieldset', {}, h('legend', {}, t('toggles')), toggles.map(toggle)),
-    h('button', { type: 'submit' }, t('create')),
+    h('h3', { id: id('title') }, tp ? `${t('editTemplate')}: ${tp.name}` : t('newTemplate')),
+    h(
+      'div',
+      { class: 'editor-columns' },
+      h(
+        'div',
+        {},
+        h('label', { for: id('name') }, t('name')),
+        name,
+        h('fieldset', {}, h('legend', {}, t('toggles')), toggles.map(toggle)),
+        messages,
+        h(
+          'button',
+          {
+            type: 'button',
+            onclick: () => {
+              addMessage({ locale: '', subject: '', body: '', isDefault: false });
+              messages.lastElementChild.querySelector('input').focus();
+            },
+          },
+          t('addLanguage'),
+        ),
+        h('p', { class: 'muted' }, t('variablesHint', { list: variables.map((v) => v.name).join(' ') })),
+      ),
+      h(
+        'div',
+        { class: 'preview-pane' },
+        h('h4', {}, t('preview')),
+        devices.length
+          ? [
+              h('label', { for: id('device') }, t('previewWith')),
+              device,
+              h('label', { for: id('plocale') }, t('previewLocale')),
+              previewLocale,
+            ]
+          : h('p', { class: 'muted' }, t('previewNoDevice')),
+        out,
+      ),
+    ),
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'submit' }, tp ? t('save') : t('create')),
+      tp ? h('button', { type: 'button', onclick: () => show('compliance') }, t('cancel')) : null,
+    ),
   );
-  return h('div', {}, list, form);
-}
-
-/** Renders the template with a real device's values; the mail is shown in a frame that runs nothing. */
-function previewControl(tp, devices) {
-  const id = `preview-${tp.id}`;
-  const select = h(
-    'select',
-    { id, 'aria-label': `${t('previewWith')}: ${tp.name}` },
-    devices.map((d) => h('option', { value: d.deviceId }, d.deviceName)),
-  );
-  const out = h('div', { class: 'preview' });
-  return h(
-    'div',
-    {},
-    select,
-    ' ',
-    action(t('preview'), async () => {
-      const device = devices.find((d) => d.deviceId === select.value);
-      const r = await call('POST', `admin/compliance/templates/${encodeURIComponent(tp.id)}/preview`, {
-        deviceId: select.value,
-        policyName: device?.policyName,
-      });
-      out.replaceChildren(
-        h('p', { class: 'preview-subject' }, t('previewTo', { to: r.to ?? '—', locale: r.locale, subject: r.subject })),
-        h('iframe', { title: `${t('preview')}: ${tp.name}`, sandbox: '', srcdoc: r.html }),
-      );
-    }),
-    out,
-  );
+  if (tp) redraw();
+  return form;
 }
 
 function devicesSection(states) {

@@ -26,6 +26,10 @@ const template = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
 });
+const previewOf = z
+  .object({ deviceId: z.string().min(1), policyName: z.string().max(200).optional(), locale: z.string().max(35).optional() })
+  .strict();
+const preview = z.object({ to: z.string().nullable(), locale: z.string(), subject: z.string(), html: z.string() });
 const branding = z.object({
   companyName: z.string(),
   contact: z.object({ name: z.string(), email: z.string(), phone: z.string(), website: z.string() }),
@@ -143,16 +147,14 @@ httpFunction('complianceTemplatePreview', {
   method: 'POST',
   route: 'admin/compliance/templates/{id}/preview',
   auth,
-  body: z
-    .object({ deviceId: z.string().min(1), policyName: z.string().max(200).optional(), locale: z.string().max(35).optional() })
-    .strict(),
+  body: previewOf,
   doc: {
     summary: "Render a template with a real device's values (from Intune), in the user's or a given locale",
     tags,
     responses: {
       200: {
         description: 'Subject, HTML and locale.',
-        schema: z.object({ to: z.string().nullable(), locale: z.string(), subject: z.string(), html: z.string() }),
+        schema: preview,
       },
       404: { description: 'No such template or device.' },
     },
@@ -160,6 +162,26 @@ httpFunction('complianceTemplatePreview', {
   handler: async ({ params, body }) => ({
     status: 200,
     body: await previewTemplate(params.id, body.deviceId, body.policyName, body.locale),
+  }),
+});
+
+httpFunction('complianceTemplateDraftPreview', {
+  method: 'POST',
+  route: 'admin/compliance/templates/preview',
+  auth,
+  body: z.object({ template: templateInput, ...previewOf.shape }).strict(),
+  doc: {
+    summary: "Render a template being edited (not stored) with a real device's values, as the template would be",
+    tags,
+    responses: {
+      200: { description: 'Subject, HTML and locale.', schema: preview },
+      400: { description: 'The template is not one that could be saved: what to fix.' },
+      404: { description: 'No such device.' },
+    },
+  },
+  handler: async ({ body }) => ({
+    status: 200,
+    body: await previewTemplate(body.template, body.deviceId, body.policyName, body.locale),
   }),
 });
 

@@ -5,7 +5,8 @@ import { config } from '../platform/config';
 import { badRequest, notFound } from '../platform/errors';
 import { mailBranding } from './branding';
 import type { Template } from './model';
-import { getTemplate, renderMail, type MailValues, type RenderedMail } from './templates';
+import type { TemplateInput } from './inputs';
+import { draftTemplate, getTemplate, renderMail, type MailValues, type RenderedMail } from './templates';
 
 /** Turning a template into a mail for a real device: its values from Graph, rendering, sending. */
 
@@ -65,6 +66,8 @@ export function senderMailbox(): string | undefined {
 
 export interface PreparedMail extends RenderedMail {
   to: string | undefined;
+  /** The logo the html refers to as cid:, when the template shows it. */
+  inline: { name: string; contentType: string; contentId: string; bytes: Buffer }[];
   send(to: string[], cc: string[], tag?: string): Promise<void>;
 }
 
@@ -86,24 +89,25 @@ export async function prepareMail(
     mailValues(device, user, policyName, since, branding.view.companyName),
     locale ?? user?.preferredLanguage,
   );
+  const inline =
+    branding.logo && template.branding.companyLogo
+      ? [
+          {
+            name: `logo.${branding.logo.contentType === 'image/png' ? 'png' : 'jpg'}`,
+            contentType: branding.logo.contentType,
+            contentId: branding.view.logoCid!,
+            bytes: branding.logo.bytes,
+          },
+        ]
+      : [];
   return {
     ...rendered,
     to: user?.mail ?? undefined,
+    inline,
     send: async (to, cc, tag) => {
       const from = senderMailbox();
       if (!from)
         throw badRequest('No mailbox sends notifications: set COMPLIANCE_MAIL_SENDER (or ALERT_MAIL_SENDER) to a mailbox of the tenant.');
-      const inline =
-        branding.logo && template.branding.companyLogo
-          ? [
-              {
-                name: `logo.${branding.logo.contentType === 'image/png' ? 'png' : 'jpg'}`,
-                contentType: branding.logo.contentType,
-                contentId: branding.view.logoCid!,
-                bytes: branding.logo.bytes,
-              },
-            ]
-          : [];
       await sendMail(from, to, rendered.subject, rendered.html, { cc, inline, tag });
     },
   };
@@ -116,11 +120,19 @@ async function deviceForPreview(deviceId: string): Promise<DeviceFacts> {
   return d;
 }
 
-/** A template rendered for a real device, in its user's language or `locale`. */
-export async function previewTemplate(templateId: string, deviceId: string, policyName = '(policy)', locale?: string) {
-  const [template, device] = await Promise.all([getTemplate(templateId), deviceForPreview(deviceId)]);
+/** A template (stored, or a draft being edited) rendered for a real device, in its user's language or `locale`. */
+export async function previewTemplate(templateOrId: string | TemplateInput, deviceId: string, policyName = '(policy)', locale?: string) {
+  const [template, device] = await Promise.all([
+    typeof templateOrId === 'string' ? getTemplate(templateOrId) : draftTemplate(templateOrId),
+    deviceForPreview(deviceId),
+  ]);
   const mail = await prepareMail(template, device, policyName, clock.iso(), locale);
-  return { to: mail.to ?? null, locale: mail.locale, subject: mail.subject, html: mail.html };
+  // A page shows no cid: image; the logo goes in as a data: URL instead.
+  const html = mail.inline.reduce(
+    (out, i) => out.replaceAll(`cid:${i.contentId}`, `data:${i.contentType};base64,${i.bytes.toString('base64')}`),
+    mail.html,
+  );
+  return { to: mail.to ?? null, locale: mail.locale, subject: mail.subject, html };
 }
 
 const SAMPLE_DEVICE: DeviceFacts = {

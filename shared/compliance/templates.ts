@@ -51,6 +51,9 @@ function row(id: string, t: TemplateInput, createdAt: string): TemplateRow {
   };
 }
 
+/** A template as it would be stored, for a preview of what is being edited. */
+export const draftTemplate = (t: TemplateInput): Template => toTemplate(row('draft', t, clock.iso()));
+
 export async function createTemplate(t: TemplateInput): Promise<Template> {
   const r = row(randomUUID(), t, clock.iso());
   await tables.templates.insert(r);

@@ -274,7 +274,7 @@ test('Remote assistance: accept the terms, connect TeamViewer, pick a device (an
   await page.context().close();
 });
 
-test("Compliance: detection, a template previewed with a real device, a policy's schedule edited with its timeline, a device's actions", async () => {
+test("Compliance: detection, a template written in two languages and previewed as typed with a real device, then edited, a policy's schedule edited with its timeline, a device's actions", async () => {
   const page = await signIn(user('megan'));
   await view(page, 'Compliance actions');
   await page.getByRole('heading', { name: 'Compliance actions', level: 1 }).waitFor();
@@ -300,20 +300,59 @@ test("Compliance: detection, a template previewed with a real device, a policy's
     .getByText(/^Logo: image\/png, 0\.1 KB/)
     .waitFor();
 
-  // A template, previewed with the values of a device Intune reports.
-  await page.getByLabel('Name', { exact: true }).fill('Fix it');
-  await page.getByLabel('Subject').fill('Fix {{DeviceName}}');
-  await page.getByLabel('Body').fill('Hello {{UserName}}, please update your device.');
-  await page.getByRole('button', { name: 'Create' }).click();
+  // A template written in two languages, its preview following the typing with a real device's values.
+  const editor = page.locator('form.template-editor');
+  const device = (await editor.locator('select option').first().textContent())!;
+  const subject = editor.locator('.preview-subject');
+  await editor.getByLabel('Name', { exact: true }).fill('Fix it');
+  await editor.getByLabel('Subject').fill('Fix {{DeviceName}}');
+  await editor.getByLabel('Body').fill('Hello {{UserName}}, please update your device.');
+  await subject.getByText(`: Fix ${device}`).waitFor();
+  await editor
+    .frameLocator('iframe')
+    .getByText(/please update your device/)
+    .waitFor();
+  // The logo just uploaded shows in the preview (a mail carries it inline; the page gets it as data).
+  const logoShown = editor.frameLocator('iframe').getByRole('img', { name: 'Contoso Demo' });
+  expect(await logoShown.getAttribute('src')).toMatch(/^data:image\/png;base64,/);
+  expect(await logoShown.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(1);
+  await editor.getByLabel('Subject').fill('Fix {{DeviceNmae}}'); // what cannot be saved says why, in the preview
+  await editor
+    .getByRole('alert')
+    .getByText(/DeviceNmae/)
+    .waitFor();
+  await editor.getByLabel('Subject').fill('Fix {{DeviceName}}');
+  await editor.getByRole('button', { name: 'Add a language' }).click();
+  const french = editor.locator('fieldset.message').nth(1);
+  await french.getByLabel(/Language tag/).fill('fr-FR');
+  await french.getByLabel('Subject').fill('Réparez {{DeviceName}}');
+  await french.getByLabel('Body').fill('Bonjour {{UserName}}, mettez votre appareil à jour.');
+  await editor.getByLabel('In the language').fill('fr-FR');
+  await subject.getByText(`: Réparez ${device}`).waitFor();
+  await shot(page, 'compliance');
+  await editor.getByRole('button', { name: 'Create' }).click();
+  await page.locator('#status').getByText('Template “Fix it” saved.').waitFor();
   const templates = page.locator('table', { has: page.locator('caption', { hasText: 'Notification templates' }) });
   const row = templates.getByRole('row', { name: /Fix it/ });
-  await row.waitFor();
-  const device = (await row.locator('select option').first().textContent())!;
-  await row.getByRole('button', { name: 'Preview' }).click();
-  await row.locator('.preview-subject').getByText(`Fix ${device}`, { exact: false }).waitFor();
-  const mail = page.frameLocator('iframe[title="Preview: Fix it"]');
-  await mail.getByText(/please update your device/).waitFor();
-  await shot(page, 'compliance');
+  expect(await row.locator('td').first().textContent()).toBe('en-us (default), fr-fr');
+
+  // Edited again: the editor opens with what is stored and its preview; the change replaces it.
+  await row.getByRole('button', { name: 'Edit: Fix it' }).click();
+  const edit = page.locator('form.template-editor', { has: page.getByRole('heading', { name: 'Edit template: Fix it' }) });
+  await edit.locator('.preview-subject').getByText(`: Fix ${device}`).waitFor();
+  await edit.locator('fieldset.message').first().getByLabel('Subject').fill('Please fix {{DeviceName}}');
+  await edit.locator('.preview-subject').getByText(`: Please fix ${device}`).waitFor();
+  expect(await axe(page)).toEqual([]);
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#status').getByText('Template “Fix it” saved.').waitFor();
+  expect(await templates.getByRole('row', { name: /Fix it/ }).count()).toBe(1);
+  const stored = (await (await page.request.get(`${app}/api/admin/compliance/templates`)).json()) as {
+    value: { name: string; messages: { subject: string }[] }[];
+  };
+  expect(stored.value.find((x) => x.name === 'Fix it')!.messages.map((x) => x.subject)).toEqual([
+    'Please fix {{DeviceName}}',
+    'Réparez {{DeviceName}}',
+  ]);
 
   // A schedule edited: the timeline follows the edit before it is saved; a bad one is refused as the API says.
   const policy = page.locator('section.card', { has: page.locator('h3') }).first();

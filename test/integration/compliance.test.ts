@@ -406,6 +406,34 @@ describe('a two-week schedule: email on days 2 and 5, lock on day 7', () => {
     expect(c.outbox()).toHaveLength(before + 1);
     expect(c.outbox().at(-1)!.subject).toBe('Action needed: Sample-iPhone is not compliant');
   });
+
+  test('a template being edited previews as it would be saved, and is never stored', async () => {
+    const before = (await c.call('GET', 'admin/compliance/templates')).body.value;
+    const draft = {
+      name: 'Draft',
+      messages: [
+        { locale: 'en-US', subject: 'Draft for {{DeviceName}}', body: 'Hi {{UserName}}', isDefault: true },
+        { locale: 'de-DE', subject: 'Entwurf: {{DeviceName}}', body: 'Hallo {{UserName}}' },
+      ],
+    };
+    const p = await c.call('POST', 'admin/compliance/templates/preview', { template: draft, deviceId: c.device('isaiah-iphone') });
+    expect(p.status).toBe(200);
+    expect(p.body).toMatchObject({ to: 'isaiah@contoso-demo.example', locale: 'de-de', subject: 'Entwurf: isaiah-iphone' });
+    const en = await c.call('POST', 'admin/compliance/templates/preview', {
+      template: draft,
+      deviceId: c.device('isaiah-iphone'),
+      locale: 'en-US',
+    });
+    expect(en.body.subject).toBe('Draft for isaiah-iphone');
+    // What could not be saved cannot be previewed either, and the answer says what to fix.
+    const bad = await c.call('POST', 'admin/compliance/templates/preview', {
+      template: { ...draft, messages: [{ ...draft.messages[0], subject: 'Fix {{DeviceNmae}}' }] },
+      deviceId: c.device('isaiah-iphone'),
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.detail).toMatch(/DeviceNmae/);
+    expect((await c.call('GET', 'admin/compliance/templates')).body.value).toEqual(before);
+  });
 });
 
 describe('each action runs at most once', () => {
