@@ -178,10 +178,12 @@ async function tem(main) {
   main.append(h('h2', {}, t('providers')));
   for (const p of providers) main.append(await providerCard(p, writer));
   if (!providers.length) main.append(h('p', {}, t('none')));
+  main.append(h('h2', {}, t('lines')));
+  if (writer) main.append(await lineForm(), linesSync());
   main.append(
     table(
       t('lines'),
-      [t('phone'), t('device'), t('user'), t('ownership'), t('monitored'), t('blocks')],
+      [t('phone'), t('device'), t('user'), t('ownership'), t('monitored'), t('blocks'), t('lineSource')],
       lines.map((l) =>
         h(
           'tr',
@@ -192,9 +194,90 @@ async function tem(main) {
           h('td', {}, l.ownership),
           h('td', {}, l.monitored ? t('yes') : t('no')),
           h('td', {}, l.blocks.map((b) => b.kind).join(', ')),
+          h(
+            'td',
+            {},
+            l.source === 'manual' ? t('addedByHand') : t('fromIntune'),
+            writer && l.source === 'manual'
+              ? [
+                  ' ',
+                  action(
+                    t('remove'),
+                    async () => {
+                      await call('DELETE', `admin/tem/lines/${encodeURIComponent(l.phoneNumber)}`);
+                      await show('tem');
+                      announce(t('lineRemoved', { phone: l.phoneNumber }));
+                    },
+                    { question: t('removeLineConfirm', { phone: l.phoneNumber }), danger: true },
+                  ),
+                ]
+              : null,
+          ),
         ),
       ),
     ),
+  );
+}
+
+/** A line added by hand for a company-owned device; other devices are listed but cannot be chosen, and say why. */
+async function lineForm() {
+  const { value: devices } = await call('GET', 'admin/tem/devices');
+  const phone = h('input', { id: 'line-phone', type: 'tel', required: true, placeholder: '+447700900123', autocomplete: 'off' });
+  const device = h(
+    'select',
+    { id: 'line-device', required: true },
+    h('option', { value: '' }, t('chooseCompanyDevice')),
+    devices.map((d) =>
+      h(
+        'option',
+        { value: d.id, disabled: !d.eligible },
+        `${d.deviceName}${d.userPrincipalName ? ` (${d.userPrincipalName})` : ''}${d.eligible ? '' : ` — ${d.reason}`}`,
+      ),
+    ),
+  );
+  // The number Intune reports for the device, when there is one, as a starting point.
+  device.addEventListener('change', () => {
+    const d = devices.find((x) => x.id === device.value);
+    if (d?.phoneNumber && !phone.value) phone.value = d.phoneNumber;
+  });
+  return h(
+    'form',
+    {
+      class: 'card',
+      'aria-labelledby': 'line-add',
+      onsubmit: submitting(async () => {
+        const added = await call('POST', 'admin/tem/lines', { phoneNumber: phone.value, managedDeviceId: device.value });
+        await show('tem');
+        announce(t('lineAdded', { phone: added.phoneNumber }));
+      }),
+    },
+    h('h3', { id: 'line-add' }, t('addLine')),
+    h('label', { for: 'line-device' }, t('device')),
+    device,
+    h('label', { for: 'line-phone' }, t('phone')),
+    phone,
+    h('button', { type: 'submit' }, t('addLine')),
+  );
+}
+
+/** Reads the corporate lines from Intune now, followed to the end of its run. */
+function linesSync() {
+  const progress = progressBar('lines-sync', t('syncLines'));
+  return h(
+    'div',
+    {},
+    h(
+      'div',
+      { class: 'actions' },
+      action(t('syncLines'), async () => {
+        const started = await call('POST', 'admin/tem/lines/sync');
+        progress.hidden = false;
+        const run = await follow(started.runId, progress.querySelector('progress'));
+        await show('tem');
+        announce(t('linesSynced', { state: run.state, lines: run.counters.lines ?? 0, removed: run.counters.removed ?? 0 }));
+      }),
+    ),
+    progress,
   );
 }
 
@@ -1189,8 +1272,8 @@ function templateEditor(tp, variables, devices) {
       onsubmit: submitting(async (f) => {
         if (tp) await call('PUT', `admin/compliance/templates/${encodeURIComponent(tp.id)}`, input(f));
         else await call('POST', 'admin/compliance/templates', input(f));
-        announce(t('templateSaved', { name: name.value }));
         await show('compliance');
+        announce(t('templateSaved', { name: name.value }));
       }),
     },
     h('h3', { id: id('title') }, tp ? `${t('editTemplate')}: ${tp.name}` : t('newTemplate')),

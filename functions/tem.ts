@@ -7,7 +7,7 @@ import { CONSENT_PURPOSE } from '../shared/tem/connect';
 import { processEvent } from '../shared/tem/apply';
 import { acceptEvent, purgeWebhookIds } from '../shared/tem/intake';
 import { requestJob, runJob } from '../shared/tem/jobs';
-import { addLine, addLineBody, lineSchema, listLines, removeLine } from '../shared/tem/lines';
+import { addLine, addLineBody, lineDeviceSchema, lineSchema, listLineDevices, listLines, removeLine } from '../shared/tem/lines';
 import { eventMessage, eventSchema, jobMessage, QUEUE_EVENTS, QUEUE_JOBS, WEBHOOK_MAX_BYTES } from '../shared/tem/model';
 import {
   createProvider,
@@ -218,6 +218,18 @@ httpFunction('temListLines', {
     responses: { 200: { description: 'Lines.', schema: z.object({ value: z.array(lineSchema) }) } },
   },
   handler: async () => ({ status: 200, body: { value: await listLines() } }),
+});
+
+httpFunction('temListDevices', {
+  method: 'GET',
+  route: 'admin/tem/devices',
+  auth: 'Connectors.Read',
+  doc: {
+    summary: 'Managed devices, and whether a corporate line can be added for each (company-owned) and why not',
+    tags,
+    responses: { 200: { description: 'Devices by name.', schema: z.object({ value: z.array(lineDeviceSchema) }) } },
+  },
+  handler: async () => ({ status: 200, body: { value: await listLineDevices() } }),
 });
 
 httpFunction('temAddLine', {

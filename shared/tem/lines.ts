@@ -1,6 +1,6 @@
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
-import { listManagedDevices, readManagedDevice, type ManagedDevice, type Read } from '../graph/objects';
+import { allManagedDevices, listManagedDevices, readManagedDevice, type ManagedDevice, type Read } from '../graph/objects';
 import { clock } from '../platform/clock';
 import { badRequest, notFound } from '../platform/errors';
 import { normalizePhone, tables, type BlockRow, type LineRow } from './model';
@@ -47,6 +47,35 @@ export async function syncLines(): Promise<{ lines: number; corporate: number; r
   return { lines: rows.length, corporate: rows.filter((r) => r.ownership === 'company').length, removed: stale.length };
 }
 
+/** Why a device cannot have a corporate line, or undefined when it can. */
+const notCorporate = (d: LineDevice) =>
+  d.managedDeviceOwnerType === 'company'
+    ? undefined
+    : `Device '${d.deviceName ?? d.id}' is ${d.managedDeviceOwnerType ?? 'of unknown ownership'}; only company-owned devices can have corporate lines.`;
+
+/** Every managed device, and whether a line can be added for it (the reason a request would be refused when not). */
+export async function listLineDevices() {
+  return (await allManagedDevices(FIELDS))
+    .map((d) => ({
+      id: d.id,
+      deviceName: d.deviceName ?? d.id,
+      userPrincipalName: d.userPrincipalName ?? null,
+      phoneNumber: (d.phoneNumber && normalizePhone(d.phoneNumber)) || null,
+      eligible: !notCorporate(d),
+      reason: notCorporate(d) ?? null,
+    }))
+    .sort((a, b) => a.deviceName.localeCompare(b.deviceName));
+}
+
+export const lineDeviceSchema = z.object({
+  id: z.string(),
+  deviceName: z.string(),
+  userPrincipalName: z.string().nullable(),
+  phoneNumber: z.string().nullable().describe('The number Intune reports, in E.164 form.'),
+  eligible: z.boolean().describe('Company-owned: a line can be added for it.'),
+  reason: z.string().nullable().describe('Why a line cannot be added, as POST /api/admin/tem/lines would answer.'),
+});
+
 export const addLineBody = z.object({ phoneNumber: z.string(), managedDeviceId: z.string().min(1) });
 
 /** Adds a line by hand for a company-owned managed device (e.g. a SIM Intune does not report). */
@@ -55,10 +84,8 @@ export async function addLine(body: z.infer<typeof addLineBody>) {
   if (!number) throw badRequest('phoneNumber must be in E.164 form, e.g. +447700900123.');
   const device = await readManagedDevice(body.managedDeviceId, FIELDS);
   if (!device) throw badRequest(`No managed device '${body.managedDeviceId}' in Intune.`);
-  if (device.managedDeviceOwnerType !== 'company')
-    throw badRequest(
-      `Device '${device.deviceName ?? device.id}' is ${device.managedDeviceOwnerType ?? 'of unknown ownership'}; only company-owned devices can have corporate lines.`,
-    );
+  const refused = notCorporate(device);
+  if (refused) throw badRequest(refused);
   const row = toLine(device, number, 'manual');
   await tables.lines.upsert(row);
   return lineView(

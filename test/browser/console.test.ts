@@ -180,6 +180,26 @@ test('TEM: register a provider (its secret shown once), connect it through admin
   await card.waitFor();
   expect(await card.locator('.active-blocks').textContent()).toBe('0');
   expect(await card.getByRole('button', { name: 'Switch on' }).count()).toBe(1);
+
+  // Lines: a personal device cannot be chosen and says why; a line added by hand for a company one, then removed.
+  const personal = page.locator('#line-device option', { hasText: 'johanna-android' });
+  expect(await personal.isDisabled()).toBe(true);
+  expect(await personal.textContent()).toMatch(/only company-owned devices can have corporate lines/);
+  const laptop = (await page.locator('#line-device option', { hasText: 'lee-laptop' }).getAttribute('value'))!;
+  await page.getByLabel('Device', { exact: true }).selectOption(laptop);
+  await page.getByLabel('Phone number').fill('+44 7700 900199');
+  await page.getByRole('button', { name: 'Add a line' }).click();
+  await page.locator('#status').getByText('Line +447700900199 added.').waitFor();
+  const added = page.getByRole('row', { name: /\+447700900199/ });
+  expect(await added.textContent()).toMatch(/lee-laptop.*Added by hand/);
+  await added.getByRole('button', { name: 'Remove' }).click();
+  await page.locator('#status').getByText('Line +447700900199 removed.').waitFor();
+  expect(await page.getByRole('row', { name: /\+447700900199/ }).count()).toBe(0);
+  await page.getByRole('button', { name: 'Sync lines from Intune' }).click();
+  await page
+    .locator('#status')
+    .getByText(/^Line sync succeeded: \d+ lines read, 0 removed\.$/)
+    .waitFor({ timeout: 30_000 });
   await page.context().close();
 });
 
@@ -382,7 +402,7 @@ test("Compliance: detection, a template written in two languages and previewed a
   await page.context().close();
 });
 
-test('a reader sees the views but no Sync now, and the API refuses the sync to their session', async () => {
+test('a reader sees the views but no Sync now nor line changes, and the API refuses them to their session', async () => {
   const page = await signIn(user('connectors-read'));
   await view(page, 'Apple VPP');
   await page.getByRole('heading', { name: 'Apple VPP', level: 1 }).waitFor();
@@ -394,6 +414,21 @@ test('a reader sees the views but no Sync now, and the API refuses the sync to t
   });
   expect(refused.status).toBe(403);
   expect(refused.body.detail).toMatch(/needs the app role 'Connectors.ReadWrite'/);
+  // TEM: the lines are shown, but no way to add, remove or sync them; the API refuses adding one.
+  await view(page, 'Telecom expense');
+  await page.getByRole('heading', { name: 'Lines', level: 2 }).waitFor();
+  for (const name of ['Add a line', 'Remove', 'Sync lines from Intune', 'Register'])
+    expect(await page.getByRole('button', { name, exact: true }).count()).toBe(0);
+  const line = await page.evaluate(async () => {
+    const res = await fetch('/api/admin/tem/lines', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ phoneNumber: '+447700900198', managedDeviceId: 'any' }),
+    });
+    return res.status;
+  });
+  expect(line).toBe(403);
   await page.context().close();
 });
 

@@ -119,6 +119,11 @@ test('lines: company devices can be added by hand, personal ones cannot; removal
   const refused = await tem.call('POST', 'admin/tem/lines', { phoneNumber: '+447700900198', managedDeviceId: personal.id });
   expect(refused.status).toBe(400);
   expect(refused.body.detail).toMatch(/only company-owned devices/);
+  // The device list says the same before anything is asked.
+  const listed = (await tem.call('GET', 'admin/tem/devices')).body.value as { id: string; eligible: boolean; reason: string | null }[];
+  expect(listed).toHaveLength(devices.length);
+  expect(listed.find((d) => d.id === company.id)).toMatchObject({ eligible: true, reason: null });
+  expect(listed.find((d) => d.id === personal.id)).toMatchObject({ eligible: false, reason: refused.body.detail });
   expect((await tem.call('POST', 'admin/tem/lines', { phoneNumber: 'call me', managedDeviceId: company.id })).status).toBe(400);
   const lines = (await tem.call('GET', 'admin/tem/lines')).body.value as { phoneNumber: string }[];
   expect(lines.map((l) => l.phoneNumber)).toContain('+447700900199');
