@@ -832,10 +832,19 @@ async function sessionsTable() {
     'section',
     { 'aria-labelledby': 'ra-sessions' },
     h('h2', { id: 'ra-sessions' }, t('sessions')),
-    h('a', { href: '/api/admin/remote-assistance/sessions.csv' }, t('downloadCsv')),
+    h(
+      'div',
+      { class: 'actions' },
+      h('a', { href: '/api/admin/remote-assistance/sessions.csv' }, t('downloadCsv')),
+      action(t('readReports'), async () => {
+        const r = await call('POST', 'admin/remote-assistance/sync');
+        await show('remote');
+        announce(t('reportsRead', r));
+      }),
+    ),
     table(
       t('sessions'),
-      [t('requestedAt'), t('requestedBy'), t('device'), t('user'), t('outcome'), t('code'), t('invitation'), ''],
+      [t('requestedAt'), t('requestedBy'), t('device'), t('user'), t('outcome'), t('code'), t('invitation'), t('connections'), ''],
       sessions.map((s) =>
         h(
           'tr',
@@ -844,9 +853,22 @@ async function sessionsTable() {
           h('td', {}, s.requestedByName ?? s.requestedBy),
           h('td', {}, s.deviceName ?? s.deviceId),
           h('td', {}, s.userName ?? ''),
-          h('td', {}, s.outcome, s.reason ? h('div', { class: 'muted' }, s.reason) : null),
+          h(
+            'td',
+            {},
+            s.outcome,
+            s.reason ? h('div', { class: 'muted' }, s.reason) : null,
+            s.closedAt ? h('div', { class: 'muted' }, t('closedBy', { at: when(s.closedAt), by: s.closedBy ?? '' })) : null,
+          ),
           h('td', {}, s.code ?? ''),
           h('td', {}, s.invitation ?? ''),
+          h(
+            'td',
+            {},
+            s.connections.map((c) =>
+              h('div', {}, t('connectionLine', { supporter: c.supporter ?? '—', start: when(c.start), minutes: c.minutes ?? '…' })),
+            ),
+          ),
           h(
             'td',
             {},

@@ -289,8 +289,22 @@ test('Remote assistance: accept the terms, connect TeamViewer, pick a device (an
 
   const sessions = page.locator('table', { has: page.locator('caption', { hasText: 'Sessions' }) });
   const row = sessions.getByRole('row', { name: /diego-android/ });
+  // A supporter works in the session for 12 minutes; TeamViewer's report joins the session's audit.
+  const code = (await row.locator('td').nth(4).textContent())!;
+  const connected = await fetch(`${env.sandbox.controlUrl}/_sandbox/teamviewer/sessions/${code}/connections`, {
+    method: 'POST',
+    body: JSON.stringify({ supporter: 'Megan Admin', minutes: 12 }),
+  });
+  expect(connected.status).toBeLessThan(300);
   await row.getByRole('button', { name: 'Close' }).click();
   await sessions.getByRole('row', { name: /diego-android.*closed/ }).waitFor();
+  expect(await sessions.getByRole('row', { name: /diego-android/ }).textContent()).toMatch(/Closed .+ by admin:/);
+  await page.getByRole('button', { name: 'Read TeamViewer’s reports now' }).click();
+  await page
+    .locator('#status')
+    .getByText(/^Reports read: 1 connections joined/)
+    .waitFor();
+  expect(await sessions.getByRole('row', { name: /diego-android/ }).textContent()).toMatch(/Megan Admin, .+, 12 min/);
   await page.context().close();
 });
 
