@@ -176,7 +176,7 @@ async function tem(main) {
     );
   }
   main.append(h('h2', {}, t('providers')));
-  for (const p of providers) main.append(await providerCard(p, writer));
+  for (const p of providers) main.append(await providerCard(p, writer, lines));
   if (!providers.length) main.append(h('p', {}, t('none')));
   main.append(h('h2', {}, t('lines')));
   if (writer) main.append(await lineForm(), linesSync());
@@ -281,34 +281,71 @@ function linesSync() {
   );
 }
 
-async function providerCard(p, writer) {
-  const { value: ledger } = await call('GET', `admin/tem/providers/${p.id}/ledger?top=50`);
+/** The ledger's filters, as the API takes them (the ledger is filtered where it is stored, not in the page). */
+const LEDGER_FILTERS = {
+  status: ['requested', 'applied', 'failed', 'reverted', 'ignored', 'repaired'],
+  action: ['block', 'unblock', 'none'],
+  kind: ['data', 'roaming'],
+};
+
+async function providerCard(p, writer, lines) {
   const rows = h('tbody');
-  const filter = h(
-    'select',
-    { id: `ledger-filter-${p.id}` },
-    h('option', { value: '' }, t('all')),
-    ...[...new Set(ledger.map((r) => r.status))].map((st) => h('option', { value: st }, st)),
-  );
-  const fill = () =>
-    rows.replaceChildren(
-      ...ledger
-        .filter((r) => !filter.value || r.status === filter.value)
-        .map((r) =>
-          h(
-            'tr',
-            {},
-            h('td', {}, when(r.at)),
-            h('td', {}, `${r.action}${r.kind ? ` (${r.kind})` : ''}`),
-            h('td', {}, r.line ?? ''),
-            h('td', {}, r.deviceName ?? ''),
-            h('td', {}, r.status),
-            h('td', {}, r.error ?? r.reason ?? ''),
-          ),
-        ),
+  const more = h('button', { type: 'button', hidden: true }, t('showMore'));
+  const select = (name, values, label) =>
+    h(
+      'span',
+      { class: 'filter' },
+      h('label', { for: `ledger-${p.id}-${name}` }, label),
+      ' ',
+      h(
+        'select',
+        { id: `ledger-${p.id}-${name}`, name },
+        h('option', { value: '' }, t('all')),
+        values.map((v) => h('option', { value: v }, v)),
+      ),
     );
-  filter.addEventListener('change', fill);
-  fill();
+  const filters = h(
+    'form',
+    { class: 'filters', 'aria-label': `${t('ledgerFilters')}: ${p.name}`, onsubmit: (ev) => ev.preventDefault() },
+    select('status', LEDGER_FILTERS.status, t('filterStatus')),
+    select('action', LEDGER_FILTERS.action, t('action')),
+    select('kind', LEDGER_FILTERS.kind, t('kind')),
+    select(
+      'line',
+      lines.map((l) => l.phoneNumber),
+      t('line'),
+    ),
+  );
+  let next;
+  let asked = 0;
+  // Only the newest answer is drawn: filters changed quickly do not leave an older page behind.
+  const read = async (from) => {
+    const mine = ++asked;
+    const q = new URLSearchParams({ top: '50' });
+    for (const el of filters.querySelectorAll('select')) if (el.value) q.set(el.name, el.value);
+    if (from) q.set('continuationToken', from);
+    const page = await call('GET', `admin/tem/providers/${p.id}/ledger?${q}`);
+    if (mine !== asked) return;
+    next = page.nextLink ? new URL(page.nextLink).searchParams.get('continuationToken') : undefined;
+    more.hidden = !next;
+    const drawn = page.value.map((r) =>
+      h(
+        'tr',
+        {},
+        h('td', {}, when(r.at)),
+        h('td', {}, `${r.action}${r.kind ? ` (${r.kind})` : ''}`),
+        h('td', {}, r.line ?? ''),
+        h('td', {}, r.deviceName ?? ''),
+        h('td', {}, r.status),
+        h('td', {}, r.error ?? r.reason ?? ''),
+      ),
+    );
+    if (from) rows.append(...drawn);
+    else rows.replaceChildren(...(drawn.length ? drawn : [h('tr', {}, h('td', { colspan: 6 }, t('noEntry')))]));
+  };
+  filters.addEventListener('change', () => read().catch((e) => rows.replaceChildren(h('tr', {}, h('td', { colspan: 6 }, problem(e))))));
+  more.addEventListener('click', () => read(next));
+  await read();
   const progress = progressBar(`revert-${p.id}`, t('reverting'));
   const actions = writer
     ? h(
@@ -368,8 +405,7 @@ async function providerCard(p, writer) {
     p.connectionDetail ? h('p', { class: 'muted' }, p.connectionDetail) : null,
     actions,
     progress,
-    h('label', { for: filter.id }, t('filterStatus')),
-    filter,
+    filters,
     h(
       'table',
       {},
@@ -385,6 +421,7 @@ async function providerCard(p, writer) {
       ),
       rows,
     ),
+    more,
   );
 }
 

@@ -8,11 +8,21 @@ import { processEvent } from '../shared/tem/apply';
 import { acceptEvent, purgeWebhookIds } from '../shared/tem/intake';
 import { requestJob, runJob } from '../shared/tem/jobs';
 import { addLine, addLineBody, lineDeviceSchema, lineSchema, listLineDevices, listLines, removeLine } from '../shared/tem/lines';
-import { eventMessage, eventSchema, jobMessage, QUEUE_EVENTS, QUEUE_JOBS, WEBHOOK_MAX_BYTES } from '../shared/tem/model';
+import {
+  eventMessage,
+  eventSchema,
+  jobMessage,
+  LEDGER_ACTIONS,
+  LEDGER_STATUSES,
+  QUEUE_EVENTS,
+  QUEUE_JOBS,
+  WEBHOOK_MAX_BYTES,
+} from '../shared/tem/model';
 import {
   createProvider,
   createProviderBody,
   describeProvider,
+  ledgerQuery,
   listProviders,
   patchProvider,
   patchProviderBody,
@@ -59,16 +69,18 @@ const provider = z.object({
   connectUrl: z.string(),
 });
 const kind = z.enum(['data', 'roaming']);
+const ledgerStatus = z.enum(LEDGER_STATUSES);
+const ledgerAction = z.enum(LEDGER_ACTIONS);
 const ledgerSchema = z.object({
   at: z.string(),
   eventAt: z.string().optional(),
   eventId: z.string().optional().describe('The webhook-id of the signal.'),
   eventType: z.string().optional(),
-  action: z.enum(['block', 'unblock', 'none']),
+  action: ledgerAction,
   kind: kind.optional(),
   line: z.string().optional(),
   deviceName: z.string().optional(),
-  status: z.enum(['requested', 'applied', 'failed', 'reverted', 'ignored', 'repaired']),
+  status: ledgerStatus,
   reason: z.string().optional(),
   error: z.string().optional(),
 });
@@ -173,9 +185,9 @@ httpFunction('temLedger', {
   route: 'admin/tem/providers/{id}/ledger',
   auth: 'Connectors.Read',
   params: id,
-  query: pageQuery,
+  query: ledgerQuery,
   doc: {
-    summary: 'Every action, revert and ignored signal for the provider, newest first',
+    summary: 'Every action, revert and ignored signal for the provider, newest first; filtered by status, action, kind or line',
     tags,
     responses: {
       200: { description: 'One page of ledger rows; nextLink while there are more.', schema: pageOf(ledgerSchema) },
@@ -184,7 +196,15 @@ httpFunction('temLedger', {
   },
   handler: async ({ params, query, url }) => ({
     status: 200,
-    body: pageBody(await providerLog(params.id, 'ledger', query.top, query.continuationToken), url),
+    body: pageBody(
+      await providerLog(params.id, 'ledger', query.top, query.continuationToken, {
+        status: query.status,
+        action: query.action,
+        kind: query.kind,
+        line: query.line,
+      }),
+      url,
+    ),
   }),
 });
 

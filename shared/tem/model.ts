@@ -86,13 +86,15 @@ export interface BlockRow extends Entity {
  * requested is written before the Graph calls and replaced by the outcome, so an interrupted action
  * shows; repaired is a difference the reconciliation found between the records and the groups.
  */
-export type LedgerStatus = 'requested' | 'applied' | 'failed' | 'reverted' | 'ignored' | 'repaired';
+export const LEDGER_STATUSES = ['requested', 'applied', 'failed', 'reverted', 'ignored', 'repaired'] as const;
+export type LedgerStatus = (typeof LEDGER_STATUSES)[number];
+export const LEDGER_ACTIONS = ['block', 'unblock', 'none'] as const;
 export interface LedgerRow extends Entity {
   at: string;
   eventAt?: string;
   eventId?: string;
   eventType?: string;
-  action: 'block' | 'unblock' | 'none';
+  action: (typeof LEDGER_ACTIONS)[number];
   kind?: Kind;
   line?: string;
   deviceName?: string;

@@ -9,7 +9,18 @@ import { createRun, discardRun, setTotal } from '../platform/runs';
 import { queues } from '../platform/storage/queues';
 import { newSecret, normalizeSecret } from '../platform/webhooks';
 import { reportConnectorStatus } from '../connectors';
-import { QUEUE_JOBS, tables, type ConnectionAttempt, type LedgerRow, type ProviderRow } from './model';
+import {
+  KINDS,
+  LEDGER_ACTIONS,
+  LEDGER_STATUSES,
+  normalizePhone,
+  QUEUE_JOBS,
+  tables,
+  type ConnectionAttempt,
+  type LedgerRow,
+  type ProviderRow,
+} from './model';
+import { pageQuery } from '../platform/http';
 
 /** TEM providers: registration, webhook secrets with rotation, the service switch. */
 
@@ -233,9 +244,34 @@ export async function writeLedger(
 }
 
 /** One page of a provider's ledger or alerts, newest first, without storage keys. */
-export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number, token?: string) {
+/** A page of the ledger, with the rows' own fields to filter on. */
+export const ledgerQuery = pageQuery.extend({
+  status: z.enum(LEDGER_STATUSES).optional(),
+  action: z.enum(LEDGER_ACTIONS).optional(),
+  kind: z.enum(KINDS).optional(),
+  line: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const n = s === undefined ? undefined : normalizePhone(s);
+      if (s !== undefined && !n) ctx.addIssue({ code: 'custom', message: 'a phone number in E.164 form, e.g. +447700900123' });
+      return n;
+    }),
+});
+export type LedgerFilter = Partial<Omit<z.infer<typeof ledgerQuery>, 'top' | 'continuationToken'>>;
+
+export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number, token?: string, only: LedgerFilter = {}) {
   await getProvider(id);
-  const { rows, next } = await (log === 'ledger' ? tables.ledger : tables.alerts).page(odata`PartitionKey eq ${id}`, top, token);
+  const filter = [
+    odata`PartitionKey eq ${id}`,
+    only.status && odata`status eq ${only.status}`,
+    only.action && odata`action eq ${only.action}`,
+    only.kind && odata`kind eq ${only.kind}`,
+    only.line && odata`line eq ${only.line}`,
+  ]
+    .filter(Boolean)
+    .join(' and ');
+  const { rows, next } = await (log === 'ledger' ? tables.ledger : tables.alerts).page(filter, top, token);
   return { value: rows.map(({ entity: { partitionKey: _p, rowKey: _r, ...rest } }) => rest), next };
 }
 

@@ -171,6 +171,17 @@ test('TEM: register a provider (its secret shown once), connect it through admin
   await view(page, 'Overview');
   await expect(page.locator('tr[data-connector="tem"] .alerts').textContent()).resolves.toBe('1 blocks in force');
   await view(page, 'Telecom expense');
+  // The ledger filtered where it is stored: by status, then by line.
+  const blocked = card.getByRole('row', { name: /block \(roaming\).*applied/ });
+  await blocked.waitFor();
+  await card.getByLabel('Status').selectOption('ignored');
+  await blocked.waitFor({ state: 'detached' });
+  await card.getByLabel('Status').selectOption('');
+  await card.getByLabel('Line', { exact: true }).selectOption('+447700900102');
+  await card.getByText('No entry matches.').waitFor();
+  expect(await blocked.count()).toBe(0);
+  await card.getByLabel('Line', { exact: true }).selectOption('+447700900101');
+  await blocked.waitFor();
   // Nothing is reverting yet.
   expect(await card.locator('.progress').isVisible()).toBe(false);
 

@@ -510,6 +510,31 @@ describe('webhook input', () => {
     expect(forged.body.detail).toMatch(/continuationToken is not one this list gave/);
   });
 
+  test('the ledger filtered by status, action, kind and line; a filter that cannot match is a 400 saying why', async () => {
+    type Row = { eventId?: string; status: string; action: string; kind?: string; line?: string };
+    const all = (await tem.call('GET', `admin/tem/providers/${p.id}/ledger?top=1000`)).body.value as Row[];
+    const pick = (q: string) => tem.call('GET', `admin/tem/providers/${p.id}/ledger?top=1000&${q}`);
+    const cases: [string, (r: Row) => boolean][] = [
+      ['kind=roaming', (r) => r.kind === 'roaming'],
+      ['action=none&kind=data', (r) => r.action === 'none' && r.kind === 'data'],
+      [`line=${encodeURIComponent('+44 7700 900103')}`, (r) => r.line === DIEGO],
+      ['status=ignored', (r) => r.status === 'ignored'],
+    ];
+    for (const [q, keep] of cases) {
+      const want = all.filter(keep);
+      expect({ q, n: want.length > 0 }).toEqual({ q, n: true }); // each filter is tried on rows it must keep
+      expect({ q, got: (await pick(q)).body.value }).toEqual({ q, got: want });
+    }
+    expect((await pick('status=applied&kind=data')).body.value).toEqual(all.filter((r) => r.status === 'applied' && r.kind === 'data'));
+    // Paging keeps the filter: nextLink carries it.
+    const first = (await tem.call('GET', `admin/tem/providers/${p.id}/ledger?top=1&kind=data`)).body;
+    expect(first.nextLink).toContain('kind=data');
+    const bad = await pick('line=call-me');
+    expect(bad.status).toBe(400);
+    expect(bad.body.detail).toMatch(/E\.164/);
+    expect((await pick('status=done')).status).toBe(400);
+  });
+
   test('an unknown provider id is 404 and a bad one 400', async () => {
     const res = await fetch(`${api}/tem/providers/00000000-0000-4000-8000-000000000000/events`, {
       method: 'POST',
