@@ -196,15 +196,7 @@ httpFunction('temLedger', {
   },
   handler: async ({ params, query, url }) => ({
     status: 200,
-    body: pageBody(
-      await providerLog(params.id, 'ledger', query.top, query.continuationToken, {
-        status: query.status,
-        action: query.action,
-        kind: query.kind,
-        line: query.line,
-      }),
-      url,
-    ),
+    body: pageBody(await providerLog(params.id, 'ledger', query.top, query.continuationToken, query), url),
   }),
 });
 

@@ -118,7 +118,7 @@ export async function deviceLedger(deviceId: string) {
   return { deviceId, states, actions };
 }
 
-/** Open alerts for the overview: actions that failed (each stays failed until an admin looks at its device). */
+/** Open alerts for the overview: actions that ended failed (each row says why: no sender, no mailbox, a Graph refusal). */
 export async function countFailedActions(): Promise<number> {
   return (await tables.ledger.list(odata`RowKey ge ${'a|'} and RowKey lt ${'a|~'} and status eq ${'failed'}`)).length;
 }
