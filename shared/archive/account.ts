@@ -106,7 +106,7 @@ export async function putAccount(input: z.infer<typeof accountInput>, by: string
     'archive',
     'warning',
     'Provider account registered; the import is off.',
-    'Accept the terms, test the connection, then switch the import on (Archive > Account).',
+    'Accept the terms, test the connection, then switch the import on (Network archive > Provider account).',
   );
   return view(next!);
 }
@@ -152,7 +152,7 @@ export async function testConnection(by: string) {
       'archive',
       'error',
       detail,
-      "Correct the account's address or credentials (Archive > Account) and test the connection again.",
+      "Correct the account's address or credentials (Network archive > Provider account) and test the connection again.",
     );
   return view(next!);
 }

@@ -466,7 +466,7 @@ async function tally(runId: string, log: Logger): Promise<void> {
     counters.failed ? 'warning' : 'active',
     `Last import ${clock.iso()}: ${counters.imported} imported, ${counters.skipped} skipped, ${counters.failed} failed.`,
     counters.failed
-      ? 'Read why each item failed (Archive > Imports > Failures), fix the mapping or the mailbox, then replay them.'
+      ? 'Read why each item failed (Network archive > Imports > Show failures), fix the mapping or the mailbox, then replay them.'
       : undefined,
   );
   log.info('Archive import finished', { runId, ...counters });

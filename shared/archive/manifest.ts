@@ -10,7 +10,8 @@ export const archive = defineConnector({
   id: 'archive',
   name: 'O2 network archive',
   description: 'Nightly import of SMS and voice call records into users\u2019 mailboxes.',
-  setup: 'Register the provider account (Archive > Account), accept the terms, test the connection and switch the import on.',
+  setup:
+    'Register the provider account (Network archive > Provider account), accept the terms, test the connection and switch the import on.',
   tables: ['archiveaccount', 'archivemapping', 'archiveitems'],
   queues: ['archive-import'],
   containers: ['archive-staging'],

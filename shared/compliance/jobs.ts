@@ -58,7 +58,7 @@ async function runScan(runId: string, delivery: Delivery): Promise<void> {
           'compliance',
           'error',
           `Scan ${runId} failed: ${(e as Error).message}`,
-          'Check that the app still has its Graph permissions (GET /api/health), then run detection again (Compliance > Run detection).',
+          'Check that the app still has its Graph permissions (GET /api/health), then run detection again (Compliance actions > Run detection now).',
         );
         throw e;
       }

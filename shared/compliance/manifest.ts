@@ -6,7 +6,8 @@ export const compliance = defineConnector({
   id: 'compliance',
   name: 'Compliance actions for noncompliance',
   description: 'Notification templates and per-policy action schedules, run on devices that stay noncompliant.',
-  setup: 'Add an action schedule to a compliance policy (Compliance > Schedules), then run detection or wait for the scheduled scan.',
+  setup:
+    'Give a compliance policy an action schedule (Compliance actions > Policies and their action schedules), then run detection now or wait for the scheduled scan.',
   tables: ['cmpscans', 'cmptemplates', 'cmpbranding', 'cmpschedules', 'cmpdevices', 'cmpdue'],
   queues: ['cmp-jobs', 'cmp-actions'],
   containers: ['cmp-branding'],

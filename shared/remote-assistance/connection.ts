@@ -272,7 +272,7 @@ async function needsReauthorization(holder: string, why: string, log: Logger): P
     'remote-assistance',
     'error',
     `TeamViewer needs re-authorization: ${why}`,
-    'Connect to TeamViewer again (Remote assistance > TeamViewer > Connect).',
+    'Connect to TeamViewer again (Remote assistance > TeamViewer connection > Connect).',
   );
   log.error('TeamViewer needs re-authorization', { why });
 }

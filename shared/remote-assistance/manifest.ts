@@ -11,7 +11,7 @@ export const remoteAssistance = defineConnector({
   id: 'remote-assistance',
   name: 'Remote assistance (TeamViewer)',
   description: 'TeamViewer connection and remote-assistance sessions for supported devices.',
-  setup: "Accept TeamViewer's terms, then Connect (Remote assistance > TeamViewer).",
+  setup: "Accept TeamViewer's terms, then Connect (Remote assistance > TeamViewer connection).",
   tables: ['raconnection', 'rasessions'],
   queues: [],
   containers: [],

@@ -6,7 +6,7 @@ export const tem = defineConnector({
   name: 'Telecom expense management',
   description: 'Blocks cellular data or roaming on corporate lines when the TEM provider reports a threshold.',
   setup:
-    'Register the provider (TEM > Register), give the provider its webhook URL and secret, then press Connect and grant admin consent.',
+    'Register the provider (Telecom expense > Register a provider), give the provider its webhook URL and secret, then press Connect and grant admin consent.',
   tables: ['temproviders', 'temlines', 'temblocks', 'temledger', 'temalerts', 'temwebhooks', 'temsetup'],
   queues: ['tem-events', 'tem-jobs'],
   containers: [],
