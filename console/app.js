@@ -317,15 +317,14 @@ async function providerCard(p, writer, lines) {
     ),
   );
   let next;
-  let asked = 0;
-  // Only the newest answer is drawn: filters changed quickly do not leave an older page behind.
+  const turn = turns();
   const read = async (from) => {
-    const mine = ++asked;
+    const current = turn();
     const q = new URLSearchParams({ top: '50' });
     for (const el of filters.querySelectorAll('select')) if (el.value) q.set(el.name, el.value);
     if (from) q.set('continuationToken', from);
     const page = await call('GET', `admin/tem/providers/${p.id}/ledger?${q}`);
-    if (mine !== asked) return;
+    if (!current()) return;
     next = page.nextLink ? new URL(page.nextLink).searchParams.get('continuationToken') : undefined;
     more.hidden = !next;
     const drawn = page.value.map((r) =>
@@ -467,6 +466,15 @@ function submitting(work) {
     } finally {
       if (button) button.disabled = false;
     }
+  };
+}
+
+/** Turns for a view that redraws from the API: only the newest turn's answer is drawn, so quick changes never leave an older one behind. */
+function turns() {
+  let newest = 0;
+  return () => {
+    const mine = ++newest;
+    return () => mine === newest;
   };
 }
 
@@ -1295,13 +1303,13 @@ function templateEditor(tp, variables, devices) {
   const previewLocale = h('input', { id: id('plocale'), placeholder: t('usersLanguage'), maxlength: 35, autocomplete: 'off' });
   const out = h('div', { class: 'preview', 'aria-live': 'polite' }, h('p', { class: 'muted' }, t('previewHint')));
   let timer;
-  let asked = 0;
-  // Redrawn shortly after the typing stops; only the newest answer is shown.
+  const turn = turns();
+  // Redrawn shortly after the typing stops.
   const redraw = () => {
     clearTimeout(timer);
     if (!devices.length) return;
     timer = setTimeout(async () => {
-      const mine = ++asked;
+      const current = turn();
       const chosen = devices.find((d) => d.deviceId === device.value);
       try {
         const r = await call('POST', 'admin/compliance/templates/preview', {
@@ -1310,13 +1318,13 @@ function templateEditor(tp, variables, devices) {
           ...(chosen?.policyName ? { policyName: chosen.policyName } : {}),
           ...(previewLocale.value.trim() ? { locale: previewLocale.value.trim() } : {}),
         });
-        if (mine !== asked) return;
+        if (!current()) return;
         out.replaceChildren(
           h('p', { class: 'preview-subject' }, t('previewTo', { to: r.to ?? '—', locale: r.locale, subject: r.subject })),
           h('iframe', { title: `${t('preview')}: ${name.value || t('newTemplate')}`, sandbox: '', srcdoc: r.html }),
         );
       } catch (e) {
-        if (mine === asked) out.replaceChildren(problem(e));
+        if (current()) out.replaceChildren(problem(e));
       }
     }, 400);
   };

@@ -12,6 +12,7 @@ import {
   eventMessage,
   eventSchema,
   jobMessage,
+  KINDS,
   LEDGER_ACTIONS,
   LEDGER_STATUSES,
   QUEUE_EVENTS,
@@ -68,7 +69,7 @@ const provider = z.object({
   webhookUrl: z.string(),
   connectUrl: z.string(),
 });
-const kind = z.enum(['data', 'roaming']);
+const kind = z.enum(KINDS);
 const ledgerStatus = z.enum(LEDGER_STATUSES);
 const ledgerAction = z.enum(LEDGER_ACTIONS);
 const ledgerSchema = z.object({

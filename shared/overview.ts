@@ -1,7 +1,7 @@
 import { lastImportFailures } from './archive/importer';
 import { countFailedActions } from './compliance/ledger';
 import { listConnectorStatus, type ConnectorId, type ConnectorState } from './connectors';
-import { countActiveBlocks } from './tem/providers';
+import { countOpenBlocks } from './tem/providers';
 import { vppSummary } from './vpp/licenses';
 
 interface Live {
@@ -18,7 +18,7 @@ interface Live {
  * archive: items the last import failed). Remote assistance raises no alerts.
  */
 const LIVE: Record<ConnectorId, (() => Promise<Live | undefined>) | null> = {
-  tem: async () => ({ openAlerts: await countActiveBlocks() }),
+  tem: async () => ({ openAlerts: await countOpenBlocks() }),
   compliance: async () => ({ openAlerts: await countFailedActions() }),
   vpp: vppSummary,
   archive: async () => ({ openAlerts: await lastImportFailures() }),

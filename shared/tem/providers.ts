@@ -196,11 +196,10 @@ export async function patchProvider(id: string, body: z.infer<typeof patchProvid
   return { provider: await describeProvider(id), runId: run };
 }
 
-const openBlocks = (id: string) => odata`PartitionKey eq ${id} and (active eq true or pending eq true)`;
-const countOpenBlocks = async (id: string) => (await tables.blocks.list(openBlocks(id))).length;
-
-/** Open alerts for the overview: blocks in force (or being applied) on any provider's lines. */
-export const countActiveBlocks = async () => (await tables.blocks.list('active eq true or pending eq true')).length;
+/** Blocks in force or being applied: a provider's, or every provider's (the overview's open alerts). */
+const openBlocks = (id?: string) =>
+  id ? odata`PartitionKey eq ${id} and (active eq true or pending eq true)` : 'active eq true or pending eq true';
+export const countOpenBlocks = async (id?: string) => (await tables.blocks.list(openBlocks(id))).length;
 
 export async function describeProvider(id: string) {
   const { entity } = await getProvider(id);
@@ -243,7 +242,6 @@ export async function writeLedger(
   await tables.ledger.upsert({ partitionKey: providerId, rowKey, at: clock.iso(), ...row } as LedgerRow);
 }
 
-/** One page of a provider's ledger or alerts, newest first, without storage keys. */
 /** A page of the ledger, with the rows' own fields to filter on. */
 export const ledgerQuery = pageQuery.extend({
   status: z.enum(LEDGER_STATUSES).optional(),
@@ -260,6 +258,7 @@ export const ledgerQuery = pageQuery.extend({
 });
 export type LedgerFilter = Partial<Omit<z.infer<typeof ledgerQuery>, 'top' | 'continuationToken'>>;
 
+/** One page of a provider's ledger (filtered) or alerts, newest first, without storage keys. */
 export async function providerLog(id: string, log: 'ledger' | 'alerts', top: number, token?: string, only: LedgerFilter = {}) {
   await getProvider(id);
   const filter = [
