@@ -502,11 +502,12 @@ test('a running import shows its progress in items and in attachment bytes, done
   // More items than the tally watches to the end in one go (20), so that a tally records the run midway.
   const items = env.sandbox.archive.seedDay(day, { count: 36 });
   const bytes = items.reduce((n, i) => n + i.attachments.reduce((m, a) => m + a.size, 0), 0);
-  // One create slower than the first tally (3 s after planning), so that tally finds the run midway
-  // however fast the rest go; the others slow enough to spread over several tallies.
+  // The first tally is queued behind the items' messages, so it runs once they have all been taken:
+  // one create outlasts that by far (20 s against about 3 s for the others, 300 ms each), so the
+  // first tally finds the run midway however the queue orders them.
   env.sandbox.graph.setFaults([
-    { method: 'POST', path: '/mailFolders/[^/]+/messages$', count: 1, latencyMs: 10_000 },
-    { method: 'POST', path: '/mailFolders/[^/]+/messages$', latencyMs: 1500 },
+    { method: 'POST', path: '/mailFolders/[^/]+/messages$', count: 1, latencyMs: 20_000 },
+    { method: 'POST', path: '/mailFolders/[^/]+/messages$', latencyMs: 300 },
   ]);
   try {
     const asked = await call('POST', 'admin/archive/import', { from: `${day}T00:00:00Z`, to: `${day}T23:59:59Z` });
