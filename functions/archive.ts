@@ -12,6 +12,7 @@ import {
   importMessage,
   purgeImports,
   QUEUE_IMPORT,
+  QUEUE_TALLY,
   requestImport,
   requestReplay,
   runImportStep,
@@ -267,6 +268,12 @@ timerFunction('archiveNightlyImport', {
 
 queueFunction('archiveImportWorker', {
   queue: QUEUE_IMPORT,
+  schema: importMessage,
+  handler: async ({ data }, delivery) => runImportStep(data, delivery),
+});
+
+queueFunction('archiveTallyWorker', {
+  queue: QUEUE_TALLY,
   schema: importMessage,
   handler: async ({ data }, delivery) => runImportStep(data, delivery),
 });

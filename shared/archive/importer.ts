@@ -28,6 +28,8 @@ import { openStaged, stagedItem, stageItem, staging } from './staging';
  */
 
 export const QUEUE_IMPORT = 'archive-import';
+/** Tallies have their own queue: on the import queue they would wait behind every item's message, and a run would show no progress until its last items. */
+export const QUEUE_TALLY = 'archive-tally';
 const LIMIT_MS = 30 * 60 * 1000;
 const TALLY_SECONDS = 3;
 /** With this few items left, the tally watches them for a while (reading each every NEAR_END_POLL_MS), then looks again every second. */
@@ -55,7 +57,7 @@ export const importMessage = z.discriminatedUnion('step', [
 export type ImportMessage = z.infer<typeof importMessage>;
 
 const send = (m: ImportMessage, key: string, delaySeconds?: number) =>
-  queues.send(QUEUE_IMPORT, `archive.${m.step}`, m, { key, delaySeconds });
+  queues.send(m.step === 'tally' ? QUEUE_TALLY : QUEUE_IMPORT, `archive.${m.step}`, m, { key, delaySeconds });
 const runPartition = (runId: string) => `run|${runId}`;
 /** A run's marks (copies it is making, participants it logged as unmapped), apart from its item records. */
 const markPartition = (runId: string) => `mark|${runId}`;

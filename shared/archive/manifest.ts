@@ -13,7 +13,7 @@ export const archive = defineConnector({
   setup:
     'Register the provider account (Network archive > Provider account), accept the terms, test the connection and switch the import on.',
   tables: ['archiveaccount', 'archivemapping', 'archiveitems'],
-  queues: ['archive-import'],
+  queues: ['archive-import', 'archive-tally'],
   containers: ['archive-staging'],
   settings: {
     ARCHIVE_IMPORT_SCHEDULE: schedule('"0 0 1 * * *" for 01:00 UTC daily').describe(
