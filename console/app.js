@@ -451,6 +451,13 @@ function action(label, work, { question, danger } = {}) {
   );
 }
 
+/** A button that sends the file chosen in `file` (nothing when none is), through action(). */
+const uploading = (file, label, send) =>
+  action(label, async () => {
+    const chosen = file.files?.[0];
+    if (chosen) await send(await chosen.arrayBuffer(), chosen.type);
+  });
+
 /** A form's submit handler: `work` with the submit button disabled meanwhile; a refusal shown after the button. */
 function submitting(work) {
   return async (ev) => {
@@ -597,10 +604,8 @@ async function archiveMapping(writer) {
       'div',
       { class: 'actions' },
       // A refused file throws its validation report, which action() shows beside the button.
-      action(t('upload'), async () => {
-        const chosen = file.files?.[0];
-        if (!chosen) return;
-        const used = await call('PUT', 'admin/archive/mapping', await chosen.arrayBuffer(), 'text/csv');
+      uploading(file, t('upload'), async (bytes) => {
+        const used = await call('PUT', 'admin/archive/mapping', bytes, 'text/csv');
         await show('archive');
         announce(t('mappingUploaded', { rows: used.rows }));
       }),
@@ -1177,10 +1182,8 @@ function brandingSection(b) {
     h(
       'div',
       { class: 'actions' },
-      action(t('uploadLogo'), async () => {
-        const chosen = file.files?.[0];
-        if (!chosen) return;
-        await call('PUT', 'admin/compliance/branding/logo', await chosen.arrayBuffer(), chosen.type || 'application/octet-stream');
+      uploading(file, t('uploadLogo'), async (bytes, type) => {
+        await call('PUT', 'admin/compliance/branding/logo', bytes, type || 'application/octet-stream');
         await show('compliance');
       }),
       b.logo
